@@ -1,0 +1,29 @@
+# The two commands of the README: `make demo` and `make test`. Each installs what it needs first.
+SWIFT ?= swift
+THREADS ?= 2
+
+.PHONY: deps build release test demo bench clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+# Unit and reference tests (debug build), then the CLI end-to-end tests against the built binaries.
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+
+# Until CPC training lands, the demo measures the compute core: sgemm and the CPC encoder's convolutions.
+demo: release
+	.build/release/cpc bench kernels --threads $(THREADS)
+
+bench: release
+	.build/release/cpc bench kernels --threads $(THREADS) --json
+
+clean:
+	rm -rf .build

@@ -1,0 +1,41 @@
+// swift-tools-version: 6.0
+// SwiftCPC: self-supervised representation learning (CPC and friends) on a CPU-first compute core.
+
+import PackageDescription
+
+let package = Package(
+    name: "SwiftCPC",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "TensorCore", targets: ["TensorCore"]),
+        .executable(name: "cpc", targets: ["cpc"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C libraries, each a module map + shim header, found through pkg-config.
+        .systemLibrary(
+            name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CFFTW", path: "Sources/CFFTW", pkgConfig: "fftw3f",
+            providers: [.apt(["libfftw3-dev"])]),
+        .systemLibrary(
+            name: "CSndFile", path: "Sources/CSndFile", pkgConfig: "sndfile",
+            providers: [.apt(["libsndfile1-dev"])]),
+
+        .target(name: "TensorCore", dependencies: ["CBLAS"]),
+        .target(name: "TestSupport", dependencies: ["TensorCore"]),
+        .executableTarget(
+            name: "cpc",
+            dependencies: [
+                "TensorCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CFFTW", "CSndFile"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+    ]
+)

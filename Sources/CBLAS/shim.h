@@ -1,0 +1,12 @@
+// CBLAS from OpenBLAS, plus the few LAPACK routines the core uses, declared by hand with the Fortran calling
+// convention (OpenBLAS exports them). Declaring them here avoids LAPACKE, whose complex types do not import into Swift.
+#ifndef SWIFTCPC_CBLAS_SHIM_H
+#define SWIFTCPC_CBLAS_SHIM_H
+#include <cblas.h>
+
+/// Cholesky factorisation of a symmetric positive-definite matrix (column-major).
+void spotrf_(const char *uplo, const int *n, float *a, const int *lda, int *info);
+/// Symmetric eigendecomposition, divide and conquer (column-major).
+void ssyevd_(const char *jobz, const char *uplo, const int *n, float *a, const int *lda, float *w,
+             float *work, const int *lwork, int *iwork, const int *liwork, int *info);
+#endif

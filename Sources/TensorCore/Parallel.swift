@@ -1,0 +1,53 @@
+// Thread settings: the BLAS thread count and the split of large elementwise loops across cores.
+
+import CBLAS
+import Dispatch
+
+/// Process-wide thread settings. Set them once at start-up (the CLI's `--threads`), before any work runs.
+public enum Threads {
+    nonisolated(unsafe) private static var elementwiseThreads = 1
+
+    /// Sets the number of threads BLAS and the large elementwise loops use.
+    public static func setCount(_ count: Int) {
+        precondition(count >= 1, "thread count must be at least 1, got \(count)")
+        openblas_set_num_threads(Int32(count))
+        elementwiseThreads = count
+    }
+
+    /// The number of threads BLAS uses.
+    public static var blasCount: Int { Int(openblas_get_num_threads()) }
+
+    /// The number of threads large elementwise loops are split across.
+    public static var count: Int { elementwiseThreads }
+
+    /// The number of processors OpenBLAS sees.
+    public static var processorCount: Int { Int(openblas_get_num_procs()) }
+}
+
+/// Elementwise loops shorter than this run on one thread: below it, dispatch costs more than it saves.
+let parallelThreshold = 1 << 17
+
+/// Runs `body` over `0..<count` split into contiguous chunks, one per thread when `count` is large.
+@inline(__always)
+func parallelChunks(_ count: Int, _ body: (Range<Int>) -> Void) {
+    let threads = Threads.count
+    if threads <= 1 || count < parallelThreshold {
+        body(0..<count)
+        return
+    }
+    let chunk = (count + threads - 1) / threads
+    withoutActuallyEscaping(body) { body in
+        let box = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: threads) { index in
+            let start = index * chunk
+            let end = min(count, start + chunk)
+            if start < end { box.value(start..<end) }
+        }
+    }
+}
+
+/// Marks a value as safe to share across the worker threads of one `parallelChunks` call (each writes its own range).
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

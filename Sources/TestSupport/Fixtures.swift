@@ -1,0 +1,60 @@
+// Reading the committed reference fixtures (JSON written by the generator scripts beside them).
+
+import Foundation
+import TensorCore
+
+/// A problem reading a fixture file.
+public struct FixtureError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// The repository root, found from this source file's location (tests run from a checkout).
+public let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// A fixture file: named cases, each a dictionary of named tensors (shape + row-major data) and integer lists.
+///
+/// Format: `{"generator": "...", "cases": {"case": {"tensor": {"shape": [..], "data": [..]}, "ints": [..]}}}`.
+public struct Fixture {
+    public let path: String
+    private let cases: [String: [String: Any]]
+
+    /// Loads `Tests/Fixtures/<name>.json`.
+    public init(_ name: String) throws {
+        let url = repositoryRoot.appendingPathComponent("Tests/Fixtures/\(name).json")
+        path = url.path
+        let data = try Data(contentsOf: url)
+        guard let root = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let cases = root["cases"] as? [String: [String: Any]] else {
+            throw FixtureError(description: "\(url.path): expected an object with a 'cases' object")
+        }
+        self.cases = cases
+    }
+
+    public var caseNames: [String] { cases.keys.sorted() }
+
+    /// The tensor `key` of case `name`.
+    public func tensor(_ name: String, _ key: String) throws -> Tensor {
+        guard let entry = cases[name]?[key] as? [String: Any],
+              let shape = entry["shape"] as? [Int], let data = entry["data"] as? [Double] else {
+            throw FixtureError(description: "\(path): case '\(name)' has no tensor '\(key)'")
+        }
+        return Tensor(data.map { Float($0) }, shape: shape)
+    }
+
+    /// The integer list `key` of case `name`.
+    public func integers(_ name: String, _ key: String) throws -> [Int] {
+        guard let values = cases[name]?[key] as? [Int] else {
+            throw FixtureError(description: "\(path): case '\(name)' has no integer list '\(key)'")
+        }
+        return values
+    }
+
+    /// The number `key` of case `name`.
+    public func number(_ name: String, _ key: String) throws -> Double {
+        guard let value = cases[name]?[key] as? Double else {
+            throw FixtureError(description: "\(path): case '\(name)' has no number '\(key)'")
+        }
+        return value
+    }
+}
