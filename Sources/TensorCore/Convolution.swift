@@ -140,7 +140,8 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
     var inputs = [input, weight]
     if let bias { inputs.append(bias) }
     return Tensor.record(result, inputs: inputs) { gradOutput, _ in
-        let gy = gradOutput.storage.pointer
+        // Pointers are taken again here: the closure must hold the tensors, not raw pointers, to keep them alive.
+        let x = input.storage.pointer, w = kernelWeight.storage.pointer, gy = gradOutput.storage.pointer
         var gradInput: Tensor?, gradWeight: Tensor?, gradBias: Tensor?
         if input.requiresGrad { gradInput = Tensor.zeros(input.shape) }
         let kernelGrad = weight.requiresGrad ? Tensor.zeros(kernelWeight.shape) : nil

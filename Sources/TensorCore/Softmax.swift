@@ -106,7 +106,7 @@ public func crossEntropy(logits: Tensor, targets: [Int], ignoreIndex: Int? = nil
     return Tensor.record(output, inputs: [logits]) { g, _ in
         // d loss_r / d logits_r = softmax_r − onehot(target_r), scaled by the upstream gradient.
         let gx = Tensor.zeros(logits.shape)
-        let r = gx.storage.pointer, gy = g.storage.pointer
+        let r = gx.storage.pointer, gy = g.storage.pointer, lp = logProbabilities.storage.pointer
         for (row, target) in targets.enumerated() where target != ignoreIndex {
             let scale: Float
             switch reduction {
