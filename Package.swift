@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "TensorCore", targets: ["TensorCore"]),
+        .library(name: "Layers", targets: ["Layers"]),
         .executable(name: "cpc", targets: ["cpc"]),
     ],
     dependencies: [
@@ -26,15 +27,17 @@ let package = Package(
             providers: [.apt(["libsndfile1-dev"])]),
 
         .target(name: "TensorCore", dependencies: ["CBLAS"]),
+        .target(name: "Layers", dependencies: ["TensorCore"]),
         .target(name: "TestSupport", dependencies: ["TensorCore"]),
         .executableTarget(
             name: "cpc",
             dependencies: [
-                "TensorCore",
+                "TensorCore", "Layers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
+        .testTarget(name: "LayersTests", dependencies: ["Layers", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CFFTW", "CSndFile"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ]

@@ -42,6 +42,12 @@ public struct Fixture {
         return Tensor(data.map { Float($0) }, shape: shape)
     }
 
+    /// Whether case `name` has an entry `key`.
+    public func has(_ name: String, _ key: String) -> Bool { cases[name]?[key] != nil }
+
+    /// The keys of case `name`.
+    public func keys(_ name: String) -> [String] { cases[name].map { Array($0.keys).sorted() } ?? [] }
+
     /// The integer list `key` of case `name`.
     public func integers(_ name: String, _ key: String) throws -> [Int] {
         guard let values = cases[name]?[key] as? [Int] else {

@@ -1,0 +1,181 @@
+// Normalisation layers over channels-last tensors: BatchNorm, LayerNorm, ChannelNorm, GroupNorm.
+//
+// The channel axis is always the last one ([N, C], [N, T, C], [N, H, W, C]).
+
+import TensorCore
+
+/// Batch normalisation over every axis but the last (PyTorch `BatchNorm1d`/`BatchNorm2d` on channels-last data).
+///
+/// Training: normalises with the batch mean and biased variance and updates the running statistics with
+/// `momentum` (the running variance uses the unbiased estimate, as PyTorch). Evaluation: uses the running statistics.
+/// Parameters `weight`, `bias` `[C]`; buffers `running_mean`, `running_var` `[C]`, `num_batches_tracked` `[]`.
+public final class BatchNorm: UnaryLayer {
+    public let weight: Tensor?, bias: Tensor?
+    public let runningMean: Tensor, runningVariance: Tensor, batchesTracked: Tensor
+    public let momentum: Float, epsilon: Float
+    public var isTraining = true
+
+    public init(features: Int, momentum: Float = 0.1, epsilon: Float = 1e-5, affine: Bool = true) {
+        weight = affine ? Initialization.constant([features], value: 1) : nil
+        bias = affine ? Initialization.constant([features], value: 0) : nil
+        runningMean = Tensor.zeros([features])
+        runningVariance = Tensor.ones([features])
+        batchesTracked = Tensor.zeros([])
+        self.momentum = momentum
+        self.epsilon = epsilon
+    }
+
+    public var ownParameters: [(name: String, tensor: Tensor)] {
+        guard let weight, let bias else { return [] }
+        return [("weight", weight), ("bias", bias)]
+    }
+
+    public var ownBuffers: [(name: String, tensor: Tensor)] {
+        [("running_mean", runningMean), ("running_var", runningVariance), ("num_batches_tracked", batchesTracked)]
+    }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let c = runningMean.count
+        precondition(input.rank >= 2 && input.shape.last == c, "BatchNorm expects [..., \(c)], found \(input.shape)")
+        let axes = Array(0..<(input.rank - 1))
+        let normalized: Tensor
+        if isTraining {
+            let count = input.count / c
+            precondition(count > 1, "BatchNorm in training needs more than one value per channel, found \(input.shape)")
+            let mean = input.mean(alongAxes: axes, keepingDimensions: true)
+            let centered = input - mean
+            let variance = centered.squared().mean(alongAxes: axes, keepingDimensions: true)
+            normalized = centered / (variance + epsilon).sqrt()
+            withoutGrad {
+                let m = mean.reshaped([c]), unbiased = variance.reshaped([c]) * (Float(count) / Float(count - 1))
+                runningMean.assign(runningMean * (1 - momentum) + m.detached() * momentum)
+                runningVariance.assign(runningVariance * (1 - momentum) + unbiased.detached() * momentum)
+                batchesTracked.assign(batchesTracked + 1)
+            }
+        } else {
+            normalized = (input - runningMean) / (runningVariance + epsilon).sqrt()
+        }
+        guard let weight, let bias else { return normalized }
+        return normalized * weight + bias
+    }
+}
+
+/// Layer normalisation over the last `normalizedShape.count` axes (PyTorch `LayerNorm`; biased variance).
+/// Parameters `weight`, `bias` of `normalizedShape`.
+public final class LayerNorm: UnaryLayer {
+    public let weight: Tensor?, bias: Tensor?
+    public let normalizedShape: [Int], epsilon: Float
+    public var isTraining = true
+
+    public init(normalizedShape: [Int], epsilon: Float = 1e-5, affine: Bool = true) {
+        self.normalizedShape = normalizedShape
+        self.epsilon = epsilon
+        weight = affine ? Initialization.constant(normalizedShape, value: 1) : nil
+        bias = affine ? Initialization.constant(normalizedShape, value: 0) : nil
+    }
+
+    public convenience init(features: Int, epsilon: Float = 1e-5) { self.init(normalizedShape: [features], epsilon: epsilon) }
+
+    public var ownParameters: [(name: String, tensor: Tensor)] {
+        guard let weight, let bias else { return [] }
+        return [("weight", weight), ("bias", bias)]
+    }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        precondition(Array(input.shape.suffix(normalizedShape.count)) == normalizedShape,
+                     "LayerNorm over \(normalizedShape) does not fit \(input.shape)")
+        let axes = Array((input.rank - normalizedShape.count)..<input.rank)
+        let centered = input - input.mean(alongAxes: axes, keepingDimensions: true)
+        let variance = centered.squared().mean(alongAxes: axes, keepingDimensions: true)
+        let normalized = centered / (variance + epsilon).sqrt()
+        guard let weight, let bias else { return normalized }
+        return normalized * weight + bias
+    }
+}
+
+/// Channel normalisation of the modified CPC (Rivière et al. 2020): each time step's channel vector is normalised
+/// with its own mean and unbiased variance, then scaled and shifted per channel. Unlike batch norm, no statistic
+/// crosses sequences or time steps, so nothing leaks between the positive and the negatives.
+/// Shape: `[…, C] → […, C]`. Parameters `weight`, `bias` `[C]`.
+public final class ChannelNorm: UnaryLayer {
+    public let weight: Tensor?, bias: Tensor?
+    public let epsilon: Float
+    public var isTraining = true
+
+    public init(features: Int, epsilon: Float = 1e-5, affine: Bool = true) {
+        self.epsilon = epsilon
+        weight = affine ? Initialization.constant([features], value: 1) : nil
+        bias = affine ? Initialization.constant([features], value: 0) : nil
+    }
+
+    public var ownParameters: [(name: String, tensor: Tensor)] {
+        guard let weight, let bias else { return [] }
+        return [("weight", weight), ("bias", bias)]
+    }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let centered = input - input.mean(alongAxis: -1, keepingDimensions: true)
+        let variance = centered.squared().sum(alongAxis: -1, keepingDimensions: true) * (1 / Float(max(input.shape.last! - 1, 1)))
+        let normalized = centered / (variance + epsilon).sqrt()
+        guard let weight, let bias else { return normalized }
+        return normalized * weight + bias
+    }
+}
+
+/// Group normalisation (PyTorch `GroupNorm`) on channels-last data: channels split into `groups`, each normalised
+/// over its channels and every non-batch position. `GroupNorm(groups: 1)` is the layer norm of conv features.
+/// Parameters `weight`, `bias` `[C]`.
+public final class GroupNorm: UnaryLayer {
+    public let weight: Tensor?, bias: Tensor?
+    public let groups: Int, epsilon: Float
+    public var isTraining = true
+
+    public init(groups: Int, channels: Int, epsilon: Float = 1e-5, affine: Bool = true) {
+        precondition(channels % groups == 0, "GroupNorm: \(channels) channels not divisible by \(groups) groups")
+        self.groups = groups
+        self.epsilon = epsilon
+        weight = affine ? Initialization.constant([channels], value: 1) : nil
+        bias = affine ? Initialization.constant([channels], value: 0) : nil
+    }
+
+    public var ownParameters: [(name: String, tensor: Tensor)] {
+        guard let weight, let bias else { return [] }
+        return [("weight", weight), ("bias", bias)]
+    }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let n = input.shape[0], c = input.shape.last!
+        let grouped = input.reshaped([n, -1, groups, c / groups])
+        let centered = grouped - grouped.mean(alongAxes: [1, 3], keepingDimensions: true)
+        let variance = centered.squared().mean(alongAxes: [1, 3], keepingDimensions: true)
+        let normalized = (centered / (variance + epsilon).sqrt()).reshaped(input.shape)
+        guard let weight, let bias else { return normalized }
+        return normalized * weight + bias
+    }
+}
+
+/// Inverted dropout: in training, zeroes each element with probability `probability` and scales the rest by
+/// 1/(1 − p); in evaluation, the identity. Draws come from the layer's own seeded generator.
+public final class Dropout: UnaryLayer {
+    public let probability: Float
+    public var generator: RandomGenerator
+    public var isTraining = true
+
+    public init(probability: Float, generator: RandomGenerator) {
+        precondition(probability >= 0 && probability < 1, "Dropout probability must be in [0, 1), got \(probability)")
+        self.probability = probability
+        self.generator = generator
+    }
+
+    public var ownParameters: [(name: String, tensor: Tensor)] { [] }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        guard isTraining, probability > 0 else { return input }
+        let keep = 1 - probability
+        let mask = Tensor.uniform(input.shape, generator: &generator)
+        mask.withUnsafeMutableBufferPointer { buffer in
+            for i in 0..<buffer.count { buffer[i] = buffer[i] < keep ? 1 / keep : 0 }
+        }
+        return input * mask
+    }
+}

@@ -1,0 +1,109 @@
+// Layers forward and backward against PyTorch, from Tests/Fixtures/layers.json
+// (written by Tests/Fixtures/generate_layers.py with torch 2.13.0+cpu).
+
+import Layers
+import Testing
+import TensorCore
+import TestSupport
+
+/// Loads the fixture's parameters (`param.<name>`) into `layer`; entries the fixture lacks (integer buffers such as
+/// `num_batches_tracked`) keep the layer's own values.
+func loadFixtureParameters(_ layer: any Layer, _ fixture: Fixture, _ name: String) throws {
+    let entries = try layer.stateDict.map { entry -> (String, Tensor) in
+        fixture.has(name, "param." + entry.name) ? (entry.name, try fixture.tensor(name, "param." + entry.name))
+            : (entry.name, entry.tensor.copy())
+    }
+    try layer.loadStateDict(entries, source: "\(fixture.path) case \(name)")
+}
+
+/// Runs `forward`, compares outputs, backpropagates Σ outputᵢ ⊙ upstreamᵢ, and compares input and parameter grads.
+func checkLayer(_ name: String, _ layer: any Layer, inputs: [String], tolerance: Float = 1e-4,
+                _ forward: ([Tensor]) -> [Tensor]) throws {
+    let fixture = try Fixture("layers")
+    try loadFixtureParameters(layer, fixture, name)
+    let tensors = try inputs.map { try fixture.tensor(name, $0) }
+    for tensor in tensors { tensor.requiresGrad = true }
+    let outputs = forward(tensors)
+    var loss: Tensor?
+    for (i, output) in outputs.enumerated() {
+        let expected = try fixture.tensor(name, "output\(i)")
+        #expect(output.shape == expected.shape, "\(name): output \(i) shape \(output.shape) vs \(expected.shape)")
+        let error = maxAbsoluteDifference(output.scalars, expected.scalars)
+        #expect(error <= tolerance, "\(name): output \(i) differs by \(error)")
+        let term = (output * (try fixture.tensor(name, "upstream\(i)"))).sum()
+        loss = loss.map { $0 + term } ?? term
+    }
+    loss?.backward()
+    for (key, tensor) in zip(inputs, tensors) {
+        let error = maxAbsoluteDifference(tensor.grad?.scalars ?? [], try fixture.tensor(name, "grad." + key).scalars)
+        #expect(error <= tolerance, "\(name): gradient of input \(key) differs by \(error)")
+    }
+    for (parameterName, parameter) in layer.parameters {
+        let expected = try fixture.tensor(name, "grad.param." + parameterName)
+        let error = maxAbsoluteDifference(parameter.grad?.scalars ?? [], expected.scalars)
+        #expect(error <= tolerance, "\(name): gradient of \(parameterName) differs by \(error)")
+    }
+}
+
+@Suite struct LayerReferenceTests {
+    @Test func linear() throws {
+        var g = RandomGenerator(seed: 1)
+        let layer = Linear(inputSize: 5, outputSize: 3, generator: &g)
+        try checkLayer("linear", layer, inputs: ["x"]) { [layer($0[0])] }
+    }
+
+    @Test func convolutions() throws {
+        var g = RandomGenerator(seed: 1)
+        let c1 = Conv1d(inputChannels: 3, outputChannels: 4, kernelSize: 5, stride: 2, padding: 1, generator: &g)
+        try checkLayer("conv1d", c1, inputs: ["x"]) { [c1($0[0])] }
+        let c2 = Conv2d(inputChannels: 3, outputChannels: 4, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), generator: &g)
+        try checkLayer("conv2d", c2, inputs: ["x"]) { [c2($0[0])] }
+    }
+
+    @Test func gruOutputsAndFinalStateWithInitialState() throws {
+        var g = RandomGenerator(seed: 1)
+        let gru = GRU(inputSize: 4, hiddenSize: 5, layers: 2, generator: &g)
+        try checkLayer("gru", gru, inputs: ["x", "h0"]) { t in
+            let (output, state) = gru(t[0], initialState: t[1])
+            return [output, state]
+        }
+    }
+
+    @Test func lstmOutputsAndFinalStatesWithInitialState() throws {
+        var g = RandomGenerator(seed: 1)
+        let lstm = LSTM(inputSize: 4, hiddenSize: 5, layers: 2, generator: &g)
+        try checkLayer("lstm", lstm, inputs: ["x", "h0", "c0"]) { t in
+            let (output, hidden, cell) = lstm(t[0], initialState: (t[1], t[2]))
+            return [output, hidden, cell]
+        }
+    }
+
+    @Test func batchNormTrainingUpdatesRunningStatisticsThenEvaluates() throws {
+        let bn = BatchNorm(features: 4)
+        try checkLayer("batchnorm_train", bn, inputs: ["x"]) { [bn($0[0])] }
+        let fixture = try Fixture("layers")
+        #expect(maxAbsoluteDifference(bn.runningMean.scalars, try fixture.tensor("batchnorm_train", "after.running_mean").scalars) < 1e-5)
+        #expect(maxAbsoluteDifference(bn.runningVariance.scalars, try fixture.tensor("batchnorm_train", "after.running_var").scalars) < 1e-5)
+        #expect(bn.batchesTracked.item == 1)
+        bn.setTraining(false)
+        let evaluated = bn(try fixture.tensor("batchnorm_train", "eval_input"))
+        #expect(maxAbsoluteDifference(evaluated.scalars, try fixture.tensor("batchnorm_train", "eval_output").scalars) < 1e-4)
+    }
+
+    @Test func layerChannelAndGroupNorms() throws {
+        let ln = LayerNorm(features: 6)
+        try checkLayer("layernorm", ln, inputs: ["x"]) { [ln($0[0])] }
+        let cn = ChannelNorm(features: 6)
+        try checkLayer("channelnorm", cn, inputs: ["x"]) { [cn($0[0])] }
+        let gn = GroupNorm(groups: 2, channels: 6)
+        try checkLayer("groupnorm", gn, inputs: ["x"]) { [gn($0[0])] }
+    }
+
+    @Test func residualBlockAndMLP() throws {
+        var g = RandomGenerator(seed: 1)
+        let block = ResidualBlock(inputChannels: 3, outputChannels: 4, stride: 2, normalization: .batch, generator: &g)
+        try checkLayer("resblock", block, inputs: ["x"], tolerance: 2e-4) { [block($0[0])] }
+        let mlp = makeMLP(inputSize: 6, hiddenSizes: [8], outputSize: 3, normalization: .batch, generator: &g)
+        try checkLayer("mlp", mlp, inputs: ["x"]) { [mlp($0[0])] }
+    }
+}
