@@ -19,7 +19,11 @@ public struct GradientCheckResult: CustomStringConvertible {
 public func checkGradients(_ inputs: [Tensor], epsilon: Float = 1e-3, absoluteTolerance: Double = 2e-3,
                            relativeTolerance: Double = 2e-2, seed: UInt64 = 7,
                            _ function: ([Tensor]) -> Tensor) -> GradientCheckResult {
-    for input in inputs { input.requiresGrad = true; input.zeroGrad() }
+    for input in inputs {
+        precondition(input.isLeaf, "checkGradients needs leaf inputs (copy() an op result first)")
+        input.requiresGrad = true
+        input.zeroGrad()
+    }
     let probe = function(inputs)
     var generator = RandomGenerator(seed: seed, stream: 99)
     let weights = Tensor.uniform(probe.shape, low: -1, high: 1, generator: &generator)

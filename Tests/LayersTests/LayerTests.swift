@@ -105,6 +105,16 @@ private func shapes(_ layer: any Layer) -> [String] { layer.stateDict.map { "\($
         let image = Tensor.uniform([1, 4, 4, 2], low: -1, high: 1, generator: &g)
         let blockCheck = checkGradients([image] + block.parameters.map(\.tensor)) { t in block(t[0]) }
         #expect(blockCheck.passed, "ResidualBlock: \(blockCheck)")
+        let conv1 = Conv1d(inputChannels: 3, outputChannels: 2, kernelSize: 2, stride: 2, padding: 1, generator: &g)
+        let conv1Check = checkGradients([input] + conv1.parameters.map(\.tensor)) { t in conv1(t[0]) }
+        #expect(conv1Check.passed, "Conv1d: \(conv1Check)")
+        let conv2 = Conv2d(inputChannels: 2, outputChannels: 2, kernelSize: (2, 2), padding: (1, 0), generator: &g)
+        let conv2Check = checkGradients([image] + conv2.parameters.map(\.tensor)) { t in conv2(t[0]) }
+        #expect(conv2Check.passed, "Conv2d: \(conv2Check)")
+        let mlp = makeMLP(inputSize: 3, hiddenSizes: [4], outputSize: 2, normalization: .batch, generator: &g)
+        let flat = input.reshaped([8, 3]).copy()
+        let mlpCheck = checkGradients([flat] + mlp.parameters.map(\.tensor)) { t in mlp(t[0]) }
+        #expect(mlpCheck.passed, "MLP: \(mlpCheck)")
         let linear = Linear(inputSize: 3, outputSize: 2, generator: &g)
         let linearCheck = checkGradients([input] + linear.parameters.map(\.tensor)) { t in linear(t[0]) }
         #expect(linearCheck.passed, "Linear: \(linearCheck)")

@@ -1,0 +1,47 @@
+// `cpc inspect FILE.safetensors`: the tensors, shapes and metadata of a checkpoint (ours or PyTorch's).
+
+import ArgumentParser
+import Foundation
+import Layers
+import TensorCore
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the tensors, shapes and metadata of a safetensors file (and its checkpoint sidecar).")
+
+    @Argument(help: "A .safetensors file.") var file: String
+    @Flag(help: "Print one JSON object instead of a table.") var json = false
+
+    func run() throws {
+        let (entries, metadata) = try SafeTensors.readHeader(file)
+        let total = entries.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        let sidecar = FileManager.default.fileExists(atPath: Checkpoint.sidecarPath(for: file))
+            ? try Checkpoint.readSidecar(for: file) : nil
+        if json {
+            var object: [String: Any] = [
+                "file": file, "metadata": metadata, "parameter_count": total,
+                "tensors": entries.map { ["name": $0.name, "dtype": $0.dtype.rawValue, "shape": $0.shape] as [String: Any] },
+            ]
+            if let sidecar {
+                object["sidecar"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(sidecar))
+            }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        print(file)
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) { print("  metadata \(key) = \(value)") }
+        let width = max(4, entries.map(\.name.count).max() ?? 0)
+        print("  " + "name".padding(toLength: width, withPad: " ", startingAt: 0) + "  dtype  shape")
+        for entry in entries {
+            print("  " + entry.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+                + entry.dtype.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0) + "  \(entry.shape)")
+        }
+        print("  \(entries.count) tensors, \(total) values")
+        if let sidecar {
+            print("  sidecar: step \(sidecar.step)"
+                + (sidecar.optimizer.map { ", optimizer \($0.kind) (step \($0.stepCount), lr \($0.learningRate))" } ?? "")
+                + (sidecar.randomStates.isEmpty ? "" : ", generators \(sidecar.randomStates.keys.sorted().joined(separator: ", "))"))
+        }
+    }
+}
