@@ -13,8 +13,9 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-# Unit and reference tests (debug build), then the CLI end-to-end tests against the built binaries.
+# The corpus generator's reproducibility, then the Swift suites (debug build; the CLI tests run the built binary).
 test: deps
+	Corpora/check_reproducible.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 

@@ -38,6 +38,7 @@ let package = Package(
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "TestSupport"]),
+        .testTarget(name: "CorpusTests", dependencies: ["CSndFile", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CFFTW", "CSndFile"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ]

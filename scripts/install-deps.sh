@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages SwiftCPC builds against, if any is missing. Safe to run repeatedly.
+# Installs the Debian packages SwiftCPC builds and tests with, if any is missing. Safe to run repeatedly.
+#   C libraries: OpenBLAS, FFTW (single precision), libsndfile.
+#   Corpus generator (Corpora/generate.py): flite, espeak-ng (+ its library), flac, fortunes-min, and numpy.
 set -euo pipefail
-packages=(libopenblas-dev libfftw3-dev libsndfile1-dev pkg-config)
+packages=(libopenblas-dev libfftw3-dev libsndfile1-dev pkg-config
+          flite espeak-ng libespeak-ng-dev flac fortunes-min gcc)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -16,4 +19,8 @@ fi
 if ! command -v swift >/dev/null 2>&1; then
     echo "error: swift not found on PATH; install Swift 6 (https://www.swift.org/install/linux/) and retry" >&2
     exit 1
+fi
+if ! python3 -c "import numpy" >/dev/null 2>&1; then
+    echo "installing numpy for Corpora/generate.py"
+    python3 -m pip install --quiet numpy || { echo "error: python3 cannot import numpy; pip install numpy" >&2; exit 1; }
 fi
