@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .library(name: "TensorCore", targets: ["TensorCore"]),
         .library(name: "Layers", targets: ["Layers"]),
+        .library(name: "AudioFrontEnd", targets: ["AudioFrontEnd"]),
         .executable(name: "cpc", targets: ["cpc"]),
     ],
     dependencies: [
@@ -23,21 +24,26 @@ let package = Package(
             name: "CFFTW", path: "Sources/CFFTW", pkgConfig: "fftw3f",
             providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(
+            name: "CSampleRate", path: "Sources/CSampleRate", pkgConfig: "samplerate",
+            providers: [.apt(["libsamplerate0-dev"])]),
+        .systemLibrary(
             name: "CSndFile", path: "Sources/CSndFile", pkgConfig: "sndfile",
             providers: [.apt(["libsndfile1-dev"])]),
 
         .target(name: "TensorCore", dependencies: ["CBLAS"]),
         .target(name: "Layers", dependencies: ["TensorCore"]),
+        .target(name: "AudioFrontEnd", dependencies: ["TensorCore", "CSndFile", "CFFTW", "CSampleRate", "CBLAS"]),
         .target(name: "TestSupport", dependencies: ["TensorCore"]),
         .executableTarget(
             name: "cpc",
             dependencies: [
-                "TensorCore", "Layers",
+                "TensorCore", "Layers", "AudioFrontEnd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "TestSupport"]),
+        .testTarget(name: "AudioFrontEndTests", dependencies: ["AudioFrontEnd", "TestSupport"]),
         .testTarget(name: "CorpusTests", dependencies: ["CSndFile", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CFFTW", "CSndFile"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),

@@ -3,7 +3,7 @@
 #   C libraries: OpenBLAS, FFTW (single precision), libsndfile.
 #   Corpus generator (Corpora/generate.py): flite, espeak-ng (+ its library), flac, fortunes-min, and numpy.
 set -euo pipefail
-packages=(libopenblas-dev libfftw3-dev libsndfile1-dev pkg-config
+packages=(libopenblas-dev libfftw3-dev libsndfile1-dev libsamplerate0-dev pkg-config
           flite espeak-ng libespeak-ng-dev flac fortunes-min gcc)
 missing=()
 for p in "${packages[@]}"; do

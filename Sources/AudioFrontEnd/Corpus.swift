@@ -1,0 +1,276 @@
+// Corpora: a LibriSpeech-style tree or a TSV manifest; CPC-format phone labels; split files; validation.
+
+import Foundation
+
+/// One audio file of a corpus.
+public struct Utterance: Sendable, Equatable {
+    /// The file name without extension (LibriSpeech: `<speaker>-<chapter>-<n>`).
+    public let id: String
+    public let path: String
+    public let speaker: String
+}
+
+/// A problem with something the user supplied (corpus, labels, split), naming the file and line.
+public struct CorpusError: Error, CustomStringConvertible, Equatable {
+    public let path: String
+    public let problem: String
+    public init(path: String, problem: String) {
+        self.path = path
+        self.problem = problem
+    }
+    public var description: String { "\(path): \(problem)" }
+}
+
+/// The utterances of a corpus, sorted by id, with their speakers.
+public struct Corpus: Sendable {
+    public static let audioExtensions: Set<String> = ["flac", "wav", "ogg", "oga", "aiff", "aif", "au", "w64", "caf"]
+
+    public let root: String
+    public let utterances: [Utterance]
+    /// Speaker names, sorted; a speaker's index is its position here.
+    public let speakers: [String]
+    private let index: [String: Int]
+
+    public init(root: String, utterances: [Utterance]) throws {
+        var seen: [String: String] = [:]
+        for u in utterances {
+            if let other = seen[u.id] {
+                throw CorpusError(path: root, problem: "duplicate utterance id '\(u.id)': \(other) and \(u.path)")
+            }
+            seen[u.id] = u.path
+        }
+        self.root = root
+        self.utterances = utterances.sorted { $0.id < $1.id }
+        speakers = Array(Set(utterances.map(\.speaker))).sorted()
+        index = Dictionary(uniqueKeysWithValues: self.utterances.enumerated().map { ($1.id, $0) })
+    }
+
+    /// Indexes a LibriSpeech-style tree (`<speaker>/<chapter>/<utterance>.<ext>`; the speaker is the top folder) or,
+    /// when `path` is a file, a TSV manifest with columns path and speaker (and optionally duration; a header line
+    /// naming `path` is allowed; relative paths are relative to the manifest's folder).
+    public static func load(_ path: String) throws -> Corpus {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw CorpusError(path: path, problem: "no such corpus folder or manifest")
+        }
+        return isDirectory.boolValue ? try loadTree(path) : try loadManifest(path)
+    }
+
+    private static func loadTree(_ root: String) throws -> Corpus {
+        let rootURL = URL(fileURLWithPath: root).standardizedFileURL
+        guard let enumerator = FileManager.default.enumerator(at: rootURL, includingPropertiesForKeys: [.isRegularFileKey],
+                                                              options: [.skipsHiddenFiles]) else {
+            throw CorpusError(path: root, problem: "cannot list the folder")
+        }
+        var utterances: [Utterance] = []
+        let prefix = rootURL.path.hasSuffix("/") ? rootURL.path : rootURL.path + "/"
+        for case let url as URL in enumerator {
+            guard audioExtensions.contains(url.pathExtension.lowercased()) else { continue }
+            let relative = url.standardizedFileURL.path.replacingOccurrences(of: prefix, with: "")
+            let components = relative.split(separator: "/")
+            guard components.count >= 2 else { continue }  // audio directly under the root has no speaker folder
+            utterances.append(Utterance(id: url.deletingPathExtension().lastPathComponent, path: url.path,
+                                        speaker: String(components[0])))
+        }
+        if utterances.isEmpty {
+            throw CorpusError(path: root, problem: "no audio files (\(audioExtensions.sorted().joined(separator: ", "))) "
+                + "found in <speaker>/<chapter>/<utterance> folders")
+        }
+        return try Corpus(root: root, utterances: utterances)
+    }
+
+    private static func loadManifest(_ path: String) throws -> Corpus {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw CorpusError(path: path, problem: "cannot read the manifest: \(error.localizedDescription)")
+        }
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent()
+        var utterances: [Utterance] = []
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            if fields.allSatisfy(\.isEmpty) || fields[0].hasPrefix("#") { continue }
+            if number == 0 && fields[0].lowercased() == "path" { continue }
+            guard fields.count >= 2, !fields[0].isEmpty, !fields[1].isEmpty else {
+                throw CorpusError(path: "\(path):\(number + 1)", problem: "expected 'path<TAB>speaker[<TAB>duration]', found '\(line)'")
+            }
+            if fields.count >= 3, !fields[2].isEmpty, Double(fields[2]) == nil {
+                throw CorpusError(path: "\(path):\(number + 1)", problem: "duration must be a number of seconds, found '\(fields[2])'")
+            }
+            let file = fields[0].hasPrefix("/") ? fields[0] : base.appendingPathComponent(fields[0]).path
+            let id = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+            utterances.append(Utterance(id: id, path: file, speaker: fields[1]))
+        }
+        if utterances.isEmpty { throw CorpusError(path: path, problem: "the manifest lists no audio files") }
+        return try Corpus(root: path, utterances: utterances)
+    }
+
+    /// The utterance with `id`, if any.
+    public func utterance(_ id: String) -> Utterance? { index[id].map { utterances[$0] } }
+
+    /// The position of `id` in `utterances`.
+    public func position(of id: String) -> Int? { index[id] }
+
+    /// The index of `speaker` in `speakers`.
+    public func speakerIndex(_ speaker: String) -> Int? { speakers.firstIndex(of: speaker) }
+}
+
+/// Frame-level phone labels in the CPC format: one line per utterance, `utterance_id p1 p2 …`, one integer class per
+/// 10 ms frame.
+public struct PhoneLabels: Sendable {
+    public let path: String
+    public let labels: [String: [Int]]
+    /// One more than the largest class index.
+    public let classCount: Int
+    /// Class names from a `phone-classes.txt` beside the labels ("index name" lines), when present.
+    public let classNames: [String]?
+
+    public static func read(_ path: String) throws -> PhoneLabels {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw CorpusError(path: path, problem: "cannot read the phone labels: \(error.localizedDescription)")
+        }
+        var labels: [String: [Int]] = [:]
+        var largest = -1
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let fields = line.split(separator: " ")
+            if fields.isEmpty { continue }
+            let id = String(fields[0])
+            if labels[id] != nil {
+                throw CorpusError(path: "\(path):\(number + 1)", problem: "utterance '\(id)' is labelled twice")
+            }
+            var values: [Int] = []
+            values.reserveCapacity(fields.count - 1)
+            for field in fields.dropFirst() {
+                guard let value = Int(field), value >= 0 else {
+                    throw CorpusError(path: "\(path):\(number + 1)", problem: "expected a non-negative integer phone class, found '\(field)'")
+                }
+                values.append(value)
+                largest = max(largest, value)
+            }
+            if values.isEmpty {
+                throw CorpusError(path: "\(path):\(number + 1)", problem: "utterance '\(id)' has no labels")
+            }
+            labels[id] = values
+        }
+        if labels.isEmpty { throw CorpusError(path: path, problem: "no labelled utterances") }
+        let namesPath = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("phone-classes.txt").path
+        var names: [String]?
+        if let namesText = try? String(contentsOfFile: namesPath, encoding: .utf8) {
+            names = namesText.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) }
+        }
+        return PhoneLabels(path: path, labels: labels, classCount: max(largest + 1, names?.count ?? 0), classNames: names)
+    }
+}
+
+/// A split file: one utterance id per line.
+public enum SplitFile {
+    public static func read(_ path: String) throws -> [String] {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw CorpusError(path: path, problem: "cannot read the split file: \(error.localizedDescription)")
+        }
+        var seen = Set<String>()
+        var ids: [String] = []
+        for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let id = raw.trimmingCharacters(in: .whitespaces)
+            if id.isEmpty { continue }
+            if id.contains(" ") || id.contains("\t") {
+                throw CorpusError(path: "\(path):\(number + 1)", problem: "expected one utterance id per line, found '\(id)'")
+            }
+            if !seen.insert(id).inserted {
+                throw CorpusError(path: "\(path):\(number + 1)", problem: "utterance '\(id)' is listed twice")
+            }
+            ids.append(id)
+        }
+        if ids.isEmpty { throw CorpusError(path: path, problem: "the split is empty") }
+        return ids
+    }
+}
+
+/// What `cpc prepare` reports: the corpus's size and every problem found.
+public struct CorpusReport: Sendable {
+    public var utterances = 0
+    public var speakers = 0
+    public var hours = 0.0
+    public var labelledUtterances = 0
+    public var phoneClasses = 0
+    public var splits: [String: Int] = [:]
+    /// Problems that make the corpus unusable as given.
+    public var errors: [String] = []
+    /// Problems worth knowing that do not stop its use.
+    public var warnings: [String] = []
+    public var isUsable: Bool { errors.isEmpty }
+}
+
+public enum CorpusValidator {
+    /// Label lengths may differ from floor(samples / 160) by this many frames.
+    public static let frameTolerance = 2
+
+    /// Checks a corpus against its labels and splits: unreadable audio, label/audio length mismatches (more than
+    /// two frames), labels or split entries for unknown utterances, utterances in both splits.
+    public static func validate(corpus: Corpus, labels: PhoneLabels?, splits: [(name: String, ids: [String])],
+                                sampleRate: Int = 16000, hopLength: Int = 160) -> CorpusReport {
+        var report = CorpusReport()
+        report.utterances = corpus.utterances.count
+        report.speakers = corpus.speakers.count
+        var seconds = 0.0
+        var unreadable: [String] = [], mismatched: [String] = []
+        for u in corpus.utterances {
+            do {
+                let info = try AudioDecoder.info(u.path)
+                if info.frames == 0 { unreadable.append("\(u.path): empty"); continue }
+                seconds += info.seconds
+                if let frames = labels?.labels[u.id] {
+                    let expected = info.frames(atRate: sampleRate) / hopLength
+                    if abs(frames.count - expected) > frameTolerance {
+                        mismatched.append("\(u.id) (\(frames.count) labels, \(expected) frames)")
+                    }
+                }
+            } catch {
+                unreadable.append(String(describing: error))
+            }
+        }
+        report.hours = seconds / 3600
+        if !unreadable.isEmpty { report.errors.append("\(unreadable.count) unreadable audio files: " + list(unreadable)) }
+        if !mismatched.isEmpty {
+            report.errors.append("\(mismatched.count) utterances whose labels differ from the audio by more than "
+                + "\(frameTolerance) frames of \(hopLength) samples: " + list(mismatched))
+        }
+        if let labels {
+            report.labelledUtterances = corpus.utterances.filter { labels.labels[$0.id] != nil }.count
+            report.phoneClasses = labels.classCount
+            let unknown = labels.labels.keys.filter { corpus.utterance($0) == nil }.sorted()
+            if !unknown.isEmpty {
+                report.warnings.append("\(unknown.count) labelled utterances are not in the corpus: " + list(unknown))
+            }
+            if report.labelledUtterances == 0 {
+                report.errors.append("\(labels.path): no utterance of the corpus is labelled")
+            }
+            if let names = labels.classNames, names.count < labels.classCount {
+                report.errors.append("\(labels.path): class index \(labels.classCount - 1) has no name in phone-classes.txt (\(names.count) names)")
+            }
+        }
+        var membership: [String: String] = [:]
+        for (name, ids) in splits {
+            report.splits[name] = ids.count
+            let unknown = ids.filter { corpus.utterance($0) == nil }
+            if !unknown.isEmpty { report.errors.append("\(name): \(unknown.count) ids are not in the corpus: " + list(unknown)) }
+            if let labels {
+                let unlabelled = ids.filter { corpus.utterance($0) != nil && labels.labels[$0] == nil }
+                if !unlabelled.isEmpty { report.errors.append("\(name): \(unlabelled.count) utterances have no labels: " + list(unlabelled)) }
+            }
+            for id in ids {
+                if let other = membership[id], other != name {
+                    report.errors.append("\(id) is in both \(other) and \(name)")
+                } else {
+                    membership[id] = name
+                }
+            }
+        }
+        return report
+    }
+
+    private static func list(_ items: [String], limit: Int = 10) -> String {
+        items.prefix(limit).joined(separator: ", ") + (items.count > limit ? ", … (\(items.count - limit) more)" : "")
+    }
+}

@@ -1,0 +1,276 @@
+// Spectral features with FFTW: STFT, power/magnitude spectra, mel filterbanks (HTK and Slaney), log-mel, MFCC
+// (orthonormal DCT-II), deltas and per-utterance mean/variance normalisation.
+//
+// Glossary: S samples, F frames, B frequency bins (fftSize/2 + 1), M mel bands, K cepstral coefficients.
+// Every feature matrix is time-major [F, ·]. Defaults (400-sample window, 160-sample hop at 16 kHz, centred frames)
+// give one frame per 10 ms, aligned with the CPC encoder's frames and the phone labels (frame t is centred on
+// sample 160·t; `alignedToLabels` keeps floor(S / 160) frames, the label count).
+
+import CBLAS
+import CFFTW
+import Foundation
+import TensorCore
+
+/// The mel scale of a filterbank.
+public enum MelScale: String, Codable, Sendable {
+    /// 2595·log10(1 + f/700) (HTK).
+    case htk
+    /// Linear below 1 kHz, logarithmic above (Slaney's Auditory Toolbox; librosa's default).
+    case slaney
+}
+
+/// Settings of the spectral front end. Matches `librosa.feature.melspectrogram` / `mfcc` with the same values.
+public struct SpectralConfig: Codable, Sendable, Equatable {
+    public var sampleRate = 16000
+    public var fftSize = 400
+    public var windowLength = 400
+    public var hopLength = 160
+    /// Pad fftSize/2 zeros on each side so that frame t is centred on sample hop·t (librosa `center=True`).
+    public var center = true
+    public var melBands = 40
+    public var minFrequency: Float = 0
+    /// nil: half the sample rate.
+    public var maxFrequency: Float? = nil
+    public var melScale: MelScale = .slaney
+    /// Scale each mel filter to unit area (librosa `norm="slaney"`).
+    public var melAreaNormalization = true
+    public var cepstralCoefficients = 13
+    /// Floor of the power spectrum before the logarithm (librosa `amin`).
+    public var amplitudeFloor: Float = 1e-10
+    /// Clamp log-mel values to within this many dB of the utterance's maximum (librosa's `top_db`); nil keeps all.
+    public var topDecibels: Float? = 80
+
+    public init() {}
+
+    /// Checks ranges, naming the bad key.
+    public func validate() throws {
+        func fail(_ key: String, _ message: String) throws { throw FeatureConfigError(key: key, message: message) }
+        if sampleRate <= 0 { try fail("sample_rate", "must be positive, found \(sampleRate)") }
+        if fftSize < 2 { try fail("fft_size", "must be at least 2, found \(fftSize)") }
+        if windowLength < 1 || windowLength > fftSize { try fail("window_length", "must lie in 1…fft_size (\(fftSize)), found \(windowLength)") }
+        if hopLength < 1 { try fail("hop_length", "must be positive, found \(hopLength)") }
+        if melBands < 1 { try fail("mel_bands", "must be positive, found \(melBands)") }
+        let top = maxFrequency ?? Float(sampleRate) / 2
+        if minFrequency < 0 || minFrequency >= top { try fail("min_frequency", "must lie in [0, max_frequency), found \(minFrequency)") }
+        if top > Float(sampleRate) / 2 { try fail("max_frequency", "must be at most half the sample rate, found \(top)") }
+        if cepstralCoefficients < 1 || cepstralCoefficients > melBands {
+            try fail("cepstral_coefficients", "must lie in 1…mel_bands (\(melBands)), found \(cepstralCoefficients)")
+        }
+    }
+}
+
+/// A spectral setting out of range.
+public struct FeatureConfigError: Error, CustomStringConvertible {
+    public let key: String
+    public let message: String
+    public var description: String { "feature setting '\(key)' \(message)" }
+}
+
+/// FFTW plans, created once per size under a lock (FFTW's planner is not thread-safe) and executed with the
+/// thread-safe new-array interface, so one plan serves every thread.
+final class FFTPlans: @unchecked Sendable {
+    static let shared = FFTPlans()
+    private let lock = NSLock()
+    private var plans: [Int: OpaquePointer] = [:]
+
+    func realForward(size: Int) -> OpaquePointer {
+        lock.lock()
+        defer { lock.unlock() }
+        if let plan = plans[size] { return plan }
+        let input = fftwf_alloc_real(size)!, output = fftwf_alloc_complex(size / 2 + 1)!
+        defer { fftwf_free(input); fftwf_free(output) }
+        let plan = fftwf_plan_dft_r2c_1d(Int32(size), input, output, UInt32(FFTW_ESTIMATE | FFTW_UNALIGNED))!
+        plans[size] = plan
+        return plan
+    }
+}
+
+/// Computes spectral features of mono audio. Safe to use from several threads at once.
+public final class SpectralFrontEnd: @unchecked Sendable {
+    public let config: SpectralConfig
+    /// Hann window (periodic, as scipy's `get_window("hann", N)`), zero-padded and centred to fftSize.
+    let window: [Float]
+    /// Mel filterbank, [B, M].
+    let melBasis: Tensor
+    /// Orthonormal DCT-II, [M, K].
+    let dctBasis: Tensor
+    private let plan: OpaquePointer
+
+    public init(config: SpectralConfig = SpectralConfig()) throws {
+        try config.validate()
+        self.config = config
+        let n = config.fftSize, w = config.windowLength
+        var window = [Float](repeating: 0, count: n)
+        let offset = (n - w) / 2
+        for i in 0..<w { window[offset + i] = Float(0.5 - 0.5 * cos(2 * Double.pi * Double(i) / Double(w))) }
+        self.window = window
+        melBasis = SpectralFrontEnd.melFilterbank(config)
+        dctBasis = SpectralFrontEnd.dctMatrix(inputs: config.melBands, outputs: config.cepstralCoefficients)
+        plan = FFTPlans.shared.realForward(size: n)
+    }
+
+    /// The mel filterbank, [B, M] (for tests and inspection).
+    public var melBasisForTesting: Tensor { melBasis }
+
+    /// Number of frames for `sampleCount` samples.
+    public func frameCount(_ sampleCount: Int) -> Int {
+        config.center ? 1 + sampleCount / config.hopLength
+            : max(0, (sampleCount - config.fftSize) / config.hopLength + 1)
+    }
+
+    /// Power (or magnitude) spectrogram, [F, B].
+    public func spectrogram(_ samples: [Float], power: Bool = true) -> Tensor {
+        let n = config.fftSize, bins = n / 2 + 1, hop = config.hopLength
+        let frames = frameCount(samples.count)
+        let result = Tensor.zeros([frames, bins])
+        let pad = config.center ? n / 2 : 0
+        let input = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        let output = UnsafeMutablePointer<fftwf_complex>.allocate(capacity: bins)
+        defer { input.deallocate(); output.deallocate() }
+        result.withUnsafeMutableBufferPointer { spectrum in
+            samples.withUnsafeBufferPointer { x in
+                for t in 0..<frames {
+                    let start = t * hop - pad
+                    for i in 0..<n {
+                        let s = start + i
+                        input[i] = (s >= 0 && s < x.count) ? x[s] * window[i] : 0
+                    }
+                    fftwf_execute_dft_r2c(plan, input, output)
+                    let row = spectrum.baseAddress! + t * bins
+                    for k in 0..<bins {
+                        let re = output[k].0, im = output[k].1
+                        let p = re * re + im * im
+                        row[k] = power ? p : p.squareRoot()
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    /// Mel spectrogram of the power spectrum, [F, M].
+    public func melSpectrogram(_ samples: [Float]) -> Tensor {
+        withoutGrad { matmul(spectrogram(samples), melBasis) }
+    }
+
+    /// Log-mel in decibels, 10·log10(max(mel, amplitudeFloor)), clamped to `topDecibels` below the maximum, [F, M].
+    public func logMel(_ samples: [Float]) -> Tensor {
+        let mel = melSpectrogram(samples)
+        let floor = config.amplitudeFloor
+        mel.withUnsafeMutableBufferPointer { values in
+            var maximum = -Float.infinity
+            for i in 0..<values.count {
+                values[i] = 10 * log10(max(values[i], floor))
+                maximum = max(maximum, values[i])
+            }
+            if let top = config.topDecibels {
+                let lowest = maximum - top
+                for i in 0..<values.count where values[i] < lowest { values[i] = lowest }
+            }
+        }
+        return mel
+    }
+
+    /// MFCC: orthonormal DCT-II of the log-mel (librosa `mfcc` with `dct_type=2, norm="ortho"`), [F, K].
+    public func mfcc(_ samples: [Float]) -> Tensor {
+        withoutGrad { matmul(logMel(samples), dctBasis) }
+    }
+
+    /// The first floor(S / hop) frames: one per phone label.
+    public func alignedToLabels(_ features: Tensor, sampleCount: Int) -> Tensor {
+        let keep = min(features.shape[0], sampleCount / config.hopLength)
+        return withoutGrad { features.sliced(alongAxis: 0, start: 0, length: keep) }
+    }
+
+    static func hertzToMel(_ f: Double, _ scale: MelScale) -> Double {
+        switch scale {
+        case .htk: return 2595 * log10(1 + f / 700)
+        case .slaney:
+            let linearStep = 200.0 / 3, breakHertz = 1000.0, breakMel = breakHertz / linearStep
+            let logStep = log(6.4) / 27
+            return f < breakHertz ? f / linearStep : breakMel + log(f / breakHertz) / logStep
+        }
+    }
+
+    static func melToHertz(_ m: Double, _ scale: MelScale) -> Double {
+        switch scale {
+        case .htk: return 700 * (pow(10, m / 2595) - 1)
+        case .slaney:
+            let linearStep = 200.0 / 3, breakHertz = 1000.0, breakMel = breakHertz / linearStep
+            let logStep = log(6.4) / 27
+            return m < breakMel ? m * linearStep : breakHertz * exp(logStep * (m - breakMel))
+        }
+    }
+
+    /// Triangular filters between mel-spaced edges, optionally area-normalised, as librosa's `filters.mel`. [B, M].
+    static func melFilterbank(_ config: SpectralConfig) -> Tensor {
+        let bins = config.fftSize / 2 + 1, m = config.melBands
+        let top = Double(config.maxFrequency ?? Float(config.sampleRate) / 2)
+        let lowMel = hertzToMel(Double(config.minFrequency), config.melScale), highMel = hertzToMel(top, config.melScale)
+        let edges = (0..<(m + 2)).map { melToHertz(lowMel + (highMel - lowMel) * Double($0) / Double(m + 1), config.melScale) }
+        let frequencies = (0..<bins).map { Double($0) * Double(config.sampleRate) / Double(config.fftSize) }
+        var basis = [Float](repeating: 0, count: bins * m)
+        for j in 0..<m {
+            let lowerWidth = edges[j + 1] - edges[j], upperWidth = edges[j + 2] - edges[j + 1]
+            let scale = config.melAreaNormalization ? 2 / (edges[j + 2] - edges[j]) : 1
+            for k in 0..<bins {
+                let lower = (frequencies[k] - edges[j]) / lowerWidth
+                let upper = (edges[j + 2] - frequencies[k]) / upperWidth
+                basis[k * m + j] = Float(max(0, min(lower, upper)) * scale)
+            }
+        }
+        return Tensor(basis, shape: [bins, m])
+    }
+
+    /// Orthonormal DCT-II as a matrix: y = x·D, [inputs, outputs].
+    static func dctMatrix(inputs: Int, outputs: Int) -> Tensor {
+        var d = [Float](repeating: 0, count: inputs * outputs)
+        for k in 0..<outputs {
+            let scale = k == 0 ? sqrt(1 / Double(inputs)) : sqrt(2 / Double(inputs))
+            for i in 0..<inputs {
+                d[i * outputs + k] = Float(scale * cos(Double.pi * Double(k) * (2 * Double(i) + 1) / (2 * Double(inputs))))
+            }
+        }
+        return Tensor(d, shape: [inputs, outputs])
+    }
+}
+
+public enum FeatureTransforms {
+    /// Regression deltas over time (HTK's formula, edges repeated): d_t = Σₙ n·(x_{t+n} − x_{t−n}) / (2·Σₙ n²),
+    /// n = 1…(width−1)/2. Equals `librosa.feature.delta(x, width=width, mode="nearest")`. [F, D] → [F, D].
+    public static func deltas(_ features: Tensor, width: Int = 9) -> Tensor {
+        precondition(width >= 3 && width % 2 == 1, "delta width must be odd and at least 3, got \(width)")
+        precondition(features.rank == 2, "deltas expect [frames, features], found \(features.shape)")
+        let frames = features.shape[0], dims = features.shape[1], half = width / 2
+        let denominator = Float(2 * (1...half).reduce(0) { $0 + $1 * $1 })
+        let result = Tensor.zeros(features.shape)
+        guard frames > 0 else { return result }
+        features.withUnsafeBufferPointer { x in
+            result.withUnsafeMutableBufferPointer { y in
+                for t in 0..<frames {
+                    for n in 1...half {
+                        let ahead = min(t + n, frames - 1), behind = max(t - n, 0)
+                        let weight = Float(n) / denominator
+                        for d in 0..<dims { y[t * dims + d] += weight * (x[ahead * dims + d] - x[behind * dims + d]) }
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    /// Features with their deltas and delta-deltas (deltas of deltas) side by side: [F, D] → [F, 3D].
+    public static func withDeltas(_ features: Tensor, width: Int = 9) -> Tensor {
+        let first = deltas(features, width: width)
+        return withoutGrad { Tensor.concatenate([features, first, deltas(first, width: width)], alongAxis: 1) }
+    }
+
+    /// Per-utterance mean and variance normalisation of each feature over time (biased variance). [F, D] → [F, D].
+    public static func normalizedPerUtterance(_ features: Tensor, epsilon: Float = 1e-8) -> Tensor {
+        withoutGrad {
+            let centred = features - features.mean(alongAxis: 0, keepingDimensions: true)
+            let variance = centred.squared().mean(alongAxis: 0, keepingDimensions: true)
+            return centred / (variance + epsilon).sqrt()
+        }
+    }
+}
