@@ -79,7 +79,8 @@ final class FFTPlans: @unchecked Sendable {
         if let plan = plans[size] { return plan }
         let input = fftwf_alloc_real(size)!, output = fftwf_alloc_complex(size / 2 + 1)!
         defer { fftwf_free(input); fftwf_free(output) }
-        let plan = fftwf_plan_dft_r2c_1d(Int32(size), input, output, UInt32(FFTW_ESTIMATE | FFTW_UNALIGNED))!
+        // FFTW_MEASURE times a few algorithms once (milliseconds for the sizes used here) and picks the fastest.
+        let plan = fftwf_plan_dft_r2c_1d(Int32(size), input, output, UInt32(FFTW_MEASURE | FFTW_UNALIGNED))!
         plans[size] = plan
         return plan
     }
@@ -129,11 +130,17 @@ public final class SpectralFrontEnd: @unchecked Sendable {
         defer { input.deallocate(); output.deallocate() }
         result.withUnsafeMutableBufferPointer { spectrum in
             samples.withUnsafeBufferPointer { x in
+                window.withUnsafeBufferPointer { w in
                 for t in 0..<frames {
                     let start = t * hop - pad
-                    for i in 0..<n {
-                        let s = start + i
-                        input[i] = (s >= 0 && s < x.count) ? x[s] * window[i] : 0
+                    if start >= 0 && start + n <= x.count {
+                        let source = x.baseAddress! + start, taper = w.baseAddress!
+                        for i in 0..<n { input[i] = source[i] * taper[i] }
+                    } else {
+                        for i in 0..<n {
+                            let s = start + i
+                            input[i] = (s >= 0 && s < x.count) ? x[s] * w[i] : 0
+                        }
                     }
                     fftwf_execute_dft_r2c(plan, input, output)
                     let row = spectrum.baseAddress! + t * bins
@@ -142,6 +149,7 @@ public final class SpectralFrontEnd: @unchecked Sendable {
                         let p = re * re + im * im
                         row[k] = power ? p : p.squareRoot()
                     }
+                }
                 }
             }
         }

@@ -6,8 +6,8 @@ import TensorCore
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure speed: raw sgemm and the CPC encoder's convolutions.",
-        subcommands: [BenchKernels.self])
+        abstract: "Measure speed: kernels (sgemm and the CPC encoder's convolutions) and audio features.",
+        subcommands: [BenchKernels.self, BenchFeatures.self])
 }
 
 struct BenchKernels: ParsableCommand {
@@ -92,6 +92,18 @@ struct KernelBenchmark {
     static func median(_ values: [Double]) -> Double {
         let sorted = values.sorted()
         return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : 0.5 * (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2])
+    }
+
+    /// Runs `body` once to warm up, then `repeats` times; returns the median seconds.
+    static func medianSeconds(repeats: Int, _ body: () throws -> Void) rethrows -> Double {
+        try body()
+        var seconds: [Double] = []
+        for _ in 0..<repeats {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try body()
+            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+        }
+        return median(seconds)
     }
 
     /// Runs `body` once to warm up, then `repeats` times; returns the median seconds.
