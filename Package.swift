@@ -10,10 +10,13 @@ let package = Package(
         .library(name: "TensorCore", targets: ["TensorCore"]),
         .library(name: "Layers", targets: ["Layers"]),
         .library(name: "AudioFrontEnd", targets: ["AudioFrontEnd"]),
+        .library(name: "Objectives", targets: ["Objectives"]),
+        .library(name: "Methods", targets: ["Methods"]),
         .executable(name: "cpc", targets: ["cpc"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C libraries, each a module map + shim header, found through pkg-config.
@@ -32,17 +35,22 @@ let package = Package(
 
         .target(name: "TensorCore", dependencies: ["CBLAS"]),
         .target(name: "Layers", dependencies: ["TensorCore"]),
+        .target(name: "Objectives", dependencies: ["TensorCore", "CBLAS"]),
+        .target(name: "Methods", dependencies: ["TensorCore", "Layers", "Objectives"]),
+        .target(name: "Training", dependencies: ["TensorCore", "Layers", "Objectives", "Methods", "AudioFrontEnd",
+                                                 .product(name: "Yams", package: "Yams")]),
         .target(name: "AudioFrontEnd", dependencies: ["TensorCore", "CSndFile", "CFFTW", "CSampleRate", "CBLAS"]),
         .target(name: "TestSupport", dependencies: ["TensorCore"]),
         .executableTarget(
             name: "cpc",
             dependencies: [
-                "TensorCore", "Layers", "AudioFrontEnd",
+                "TensorCore", "Layers", "AudioFrontEnd", "Methods", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "TestSupport"]),
+        .testTarget(name: "MethodsTests", dependencies: ["Methods", "Objectives", "Layers", "TestSupport"]),
         .testTarget(name: "AudioFrontEndTests", dependencies: ["AudioFrontEnd", "TestSupport"]),
         .testTarget(name: "CorpusTests", dependencies: ["CSndFile", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CFFTW", "CSndFile"]),

@@ -26,6 +26,9 @@ public struct AudioBatch: @unchecked Sendable {
     public let offsets: [Int]
     /// The batch's index in the run (0-based).
     public let index: Int
+
+    /// The method-facing view: samples, speakers and index.
+    public var batch: Batch { Batch(inputs: samples, speakers: speakers, index: index) }
 }
 
 /// Decoded audio kept in memory up to a byte budget (the oldest entries are dropped first). Thread-safe.

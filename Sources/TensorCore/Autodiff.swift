@@ -36,8 +36,11 @@ public func withoutGrad<R>(_ body: () throws -> R) rethrows -> R { try GradMode.
 
 extension Tensor {
     /// Attaches a gradient node to `output` when grad mode is on and some input requires grad. Returns `output`.
+    /// This is how ops are defined, here and in other modules (fused kernels such as InfoNCE scores): compute the
+    /// result without recording, then call `record` with a closure that maps (gradient of the result, the result) to
+    /// one gradient per input (nil where none flows), each of its input's shape. The closure runs under no-grad.
     @discardableResult
-    static func record(_ output: Tensor, inputs: [Tensor],
+    public static func record(_ output: Tensor, inputs: [Tensor],
                        vectorJacobianProduct: @escaping (Tensor, Tensor) -> [Tensor?]) -> Tensor {
         guard inputs.contains(where: { $0.requiresGrad }), GradMode.isEnabled else { return output }
         output.gradNode = GradNode(inputs: inputs, vectorJacobianProduct: vectorJacobianProduct)

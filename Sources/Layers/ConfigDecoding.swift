@@ -1,0 +1,49 @@
+// Strict decoding of configs: unknown keys and out-of-range values are errors that name the key path.
+
+import Foundation
+
+/// A config problem, naming the key path (`model.encoder.channels`), what was expected and what was found.
+public struct ConfigError: Error, CustomStringConvertible {
+    public let file: String?
+    public let key: String
+    public let message: String
+    public init(file: String? = nil, key: String, message: String) {
+        (self.file, self.key, self.message) = (file, key, message)
+    }
+    public var description: String { "\(file.map { "\($0): " } ?? "")key '\(key)': \(message)" }
+}
+
+/// Any string key, to list every key of a container (including unknown ones).
+public struct AnyCodingKey: CodingKey {
+    public let stringValue: String
+    public let intValue: Int?
+    public init(stringValue: String) { self.stringValue = stringValue; intValue = nil }
+    public init?(intValue: Int) { stringValue = String(intValue); self.intValue = intValue }
+}
+
+extension Decoder {
+    /// The dotted path of the current container.
+    public var keyPath: String { codingPath.map(\.stringValue).joined(separator: ".") }
+
+    /// Throws when the container holds a key that `Keys` does not declare.
+    public func rejectUnknownKeys<Keys: CodingKey & CaseIterable>(_ keys: Keys.Type) throws {
+        let known = Set(Keys.allCases.map(\.stringValue))
+        let present = try container(keyedBy: AnyCodingKey.self).allKeys.map(\.stringValue)
+        for key in present where !known.contains(key) {
+            let path = keyPath.isEmpty ? key : "\(keyPath).\(key)"
+            throw ConfigError(key: path, message: "unknown key; expected one of \(known.sorted().joined(separator: ", "))")
+        }
+    }
+
+    /// Throws a `ConfigError` for `key` of this container.
+    public func invalid(_ key: String, _ message: String) -> ConfigError {
+        ConfigError(key: keyPath.isEmpty ? key : "\(keyPath).\(key)", message: message)
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// Decodes `key` when present, else returns `defaultValue`.
+    public func value<T: Decodable>(_ key: Key, default defaultValue: T) throws -> T {
+        try decodeIfPresent(T.self, forKey: key) ?? defaultValue
+    }
+}

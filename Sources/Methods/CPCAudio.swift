@@ -1,0 +1,207 @@
+// Contrastive Predictive Coding on raw audio (van den Oord et al. 2018), with the options of the modified CPC
+// (Rivière et al. 2020): channel-normalised encoder, LSTM context, same-speaker or within-sequence negatives.
+//
+// Glossary: N sequences, S samples per window, T encoded frames (S / Π strides), C encoder channels, H context
+// size, K prediction steps, W = T − K scored positions, M negatives.
+
+import Foundation
+import Layers
+import Objectives
+import TensorCore
+
+/// The strided convolutional encoder of CPC.
+public struct CPCEncoderConfig: Codable, Sendable, Equatable {
+    public var channels = 512
+    public var kernels = [10, 8, 4, 4, 4]
+    public var strides = [5, 4, 2, 2, 2]
+    public var normalization: NormalizationKind = .none
+
+    public init() {}
+    enum CodingKeys: String, CodingKey, CaseIterable { case channels, kernels, strides, normalization }
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = CPCEncoderConfig.init()
+        channels = try c.value(.channels, default: d.channels)
+        kernels = try c.value(.kernels, default: d.kernels)
+        strides = try c.value(.strides, default: d.strides)
+        normalization = try c.value(.normalization, default: d.normalization)
+        if channels < 1 { throw decoder.invalid("channels", "must be positive, found \(channels)") }
+        if kernels.isEmpty || kernels.count != strides.count {
+            throw decoder.invalid("strides", "needs one stride per kernel (\(kernels.count) kernels, \(strides.count) strides)")
+        }
+        if kernels.contains(where: { $0 < 1 }) || strides.contains(where: { $0 < 1 }) {
+            throw decoder.invalid("kernels", "kernels and strides must be positive")
+        }
+    }
+
+    /// Samples per encoded frame (the product of the strides).
+    public var downsampling: Int { strides.reduce(1, *) }
+}
+
+/// The autoregressive context network.
+public struct CPCContextConfig: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable { case gru, lstm }
+    public var type: Kind = .gru
+    public var hidden = 256
+    public var layers = 1
+
+    public init() {}
+    enum CodingKeys: String, CodingKey, CaseIterable { case type, hidden, layers }
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        type = try c.value(.type, default: .gru)
+        hidden = try c.value(.hidden, default: 256)
+        layers = try c.value(.layers, default: 1)
+        if hidden < 1 { throw decoder.invalid("hidden", "must be positive, found \(hidden)") }
+        if layers < 1 { throw decoder.invalid("layers", "must be positive, found \(layers)") }
+    }
+}
+
+/// The whole CPC model and criterion.
+public struct CPCConfig: Codable, Sendable, Equatable {
+    public var encoder = CPCEncoderConfig()
+    public var context = CPCContextConfig()
+    /// K: predict z_{t+1} … z_{t+K} from c_t.
+    public var predictionSteps = 12
+    /// M: negatives per scored position.
+    public var negatives = 128
+    public var negativeSampling: NegativeSampling = .mixed
+
+    public init() {}
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case encoder, context
+        case predictionSteps = "prediction_steps", negatives, negativeSampling = "negative_sampling"
+    }
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        encoder = try c.value(.encoder, default: CPCEncoderConfig())
+        context = try c.value(.context, default: CPCContextConfig())
+        predictionSteps = try c.value(.predictionSteps, default: 12)
+        negatives = try c.value(.negatives, default: 128)
+        negativeSampling = try c.value(.negativeSampling, default: .mixed)
+        if predictionSteps < 1 { throw decoder.invalid("prediction_steps", "must be positive, found \(predictionSteps)") }
+        if negatives < 1 { throw decoder.invalid("negatives", "must be positive, found \(negatives)") }
+    }
+}
+
+/// The CPC networks: `encoder.conv{i}`/`encoder.norm{i}`, `context` (GRU/LSTM), `predictors.{k-1}` (W_k, no bias).
+public final class CPCModel: Layer {
+    public let config: CPCConfig
+    public let convolutions: [Conv1d]
+    public let norms: [(any UnaryLayer)?]
+    public let gru: GRU?
+    public let lstm: LSTM?
+    public let predictors: [Linear]
+    public var isTraining = true
+
+    public init(config: CPCConfig, generator: inout RandomGenerator) {
+        self.config = config
+        var convolutions: [Conv1d] = [], norms: [(any UnaryLayer)?] = []
+        var channels = 1
+        for (kernel, stride) in zip(config.encoder.kernels, config.encoder.strides) {
+            convolutions.append(Conv1d(inputChannels: channels, outputChannels: config.encoder.channels, kernelSize: kernel,
+                                       stride: stride, generator: &generator))
+            norms.append(makeNormalization(config.encoder.normalization, channels: config.encoder.channels))
+            channels = config.encoder.channels
+        }
+        self.convolutions = convolutions
+        self.norms = norms
+        switch config.context.type {
+        case .gru:
+            gru = GRU(inputSize: channels, hiddenSize: config.context.hidden, layers: config.context.layers, generator: &generator)
+            lstm = nil
+        case .lstm:
+            lstm = LSTM(inputSize: channels, hiddenSize: config.context.hidden, layers: config.context.layers, generator: &generator)
+            gru = nil
+        }
+        predictors = (0..<config.predictionSteps).map { _ in
+            Linear(inputSize: config.context.hidden, outputSize: channels, bias: false, generator: &generator)
+        }
+    }
+
+    public var ownParameters: [(name: String, tensor: Tensor)] { [] }
+    public var children: [(name: String, layer: any Layer)] {
+        var list: [(name: String, layer: any Layer)] = []
+        for (i, conv) in convolutions.enumerated() {
+            list.append(("encoder.conv\(i)", conv))
+            if let norm = norms[i] { list.append(("encoder.norm\(i)", norm)) }
+        }
+        if let gru { list.append(("context", gru)) }
+        if let lstm { list.append(("context", lstm)) }
+        for (k, predictor) in predictors.enumerated() { list.append(("predictors.\(k)", predictor)) }
+        return list
+    }
+
+    /// z: audio `[N, S]` → encodings `[N, T, C]`.
+    public func encode(_ audio: Tensor) -> Tensor {
+        var x = audio.unsqueezed(at: 2)
+        for (conv, norm) in zip(convolutions, norms) {
+            x = conv(x)
+            if let norm { x = norm(x) }
+            x = x.relu()
+        }
+        return x
+    }
+
+    /// c: encodings `[N, T, C]` → context `[N, T, H]`.
+    public func contextualize(_ encoded: Tensor) -> Tensor {
+        if let gru { return gru(encoded).output }
+        return lstm!(encoded).output
+    }
+
+    /// Predictions W_k·c_t for t < W and all k, as one GEMM: context `[N, T, H]` → `[N, W, K, C]`.
+    public func predict(_ context: Tensor, positions: Int) -> Tensor {
+        let n = context.shape[0], h = context.shape[2], k = predictors.count
+        let c = predictors[0].weight.shape[0]
+        let weights = Tensor.concatenate(predictors.map(\.weight), alongAxis: 0)  // [K·C, H]
+        let scored = context.sliced(alongAxis: 1, start: 0, length: positions).reshaped([n * positions, h])
+        return matmul(scored, weights, transposeB: true).reshaped([n, positions, k, c])
+    }
+}
+
+/// CPC as a `Method`: InfoNCE over K steps with M negatives drawn by `negativeSampling`.
+public final class CPCAudio: Method {
+    public let network: CPCModel
+    public let seed: UInt64
+    public var model: any Layer { network }
+
+    public init(config: CPCConfig, seed: UInt64) {
+        var generator = RandomGenerator(seed: seed, stream: 1)
+        network = CPCModel(config: config, generator: &generator)
+        self.seed = seed
+    }
+
+    /// The negatives of batch `index` depend only on (seed, index), like the batch itself.
+    public func negativeGenerator(batch index: Int) -> RandomGenerator {
+        RandomGenerator(seed: seed, stream: 0x4E45_4700_0000 &+ UInt64(index))
+    }
+
+    public func loss(_ batch: Batch) -> (loss: Tensor, metrics: [String: Float]) { loss(batch, negatives: nil) }
+
+    /// The loss with the given negative frame indices (N·W·M of them), or sampled ones when nil.
+    public func loss(_ batch: Batch, negatives given: [Int]?) -> (loss: Tensor, metrics: [String: Float]) {
+        let config = network.config
+        let z = network.encode(batch.inputs)
+        let (n, t) = (z.shape[0], z.shape[1])
+        let k = config.predictionSteps
+        precondition(t > k, "a window of \(batch.inputs.shape[1]) samples gives \(t) frames, too few for \(k) prediction steps")
+        let positions = t - k
+        let c = network.contextualize(z)
+        let predictions = network.predict(c, positions: positions)
+        var generator = negativeGenerator(batch: batch.index)
+        let negatives = given ?? InfoNCE.sampleNegatives(mode: config.negativeSampling, sequences: n, frames: t, positions: positions,
+                                                count: config.negatives, speakers: batch.speakers, generator: &generator)
+        let logits = InfoNCE.logits(predictions: predictions, encoded: z, negatives: negatives, negativeCount: config.negatives)
+        let result = InfoNCE.loss(logits: logits)
+        var metrics: [String: Float] = [:]
+        for step in 0..<k {
+            metrics["accuracy_k\(step + 1)"] = result.accuracyPerStep[step]
+            metrics["loss_k\(step + 1)"] = result.lossPerStep[step]
+        }
+        metrics["accuracy"] = result.accuracyPerStep.reduce(0, +) / Float(k)
+        return (result.loss, metrics)
+    }
+}

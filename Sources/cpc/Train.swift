@@ -1,0 +1,48 @@
+// `cpc train`: train a method from a config file into a run folder.
+
+import ArgumentParser
+import Foundation
+import TensorCore
+import Training
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train from a config (configs/*.yaml): logs, checkpoints and the final model go to the run folder.",
+        discussion: """
+            DIR/config.json holds the resolved config, DIR/log.jsonl one JSON object per logged step,
+            DIR/checkpoints/step-N.safetensors the checkpoints (with .json sidecars), DIR/final.safetensors the result.
+            --resume continues from the newest checkpoint in DIR (weights, optimiser, data position) and ends with the
+            same weights as an uninterrupted run. Ctrl-C writes a checkpoint before stopping.
+            """)
+
+    @Option(help: "Config file (YAML).") var config: String
+    @Option(help: "Run folder (default: runs/<config name>).") var out: String?
+    @Option(help: "Override training.steps.") var steps: Int?
+    @Option(help: "Override training.seed.") var seed: UInt64?
+    @Flag(help: "Continue from the newest checkpoint in the run folder.") var resume = false
+    @Option(help: "Override training.threads (BLAS and elementwise loops).") var threads: Int?
+
+    func validate() throws {
+        if let steps, steps < 1 { throw ValidationError("--steps must be positive, got \(steps)") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
+    func run() throws {
+        var runConfig = try RunConfig.load(config)
+        if let steps { runConfig.training.steps = steps }
+        if let seed { runConfig.training.seed = seed }
+        if let threads { runConfig.training.threads = threads }
+        let threadCount = runConfig.training.threads ?? Threads.processorCount
+        Threads.setCount(threadCount)
+        let folder = out ?? "runs/" + URL(fileURLWithPath: config).deletingPathExtension().lastPathComponent
+        print("config \(config) (resolved):")
+        print(String(decoding: try runConfig.json(), as: UTF8.self))
+        print("run folder \(folder), \(threadCount) thread(s)")
+        let trainer = Trainer(config: runConfig, directory: URL(fileURLWithPath: folder))
+        print("model: \(trainer.method.model.parameterCount) parameters")
+        let summary = try trainer.run(resume: resume)
+        print(String(format: "%@ after %d steps in %.1f s; last loss %.4f", summary.interrupted ? "stopped" : "finished",
+                     summary.completedSteps, summary.seconds, summary.finalLoss))
+        if summary.interrupted { throw ExitCode(130) }
+    }
+}
