@@ -164,19 +164,29 @@ public struct RunConfig: Codable, Sendable, Equatable {
         }
         do {
             return try YAMLDecoder().decode(RunConfig.self, from: text)
-        } catch let error as ConfigError {
-            throw ConfigError(file: path, key: error.key, message: error.message)
-        } catch let DecodingError.typeMismatch(type, context) {
-            throw ConfigError(file: path, key: context.codingPath.map(\.stringValue).joined(separator: "."),
-                              message: "expected \(type), \(context.debugDescription)")
-        } catch let DecodingError.dataCorrupted(context) {
-            throw ConfigError(file: path, key: context.codingPath.map(\.stringValue).joined(separator: "."),
-                              message: context.debugDescription)
-        } catch let DecodingError.valueNotFound(type, context) {
-            throw ConfigError(file: path, key: context.codingPath.map(\.stringValue).joined(separator: "."),
-                              message: "expected \(type), found nothing")
         } catch {
-            throw ConfigError(file: path, key: "", message: "not valid YAML: \(error)")
+            throw describe(error, file: path)
+        }
+    }
+
+    /// Turns decoding errors (which Yams may wrap) into a `ConfigError` naming the file and key.
+    static func describe(_ error: Error, file: String) -> ConfigError {
+        func path(_ context: DecodingError.Context) -> String { context.codingPath.map(\.stringValue).joined(separator: ".") }
+        switch error {
+        case let error as ConfigError:
+            return ConfigError(file: file, key: error.key, message: error.message)
+        case DecodingError.dataCorrupted(let context):
+            if let underlying = context.underlyingError { return describe(underlying, file: file) }
+            return ConfigError(file: file, key: path(context), message: context.debugDescription)
+        case DecodingError.typeMismatch(let type, let context):
+            if let underlying = context.underlyingError { return describe(underlying, file: file) }
+            return ConfigError(file: file, key: path(context), message: "expected \(type): \(context.debugDescription)")
+        case DecodingError.valueNotFound(let type, let context):
+            return ConfigError(file: file, key: path(context), message: "expected \(type), found nothing")
+        case DecodingError.keyNotFound(let key, let context):
+            return ConfigError(file: file, key: (path(context).isEmpty ? "" : path(context) + ".") + key.stringValue, message: "missing")
+        default:
+            return ConfigError(file: file, key: "", message: "not valid YAML: \(error)")
         }
     }
 

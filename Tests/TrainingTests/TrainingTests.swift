@@ -1,0 +1,162 @@
+// The trainer: config validation, run-folder contents, exact interrupt-and-resume, and the NaN guard.
+
+import Foundation
+import Layers
+import Methods
+import Testing
+import TensorCore
+import TestSupport
+import Training
+
+private func temporaryFolder() -> URL {
+    FileManager.default.temporaryDirectory.appendingPathComponent("swiftcpc-train-\(UUID().uuidString)")
+}
+
+/// A tiny run on the bundled corpus: small enough for a debug build.
+func tinyRunConfig(steps: Int = 6) -> RunConfig {
+    var config = RunConfig()
+    config.data.corpus = repositoryRoot.appendingPathComponent("Corpora/synth-small").path
+    config.data.trainSplit = repositoryRoot.appendingPathComponent("Corpora/synth-small/train.txt").path
+    config.data.validationSplit = repositoryRoot.appendingPathComponent("Corpora/synth-small/test.txt").path
+    config.data.window = 3200
+    config.data.batchSize = 3
+    config.data.prefetch = 2
+    config.model.encoder.channels = 8
+    config.model.encoder.kernels = [10, 8, 4]
+    config.model.encoder.strides = [5, 4, 2]
+    config.model.encoder.normalization = .channel
+    config.model.context.hidden = 8
+    config.model.predictionSteps = 3
+    config.model.negatives = 5
+    config.optimizer.learningRate = 1e-3
+    config.optimizer.warmupSteps = 2
+    config.optimizer.schedule = .cosine
+    config.optimizer.clipNorm = 5
+    config.training.steps = steps
+    config.training.logEvery = 1
+    config.training.validateEvery = 3
+    config.training.validationBatches = 1
+    config.training.checkpointEvery = 2
+    config.training.seed = 9
+    return config
+}
+
+private func writeConfig(_ text: String) throws -> String {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcpc-config-\(UUID().uuidString).yaml")
+    try text.write(to: url, atomically: true, encoding: .utf8)
+    return url.path
+}
+
+@Suite struct TrainingTests {
+    @Test func shippedConfigsLoad() throws {
+        for name in ["cpc-audio-paper", "cpc-audio-small"] {
+            let config = try RunConfig.load(repositoryRoot.appendingPathComponent("configs/\(name).yaml").path)
+            #expect(config.method == "cpc")
+        }
+        let paper = try RunConfig.load(repositoryRoot.appendingPathComponent("configs/cpc-audio-paper.yaml").path)
+        #expect(paper.model.encoder.channels == 512 && paper.model.encoder.kernels == [10, 8, 4, 4, 4])
+        #expect(paper.model.context.hidden == 256 && paper.model.predictionSteps == 12 && paper.data.window == 20480)
+        #expect(paper.optimizer.learningRate == 2e-4 && paper.data.batchSize == 8)
+    }
+
+    @Test func unknownKeysAndBadValuesNameTheKey() throws {
+        func message(_ yaml: String) throws -> String {
+            let path = try writeConfig(yaml)
+            do {
+                _ = try RunConfig.load(path)
+                return "no error"
+            } catch let error as ConfigError {
+                #expect(error.file == path)
+                return error.description
+            }
+        }
+        #expect(try message("model:\n  encoder:\n    chanels: 8\n").contains("key 'model.encoder.chanels': unknown key"))
+        #expect(try message("model:\n  prediction_steps: 0\n").contains("key 'model.prediction_steps': must be positive"))
+        #expect(try message("optimizer:\n  learning_rate: -1\n").contains("key 'optimizer.learning_rate'"))
+        #expect(try message("data:\n  sampling: sideways\n").contains("data.sampling"))
+        #expect(try message("method: simclr\n").contains("unknown method 'simclr'"))
+        #expect(try message("data:\n  window: 1600\n").contains("data.window"))
+        #expect(try message("training: [1, 2\n").contains("not valid YAML"))
+    }
+
+    @Test func runFolderHoldsConfigLogAndCheckpoints() throws {
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let trainer = Trainer(config: tinyRunConfig(steps: 4), directory: folder)
+        trainer.output = { _ in }
+        let summary = try trainer.run(resume: false)
+        #expect(summary.completedSteps == 4 && !summary.interrupted && summary.finalLoss.isFinite)
+        let files = Set(try FileManager.default.contentsOfDirectory(atPath: folder.path))
+        #expect(files.isSuperset(of: ["config.json", "log.jsonl", "checkpoints", "final.safetensors", "final.json"]))
+        let checkpoints = try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("checkpoints").path)
+        #expect(Set(checkpoints).isSuperset(of: ["step-2.safetensors", "step-2.json", "step-2.optimizer.safetensors", "step-4.safetensors"]))
+        let lines = try String(contentsOf: folder.appendingPathComponent("log.jsonl"), encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 4)
+        let last = try #require(try JSONSerialization.jsonObject(with: Data(lines[3].utf8)) as? [String: Any])
+        for key in ["step", "loss", "accuracy_k1", "accuracy_k3", "learning_rate", "samples_per_second", "elapsed_seconds",
+                    "validation_loss"] {
+            #expect(last[key] != nil, "log line lacks \(key)")
+        }
+        #expect(last["step"] as? Int == 4)
+        let stored = try JSONDecoder().decode(RunConfig.self, from: Data(contentsOf: folder.appendingPathComponent("config.json")))
+        #expect(stored == tinyRunConfig(steps: 4))
+    }
+
+    @Test func interruptedAndResumedRunEndsWithIdenticalWeights() throws {
+        let straight = temporaryFolder(), resumed = temporaryFolder()
+        defer {
+            try? FileManager.default.removeItem(at: straight)
+            try? FileManager.default.removeItem(at: resumed)
+        }
+        let config = tinyRunConfig(steps: 6)
+        let uninterrupted = Trainer(config: config, directory: straight)
+        uninterrupted.output = { _ in }
+        _ = try uninterrupted.run(resume: false)
+
+        let first = Trainer(config: config, directory: resumed)
+        first.output = { _ in }
+        first.stopAfterSteps = 3  // as if interrupted after step 3 (checkpoint written on stop)
+        let partial = try first.run(resume: false)
+        #expect(partial.interrupted && partial.completedSteps == 3)
+        let second = Trainer(config: config, directory: resumed)
+        second.output = { _ in }
+        let rest = try second.run(resume: true)
+        #expect(rest.completedSteps == 6)
+
+        for ((name, a), (_, b)) in zip(uninterrupted.method.model.stateDict, second.method.model.stateDict) {
+            #expect(a.scalars == b.scalars, "\(name) differs between the uninterrupted and the resumed run")
+        }
+        let straightFinal = try Data(contentsOf: straight.appendingPathComponent("final.safetensors"))
+        let resumedFinal = try Data(contentsOf: resumed.appendingPathComponent("final.safetensors"))
+        #expect(straightFinal == resumedFinal, "final checkpoints must be bit-identical")
+        let straightLog = try String(contentsOf: straight.appendingPathComponent("log.jsonl"), encoding: .utf8)
+        let resumedLog = try String(contentsOf: resumed.appendingPathComponent("log.jsonl"), encoding: .utf8)
+        func losses(_ log: String) -> [Double] {
+            log.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["loss"] as? Double }
+        }
+        #expect(losses(straightLog) == losses(resumedLog))
+    }
+
+    @Test func aNonFiniteLossStopsWithAMessageAndKeepsTheLastCheckpoint() throws {
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var config = tinyRunConfig(steps: 8)
+        config.optimizer.learningRate = 1e30  // diverges within a few steps
+        config.optimizer.warmupSteps = 0
+        config.optimizer.schedule = .constant
+        config.optimizer.clipNorm = nil
+        config.training.checkpointEvery = 1
+        let trainer = Trainer(config: config, directory: folder)
+        trainer.output = { _ in }
+        do {
+            _ = try trainer.run(resume: false)
+            Issue.record("training with a learning rate of 1e30 must stop on a non-finite loss")
+        } catch let error as TrainingError {
+            #expect(error.message.contains("the loss became"))
+            #expect(error.message.contains("last good checkpoint"))
+            let kept = try #require(trainer.newestCheckpoint())
+            let (tensors, _) = try SafeTensors.read(kept.path)
+            #expect(tensors.allSatisfy { $0.1.scalars.allSatisfy(\.isFinite) }, "checkpoints must hold finite weights only")
+        }
+    }
+}
