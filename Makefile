@@ -19,9 +19,11 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 
-# Until CPC training lands, the demo measures the compute core: sgemm and the CPC encoder's convolutions.
+# Trains the small CPC on the bundled corpus for a few minutes and prints the phone/speaker probe table
+# (runs/demo/probes.json). DEMO_STEPS sets the training length.
+DEMO_STEPS ?= 800
 demo: release
-	.build/release/cpc bench kernels --threads $(THREADS)
+	scripts/demo.sh $(DEMO_STEPS) $(THREADS)
 
 bench: release
 	.build/release/cpc bench kernels --threads $(THREADS) --json

@@ -39,17 +39,19 @@ let package = Package(
         .target(name: "Methods", dependencies: ["TensorCore", "Layers", "Objectives"]),
         .target(name: "Training", dependencies: ["TensorCore", "Layers", "Objectives", "Methods", "AudioFrontEnd",
                                                  .product(name: "Yams", package: "Yams")]),
+        .target(name: "Evaluation", dependencies: ["TensorCore", "Layers", "Methods", "AudioFrontEnd", "Training"]),
         .target(name: "AudioFrontEnd", dependencies: ["TensorCore", "CSndFile", "CFFTW", "CSampleRate", "CBLAS"]),
         .target(name: "TestSupport", dependencies: ["TensorCore"]),
         .executableTarget(
             name: "cpc",
             dependencies: [
-                "TensorCore", "Layers", "AudioFrontEnd", "Methods", "Training",
+                "TensorCore", "Layers", "AudioFrontEnd", "Methods", "Training", "Evaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Methods", "Layers", "TestSupport"]),
         .testTarget(name: "MethodsTests", dependencies: ["Methods", "Objectives", "Layers", "TestSupport"]),
         .testTarget(name: "AudioFrontEndTests", dependencies: ["AudioFrontEnd", "TestSupport"]),

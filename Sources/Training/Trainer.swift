@@ -34,7 +34,7 @@ public final class Trainer {
     public let optimizer: any Optimizer
     let schedule: any LearningRateSchedule
     /// Where progress lines go (stdout by default).
-    public var output: (String) -> Void = { print($0) }
+    public var output: (String) -> Void = { print($0); fflush(nil) }
     /// Stop after this many steps of this invocation (tests use it to simulate an interruption).
     public var stopAfterSteps: Int?
 

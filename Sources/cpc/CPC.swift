@@ -8,7 +8,7 @@ struct CPC: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cpc",
         abstract: "Self-supervised representation learning (Contrastive Predictive Coding and friends) on the CPU.",
-        subcommands: [Prepare.self, Train.self, Bench.self, Inspect.self])
+        subcommands: [Prepare.self, Train.self, Embed.self, ProbeCommand.self, Report.self, Bench.self, Inspect.self])
 }
 
 /// Options every compute-heavy subcommand shares.

@@ -1,0 +1,125 @@
+// Frozen features per 10 ms frame for every utterance of a split: CPC context (c_t) or encoder (z_t) outputs from a
+// checkpoint or a random initialisation, MFCC (+Δ, ΔΔ, per-utterance normalised) or log-mel baselines.
+//
+// Glossary: F frames of one utterance, D feature dimensions, L phone labels of one utterance (floor(S/160)).
+
+import AudioFrontEnd
+import Foundation
+import Layers
+import Methods
+import TensorCore
+import Training
+
+/// Which representation to extract.
+public enum FeatureKind: String, CaseIterable, Sendable, Codable {
+    case context, encoder, mfcc, logmel, random
+}
+
+/// Maps one utterance's audio to frame features [F, D].
+public protocol FrameFeatureExtractor {
+    var dimension: Int { get }
+    func frames(_ audio: [Float]) -> Tensor
+}
+
+/// CPC encodings or contexts, computed without gradients in evaluation mode.
+public final class CPCFeatureExtractor: FrameFeatureExtractor {
+    public let model: CPCModel
+    public let useContext: Bool
+
+    public init(model: CPCModel, useContext: Bool) {
+        self.model = model
+        self.useContext = useContext
+        model.setTraining(false)
+    }
+
+    public var dimension: Int { useContext ? model.config.context.hidden : model.config.encoder.channels }
+
+    public func frames(_ audio: [Float]) -> Tensor {
+        withoutGrad {
+            let z = model.encode(Tensor(audio, shape: [1, audio.count]))
+            let features = useContext ? model.contextualize(z) : z
+            return features.reshaped([features.shape[1], features.shape[2]])
+        }
+    }
+
+    /// Loads a CPC checkpoint written by `cpc train` (its sidecar holds the model config).
+    public static func load(checkpoint path: String, useContext: Bool) throws -> CPCFeatureExtractor {
+        let sidecar = try Checkpoint.readSidecar(for: path)
+        guard let stored = sidecar.config else {
+            throw CheckpointError(path: Checkpoint.sidecarPath(for: path), problem: "no config recorded; cannot rebuild the model")
+        }
+        let config = try JSONDecoder().decode(RunConfig.self, from: JSONEncoder().encode(stored))
+        var generator = RandomGenerator(seed: 0)
+        let model = CPCModel(config: config.model, generator: &generator)
+        try Checkpoint.loadModel(model, from: path)
+        return CPCFeatureExtractor(model: model, useContext: useContext)
+    }
+}
+
+/// MFCC (13 + Δ + ΔΔ = 39) or 40 log-mel bands, optionally mean/variance normalised per utterance. The probes use
+/// them unnormalised: per-utterance normalisation removes the long-term spectrum, which is what tells speakers apart.
+public final class SpectralFeatureExtractor: FrameFeatureExtractor {
+    public let frontEnd: SpectralFrontEnd
+    public let mfcc: Bool
+    public let normalizePerUtterance: Bool
+
+    public init(mfcc: Bool, normalizePerUtterance: Bool = false) throws {
+        frontEnd = try SpectralFrontEnd()
+        self.mfcc = mfcc
+        self.normalizePerUtterance = normalizePerUtterance
+    }
+
+    public var dimension: Int { mfcc ? 3 * frontEnd.config.cepstralCoefficients : frontEnd.config.melBands }
+
+    public func frames(_ audio: [Float]) -> Tensor {
+        let raw = mfcc ? FeatureTransforms.withDeltas(frontEnd.mfcc(audio)) : frontEnd.logMel(audio)
+        let aligned = frontEnd.alignedToLabels(raw, sampleCount: audio.count)
+        return normalizePerUtterance ? FeatureTransforms.normalizedPerUtterance(aligned) : aligned
+    }
+}
+
+/// Frame features of a set of utterances, stacked, with their utterance ranges.
+public struct FrameSet {
+    /// [total frames, D].
+    public let features: Tensor
+    /// Phone label of each frame (when labels were given).
+    public let labels: [Int]
+    /// Per utterance: id, first row, frame count, speaker index.
+    public let utterances: [(id: String, start: Int, count: Int, speaker: Int)]
+
+    public init(features: Tensor, labels: [Int], utterances: [(id: String, start: Int, count: Int, speaker: Int)]) {
+        (self.features, self.labels, self.utterances) = (features, labels, utterances)
+    }
+}
+
+public enum FrameFeatures {
+    /// Extracts features for `ids`, cutting each utterance to min(feature frames, label frames) when labels are given.
+    public static func extract(corpus: Corpus, ids: [String], extractor: any FrameFeatureExtractor, labels: PhoneLabels?,
+                               cache: AudioCache) throws -> FrameSet {
+        var blocks: [Tensor] = [], frameLabels: [Int] = []
+        var ranges: [(id: String, start: Int, count: Int, speaker: Int)] = []
+        var row = 0
+        for id in ids {
+            guard let utterance = corpus.utterance(id) else {
+                throw CorpusError(path: corpus.root, problem: "utterance '\(id)' is not in the corpus")
+            }
+            let audio = try cache.samples(utterance.path)
+            var features = extractor.frames(audio)
+            var count = features.shape[0]
+            if let labels {
+                guard let phones = labels.labels[id] else {
+                    throw CorpusError(path: labels.path, problem: "utterance '\(id)' has no phone labels")
+                }
+                count = min(count, phones.count)
+                frameLabels += phones.prefix(count)
+                if count < features.shape[0] { features = withoutGrad { features.sliced(alongAxis: 0, start: 0, length: count) } }
+            }
+            guard count > 0 else { continue }
+            blocks.append(features)
+            ranges.append((id, row, count, corpus.speakerIndex(utterance.speaker)!))
+            row += count
+        }
+        guard !blocks.isEmpty else { throw CorpusError(path: corpus.root, problem: "no frames extracted for the split") }
+        return FrameSet(features: withoutGrad { Tensor.concatenate(blocks, alongAxis: 0) }, labels: frameLabels, utterances: ranges)
+    }
+}

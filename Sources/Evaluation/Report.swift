@@ -1,0 +1,96 @@
+// Training reports: SVG line plots of a run's log and a Markdown summary.
+
+import Foundation
+
+public enum RunReport {
+    /// One plotted series.
+    public struct Series {
+        public let name: String
+        public let points: [(x: Double, y: Double)]
+        public init(name: String, points: [(x: Double, y: Double)]) { (self.name, self.points) = (name, points) }
+    }
+
+    /// Reads DIR/log.jsonl into one dictionary per line.
+    public static func readLog(_ runFolder: String) throws -> [[String: Double]] {
+        let path = URL(fileURLWithPath: runFolder).appendingPathComponent("log.jsonl").path
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path, NSLocalizedDescriptionKey: "\(path): no training log"])
+        }
+        return text.split(separator: "\n").compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?.compactMapValues { ($0 as? NSNumber)?.doubleValue }
+        }
+    }
+
+    /// A standalone SVG line chart.
+    public static func svg(title: String, xLabel: String, yLabel: String, series: [Series]) -> String {
+        let width = 640.0, height = 400.0, left = 60.0, right = 150.0, top = 40.0, bottom = 50.0
+        let all = series.flatMap(\.points)
+        let xs = all.map(\.x), ys = all.map(\.y)
+        let (x0, x1) = (xs.min() ?? 0, max(xs.max() ?? 1, (xs.min() ?? 0) + 1e-9))
+        var (y0, y1) = (ys.min() ?? 0, ys.max() ?? 1)
+        if y1 - y0 < 1e-9 { y0 -= 0.5; y1 += 0.5 }
+        func px(_ x: Double) -> Double { left + (x - x0) / (x1 - x0) * (width - left - right) }
+        func py(_ y: Double) -> Double { height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom) }
+        let colours = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+                       "#17becf", "#393b79", "#637939"]
+        var svg = """
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" font-family="sans-serif" font-size="12">
+            <rect width="100%" height="100%" fill="white"/>
+            <text x="\(width / 2 - 40)" y="22" font-size="15">\(title)</text>
+            <line x1="\(left)" y1="\(height - bottom)" x2="\(width - right)" y2="\(height - bottom)" stroke="black"/>
+            <line x1="\(left)" y1="\(top)" x2="\(left)" y2="\(height - bottom)" stroke="black"/>
+            <text x="\((width - right + left) / 2 - 20)" y="\(height - 12)">\(xLabel)</text>
+            <text x="14" y="\(top - 10)">\(yLabel)</text>
+
+            """
+        for i in 0...4 {
+            let fraction = Double(i) / 4
+            let yValue = y0 + fraction * (y1 - y0), xValue = x0 + fraction * (x1 - x0)
+            svg += "<text x=\"4\" y=\"\(py(yValue) + 4)\">\(String(format: "%.3g", yValue))</text>\n"
+            svg += "<line x1=\"\(left)\" y1=\"\(py(yValue))\" x2=\"\(width - right)\" y2=\"\(py(yValue))\" stroke=\"#ddd\"/>\n"
+            svg += "<text x=\"\(px(xValue) - 10)\" y=\"\(height - bottom + 16)\">\(String(format: "%.0f", xValue))</text>\n"
+        }
+        for (index, s) in series.enumerated() where !s.points.isEmpty {
+            let colour = colours[index % colours.count]
+            let path = s.points.map { String(format: "%.1f,%.1f", px($0.x), py($0.y)) }.joined(separator: " ")
+            svg += "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"1.5\" points=\"\(path)\"/>\n"
+            svg += "<text x=\"\(width - right + 10)\" y=\"\(top + 16 * Double(index))\" fill=\"\(colour)\">\(s.name)</text>\n"
+        }
+        return svg + "</svg>\n"
+    }
+
+    /// Writes loss.svg, accuracy.svg and report.md for the run in `runFolder` into `outFolder`; returns the paths.
+    public static func write(runFolder: String, outFolder: String) throws -> [String] {
+        let log = try readLog(runFolder)
+        try FileManager.default.createDirectory(atPath: outFolder, withIntermediateDirectories: true)
+        let loss = Series(name: "train loss", points: log.compactMap { l in l["loss"].map { (l["step"] ?? 0, $0) } })
+        let validation = Series(name: "validation loss", points: log.compactMap { l in l["validation_loss"].map { (l["step"] ?? 0, $0) } })
+        let steps = Set(log.flatMap(\.keys).filter { $0.hasPrefix("accuracy_k") }).compactMap { Int($0.dropFirst(10)) }.sorted()
+        let accuracy = steps.map { k in
+            Series(name: "k = \(k)", points: log.compactMap { l in l["accuracy_k\(k)"].map { (l["step"] ?? 0, $0) } })
+        }
+        let out = URL(fileURLWithPath: outFolder)
+        let lossPath = out.appendingPathComponent("loss.svg").path, accuracyPath = out.appendingPathComponent("accuracy.svg").path
+        try svg(title: "InfoNCE loss", xLabel: "step", yLabel: "loss", series: [loss, validation])
+            .write(toFile: lossPath, atomically: true, encoding: .utf8)
+        try svg(title: "Prediction accuracy per step k", xLabel: "step", yLabel: "accuracy", series: accuracy)
+            .write(toFile: accuracyPath, atomically: true, encoding: .utf8)
+        var markdown = "# Run \(runFolder)\n\n![loss](loss.svg)\n\n![accuracy](accuracy.svg)\n\n"
+        if let last = log.last {
+            markdown += "Last logged step \(Int(last["step"] ?? 0)) after \(String(format: "%.0f", last["elapsed_seconds"] ?? 0)) s: "
+                + "loss \(String(format: "%.4f", last["loss"] ?? .nan))"
+            if let v = log.last(where: { $0["validation_loss"] != nil })?["validation_loss"] {
+                markdown += ", validation loss \(String(format: "%.4f", v))"
+            }
+            markdown += "; accuracy " + steps.map { "k=\($0) \(String(format: "%.3f", last["accuracy_k\($0)"] ?? .nan))" }.joined(separator: ", ") + ".\n"
+        }
+        let probesPath = URL(fileURLWithPath: runFolder).appendingPathComponent("probes.json").path
+        if let data = FileManager.default.contents(atPath: probesPath),
+           let results = try? JSONDecoder().decode([ProbeResult].self, from: data) {
+            markdown += "\n## Probes\n\n" + Probes.table(results) + "\n"
+        }
+        let markdownPath = out.appendingPathComponent("report.md").path
+        try markdown.write(toFile: markdownPath, atomically: true, encoding: .utf8)
+        return [lossPath, accuracyPath, markdownPath]
+    }
+}

@@ -1,0 +1,191 @@
+// `cpc probe phone|speaker`: linear probes on frozen features with the published protocols; `cpc embed`: export.
+
+import ArgumentParser
+import AudioFrontEnd
+import Evaluation
+import Foundation
+import Methods
+import TensorCore
+import Training
+
+/// Options shared by the probes and `embed`: where the data is and which features to use.
+struct FeatureOptions: ParsableArguments {
+    @Option(help: "Corpus folder or manifest.") var corpus: String
+    @Option(help: "CPC checkpoint (a .safetensors from cpc train, with its .json sidecar).") var checkpoint: String?
+    @Option(help: "context | encoder (with --checkpoint) or mfcc | logmel | random.") var features: FeatureKind?
+    @Option(help: "Config for --features random (default: the checkpoint's, else configs/cpc-audio-small.yaml).")
+    var config: String?
+    @Option(help: "Threads for BLAS and elementwise loops.") var threads: Int?
+
+    func validate() throws {
+        if let features, checkpoint != nil, features != .context && features != .encoder {
+            throw ValidationError("--features \(features.rawValue) does not use a checkpoint; drop --checkpoint")
+        }
+        if checkpoint == nil, let features, features == .context || features == .encoder {
+            throw ValidationError("--features \(features.rawValue) needs --checkpoint FILE")
+        }
+        if checkpoint == nil && features == nil { throw ValidationError("give --checkpoint FILE or --features mfcc|logmel|random") }
+    }
+
+    var kind: FeatureKind { features ?? .context }
+
+    /// A display name for the probe table.
+    var name: String {
+        switch kind {
+        case .context, .encoder: return "cpc-\(kind.rawValue)"
+        default: return kind.rawValue
+        }
+    }
+
+    func makeExtractor() throws -> any FrameFeatureExtractor {
+        Threads.setCount(threads ?? Threads.processorCount)
+        switch kind {
+        case .context, .encoder:
+            return try CPCFeatureExtractor.load(checkpoint: checkpoint!, useContext: kind == .context)
+        case .mfcc: return try SpectralFeatureExtractor(mfcc: true)
+        case .logmel: return try SpectralFeatureExtractor(mfcc: false)
+        case .random:
+            let runConfig = try RunConfig.load(config ?? "configs/cpc-audio-small.yaml")
+            var generator = RandomGenerator(seed: 12345)
+            return CPCFeatureExtractor(model: CPCModel(config: runConfig.model, generator: &generator), useContext: true)
+        }
+    }
+}
+
+struct ProbeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "probe", abstract: "Linear probes on frozen features.",
+        subcommands: [PhoneProbe.self, SpeakerProbe.self, ProbeTable.self])
+}
+
+struct ProbeTable: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "table", abstract: "Print a probe results file as a table.")
+    @Argument(help: "A JSON file written by --json.") var file: String
+
+    func run() throws {
+        guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("\(file): no such file") }
+        let results = try JSONDecoder().decode([ProbeResult].self, from: data)
+        let features = results.map(\.features).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let tasks = results.map(\.task).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        print("| features | " + tasks.joined(separator: " | ") + " |")
+        print("|---|" + tasks.map { _ in "---|" }.joined())
+        for f in features {
+            let cells = tasks.map { t in results.first { $0.features == f && $0.task == t }.map { String(format: "%.1f %%", 100 * $0.accuracy) } ?? "–" }
+            print("| \(f) | " + cells.joined(separator: " | ") + " |")
+        }
+    }
+}
+
+/// Probe settings from the command line.
+struct ProbeOptions: ParsableArguments {
+    @Option(help: "Hidden units for the one-hidden-layer probe (default: linear).") var hidden: Int?
+    @Option(help: "Maximum epochs per learning rate.") var epochs = 30
+    @Option(help: "Learning rates tried on the held-out part of the training split (comma-separated).")
+    var learningRates = "0.001,0.003,0.01"
+    @Option(help: "Write the results as JSON (a list of objects with features, task, accuracy, …).") var json: String?
+    @Flag(help: "Add the results to the list already in --json FILE instead of replacing it.") var append = false
+    @Option(help: "Name of the features in the table and the JSON (default: cpc-context, cpc-encoder, mfcc, …).")
+    var name: String?
+
+    func settings() throws -> ProbeSettings {
+        var s = ProbeSettings()
+        s.hidden = hidden
+        s.epochs = epochs
+        let rates = learningRates.split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
+        guard !rates.isEmpty, rates.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("--learning-rates needs positive numbers, got '\(learningRates)'")
+        }
+        s.learningRates = rates
+        return s
+    }
+}
+
+func writeResults(_ results: [ProbeResult], options: ProbeOptions) throws {
+    var results = results
+    if let name = options.name { for i in results.indices { results[i].features = name } }
+    print(Probes.table(results))
+    guard let path = options.json else { return }
+    if options.append, let data = FileManager.default.contents(atPath: path) {
+        do { results = try JSONDecoder().decode([ProbeResult].self, from: data) + results } catch {
+            throw ValidationError("\(path): cannot append, the file is not a probe result list (\(error))")
+        }
+    }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    try SafeTensors.writeAtomically(try encoder.encode(results), to: path)
+}
+
+struct SplitOptions: ParsableArguments {
+    @Option(help: "Train split (one utterance id per line; default: CORPUS/train.txt).") var trainSplit: String?
+    @Option(help: "Test split (default: CORPUS/test.txt).") var testSplit: String?
+
+    func load(corpus: String) throws -> (train: [String], test: [String]) {
+        let folder = URL(fileURLWithPath: corpus)
+        return (try SplitFile.read(trainSplit ?? folder.appendingPathComponent("train.txt").path),
+                try SplitFile.read(testSplit ?? folder.appendingPathComponent("test.txt").path))
+    }
+}
+
+struct PhoneProbe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "phone", abstract: "Frame-level phone classification (train split frames → test split frames).")
+    @OptionGroup var data: FeatureOptions
+    @OptionGroup var splits: SplitOptions
+    @Option(help: "Phone labels (default: CORPUS/phones.txt).") var labels: String?
+    @OptionGroup var probe: ProbeOptions
+
+    func run() throws {
+        let corpus = try Corpus.load(data.corpus)
+        let phoneLabels = try PhoneLabels.read(labels ?? URL(fileURLWithPath: data.corpus).appendingPathComponent("phones.txt").path)
+        let (trainIDs, testIDs) = try splits.load(corpus: data.corpus)
+        let extractor = try data.makeExtractor()
+        let cache = AudioCache()
+        let train = try FrameFeatures.extract(corpus: corpus, ids: trainIDs, extractor: extractor, labels: phoneLabels, cache: cache)
+        let test = try FrameFeatures.extract(corpus: corpus, ids: testIDs, extractor: extractor, labels: phoneLabels, cache: cache)
+        let result = Probes.phone(name: data.name, train: train, test: test, classes: phoneLabels.classCount, settings: try probe.settings())
+        try writeResults([result], options: probe)
+    }
+}
+
+struct SpeakerProbe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "speaker", abstract: "Speaker classification from mean-pooled features, per window and per utterance.")
+    @OptionGroup var data: FeatureOptions
+    @OptionGroup var splits: SplitOptions
+    @Option(help: "Window length in frames for the per-window protocol (128 = 20480 samples).") var windowFrames = 128
+    @OptionGroup var probe: ProbeOptions
+
+    func run() throws {
+        let corpus = try Corpus.load(data.corpus)
+        let (trainIDs, testIDs) = try splits.load(corpus: data.corpus)
+        let extractor = try data.makeExtractor()
+        let cache = AudioCache()
+        let train = try FrameFeatures.extract(corpus: corpus, ids: trainIDs, extractor: extractor, labels: nil, cache: cache)
+        let test = try FrameFeatures.extract(corpus: corpus, ids: testIDs, extractor: extractor, labels: nil, cache: cache)
+        let results = Probes.speaker(name: data.name, train: train, test: test, speakers: corpus.speakers.count,
+                                     windowFrames: windowFrames, settings: try probe.settings())
+        try writeResults(results, options: probe)
+    }
+}
+
+struct Embed: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Export features (one vector per 10 ms frame) for every utterance of a split as float32 .npy.",
+        discussion: "Writes OUT (.npy, [frames, dims]) and OUT with .index.tsv (utterance id, first row, frame count).")
+    @OptionGroup var data: FeatureOptions
+    @Option(help: "Split file (one utterance id per line).") var split: String
+    @Option(help: "Output .npy file.") var out: String
+
+    func run() throws {
+        let corpus = try Corpus.load(data.corpus)
+        let ids = try SplitFile.read(split)
+        let set = try FrameFeatures.extract(corpus: corpus, ids: ids, extractor: try data.makeExtractor(), labels: nil, cache: AudioCache())
+        try NPYWriter.write(set.features, to: out)
+        let index = "utterance\tstart\tframes\n" + set.utterances.map { "\($0.id)\t\($0.start)\t\($0.count)" }.joined(separator: "\n") + "\n"
+        let indexPath = (out.hasSuffix(".npy") ? String(out.dropLast(4)) : out) + ".index.tsv"
+        try SafeTensors.writeAtomically(Data(index.utf8), to: indexPath)
+        print("\(set.features.shape[0]) frames × \(set.features.shape[1]) features of \(set.utterances.count) utterances → \(out), \(indexPath)")
+    }
+}

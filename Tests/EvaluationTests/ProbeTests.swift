@@ -1,0 +1,103 @@
+// Probes on synthetic features where the answer is known, the .npy writer, and the run report.
+
+import Evaluation
+import Foundation
+import Testing
+import TensorCore
+import TestSupport
+
+/// Rows drawn around one centre per class; `spread` controls the overlap.
+private func clusters(rows: Int, classes: Int, dimension: Int, spread: Float, seed: UInt64) -> (Tensor, [Int]) {
+    var g = RandomGenerator(seed: seed)
+    var centreGenerator = RandomGenerator(seed: 99)
+    let centres = Tensor.normal([classes, dimension], standardDeviation: 3, generator: &centreGenerator).scalars
+    var values: [Float] = [], labels: [Int] = []
+    for _ in 0..<rows {
+        let label = g.nextInt(below: classes)
+        labels.append(label)
+        for d in 0..<dimension { values.append(centres[label * dimension + d] + spread * g.nextNormal()) }
+    }
+    return (Tensor(values, shape: [rows, dimension]), labels)
+}
+
+private func quickSettings(hidden: Int? = nil) -> ProbeSettings {
+    var settings = ProbeSettings()
+    settings.epochs = 40
+    settings.batchSize = 64
+    settings.patience = 10
+    settings.learningRates = [1e-2]
+    settings.hidden = hidden
+    return settings
+}
+
+@Suite struct ProbeTests {
+    @Test func separableClassesReachNearlyPerfectAccuracy() {
+        let (train, trainLabels) = clusters(rows: 600, classes: 5, dimension: 8, spread: 0.3, seed: 1)
+        let (test, testLabels) = clusters(rows: 300, classes: 5, dimension: 8, spread: 0.3, seed: 2)
+        let outcome = LinearProbe.run(train: train, trainLabels: trainLabels, trainGroups: (0..<600).map { $0 / 10 },
+                                      test: test, testLabels: testLabels, classes: 5, settings: quickSettings())
+        #expect(outcome.testAccuracy > 0.98, "accuracy \(outcome.testAccuracy)")
+        let mlp = LinearProbe.run(train: train, trainLabels: trainLabels, trainGroups: (0..<600).map { $0 / 10 },
+                                  test: test, testLabels: testLabels, classes: 5, settings: quickSettings(hidden: 16))
+        #expect(mlp.testAccuracy > 0.98, "one-hidden-layer accuracy \(mlp.testAccuracy)")
+    }
+
+    @Test func randomLabelsStayAtChance() {
+        var g = RandomGenerator(seed: 3)
+        let train = Tensor.normal([800, 8], generator: &g), test = Tensor.normal([800, 8], generator: &g)
+        let trainLabels = (0..<800).map { _ in g.nextInt(below: 4) }, testLabels = (0..<800).map { _ in g.nextInt(below: 4) }
+        let outcome = LinearProbe.run(train: train, trainLabels: trainLabels, trainGroups: (0..<800).map { $0 / 8 },
+                                      test: test, testLabels: testLabels, classes: 4, settings: quickSettings())
+        #expect(Swift.abs(outcome.testAccuracy - 0.25) < 0.06, "accuracy \(outcome.testAccuracy) should be near chance")
+    }
+
+    @Test func speakerProtocolPoolsWindowsAndUtterances() {
+        // Two speakers whose frames differ by a constant offset: pooled features separate them perfectly.
+        var g = RandomGenerator(seed: 4)
+        func set(_ utterances: Int) -> FrameSet {
+            var blocks: [Tensor] = [], ranges: [(id: String, start: Int, count: Int, speaker: Int)] = []
+            var row = 0
+            for u in 0..<utterances {
+                let speaker = u % 2, frames = 300
+                blocks.append(Tensor.normal([frames, 4], generator: &g) + Float(speaker) * 2)
+                ranges.append(("u\(u)", row, frames, speaker))
+                row += frames
+            }
+            return FrameSet(features: Tensor.concatenate(blocks, alongAxis: 0), labels: [], utterances: ranges)
+        }
+        let results = Probes.speaker(name: "synthetic", train: set(20), test: set(10), speakers: 2, windowFrames: 128,
+                                     settings: quickSettings())
+        #expect(results.map(\.task) == ["speaker", "speaker-utterance"])
+        #expect(results[0].testItems == 10 * 2, "300 frames give two full windows (the 44-frame tail is dropped)")
+        #expect(results[1].testItems == 10)
+        #expect(results.allSatisfy { $0.accuracy > 0.95 })
+    }
+
+    @Test func npyFilesCarryShapeAndData() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcpc-\(UUID().uuidString).npy").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try NPYWriter.write(Tensor([1, 2, 3, 4, 5, 6], shape: [2, 3]), to: path)
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(Array(data.prefix(8)) == [0x93] + Array("NUMPY".utf8) + [1, 0])
+        let headerLength = Int(data[8]) | (Int(data[9]) << 8)
+        #expect((10 + headerLength) % 64 == 0)
+        let header = String(decoding: data[10..<(10 + headerLength)], as: UTF8.self)
+        #expect(header.contains("'descr': '<f4'") && header.contains("'shape': (2, 3)"))
+        let values = data[(10 + headerLength)...].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        #expect(values == [1, 2, 3, 4, 5, 6])
+    }
+
+    @Test func reportWritesPlotsAndSummary() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcpc-report-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let log = (1...5).map { "{\"step\": \($0 * 10), \"loss\": \(5.0 - Double($0) * 0.5), \"accuracy_k1\": \(0.1 * Double($0)), \"elapsed_seconds\": \($0)}" }
+        try (log.joined(separator: "\n") + "\n").write(to: folder.appendingPathComponent("log.jsonl"), atomically: true, encoding: .utf8)
+        let paths = try RunReport.write(runFolder: folder.path, outFolder: folder.path)
+        #expect(paths.count == 3)
+        let svg = try String(contentsOfFile: paths[0], encoding: .utf8)
+        #expect(svg.hasPrefix("<svg") && svg.contains("polyline") && svg.contains("train loss"))
+        let markdown = try String(contentsOfFile: paths[2], encoding: .utf8)
+        #expect(markdown.contains("Last logged step 50") && markdown.contains("k=1 0.500"))
+    }
+}
