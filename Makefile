@@ -13,11 +13,14 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-# The corpus generator's reproducibility, then the Swift suites (debug build; the CLI tests run the built binary).
+# The corpus generator's reproducibility, the Swift suites (debug build; the CLI tests run the built binary), then
+# the end-to-end checks against the release build (train a few hundred steps, embed, probe).
 test: deps
 	Corpora/check_reproducible.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	$(SWIFT) build -c release
+	Tests/EndToEnd/run.sh
 
 # Trains the small CPC on the bundled corpus for a few minutes and prints the phone/speaker probe table
 # (runs/demo/probes.json). DEMO_STEPS sets the training length.
