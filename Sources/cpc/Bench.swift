@@ -7,7 +7,7 @@ import TensorCore
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed: kernels (sgemm and the CPC encoder's convolutions) and audio features.",
-        subcommands: [BenchKernels.self, BenchFeatures.self])
+        subcommands: [BenchKernels.self, BenchFeatures.self, BenchTrain.self])
 }
 
 struct BenchKernels: ParsableCommand {
