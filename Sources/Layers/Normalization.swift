@@ -84,6 +84,9 @@ public final class LayerNorm: UnaryLayer {
     public func callAsFunction(_ input: Tensor) -> Tensor {
         precondition(Array(input.shape.suffix(normalizedShape.count)) == normalizedShape,
                      "LayerNorm over \(normalizedShape) does not fit \(input.shape)")
+        if normalizedShape.count == 1 {
+            return input.normalizedOverLastAxis(weight: weight, bias: bias, epsilon: epsilon, unbiasedVariance: false)
+        }
         let axes = Array((input.rank - normalizedShape.count)..<input.rank)
         let centered = input - input.mean(alongAxes: axes, keepingDimensions: true)
         let variance = centered.squared().mean(alongAxes: axes, keepingDimensions: true)
@@ -114,11 +117,7 @@ public final class ChannelNorm: UnaryLayer {
     }
 
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        let centered = input - input.mean(alongAxis: -1, keepingDimensions: true)
-        let variance = centered.squared().sum(alongAxis: -1, keepingDimensions: true) * (1 / Float(max(input.shape.last! - 1, 1)))
-        let normalized = centered / (variance + epsilon).sqrt()
-        guard let weight, let bias else { return normalized }
-        return normalized * weight + bias
+        input.normalizedOverLastAxis(weight: weight, bias: bias, epsilon: epsilon, unbiasedVariance: true)
     }
 }
 

@@ -49,3 +49,97 @@ public func cosineSimilarity(_ a: Tensor, _ b: Tensor, alongAxis axis: Int = -1,
     (a.l2Normalized(alongAxis: axis, epsilon: epsilon) * b.l2Normalized(alongAxis: axis, epsilon: epsilon))
         .sum(alongAxis: axis)
 }
+
+extension Tensor {
+    /// Normalises each row over the last axis: y = (x − mean) / √(var + eps) · weight + bias, where var divides by
+    /// D (`unbiasedVariance` false: LayerNorm) or D − 1 (true: the modified CPC's ChannelNorm). Fused, with a
+    /// hand-written backward that reuses the cached per-row mean and reciprocal standard deviation.
+    /// Shapes: `[…, D]`, weight and bias `[D]` or nil → `[…, D]`.
+    public func normalizedOverLastAxis(weight: Tensor?, bias: Tensor?, epsilon: Float, unbiasedVariance: Bool) -> Tensor {
+        let d = shape.last ?? 1
+        precondition(d > (unbiasedVariance ? 1 : 0), "normalisation over an axis of \(d) elements")
+        if let weight { precondition(weight.shape == [d], "norm weight \(weight.shape), expected [\(d)]") }
+        if let bias { precondition(bias.shape == [d], "norm bias \(bias.shape), expected [\(d)]") }
+        let rows = count / d
+        let divisor = Float(unbiasedVariance ? d - 1 : d)
+        let normalized = Tensor.uninitialized(shape)   // x̂, kept for the backward
+        let result = Tensor.uninitialized(shape)
+        var reciprocalStd = [Float](repeating: 0, count: rows)
+        let x = storage.pointer, xh = normalized.storage.pointer, y = result.storage.pointer
+        let w = weight?.storage.pointer, b = bias?.storage.pointer
+        reciprocalStd.withUnsafeMutableBufferPointer { rstd in
+            let r = UncheckedSendable(rstd.baseAddress!)
+            parallelChunks(count) { range in
+                // Chunks are in elements; process the rows that start inside this chunk.
+                let firstRow = (range.lowerBound + d - 1) / d, lastRow = min(rows, (range.upperBound + d - 1) / d)
+                guard firstRow < lastRow else { return }
+                for row in firstRow..<lastRow {
+                    let base = row * d
+                    var mean: Float = 0
+                    for j in 0..<d { mean += x[base + j] }
+                    mean /= Float(d)
+                    var variance: Float = 0
+                    for j in 0..<d { let v = x[base + j] - mean; variance += v * v }
+                    let s = 1 / (variance / divisor + epsilon).squareRoot()
+                    r.value[row] = s
+                    for j in 0..<d {
+                        let v = (x[base + j] - mean) * s
+                        xh[base + j] = v
+                        y[base + j] = v * (w?[j] ?? 1) + (b?[j] ?? 0)
+                    }
+                }
+            }
+        }
+        var inputs = [self]
+        if let weight { inputs.append(weight) }
+        if let bias { inputs.append(bias) }
+        return Tensor.record(result, inputs: inputs) { g, _ in
+            let gy = g.storage.pointer, xh = normalized.storage.pointer, w = weight?.storage.pointer
+            let gradInput = Tensor.uninitialized(self.shape)
+            let gx = gradInput.storage.pointer
+            reciprocalStd.withUnsafeBufferPointer { rstd in
+                parallelChunks(self.count) { range in
+                    let firstRow = (range.lowerBound + d - 1) / d, lastRow = min(rows, (range.upperBound + d - 1) / d)
+                    guard firstRow < lastRow else { return }
+                    for row in firstRow..<lastRow {
+                        let base = row * d
+                        // dx = rstd · (dx̂ − mean(dx̂) − x̂ · Σ(dx̂ · x̂) / divisor), with dx̂ = dy · weight.
+                        var sum: Float = 0, dot: Float = 0
+                        for j in 0..<d {
+                            let dxh = gy[base + j] * (w?[j] ?? 1)
+                            sum += dxh
+                            dot += dxh * xh[base + j]
+                        }
+                        let mean = sum / Float(d), projection = dot / divisor, s = rstd[row]
+                        for j in 0..<d {
+                            let dxh = gy[base + j] * (w?[j] ?? 1)
+                            gx[base + j] = s * (dxh - mean - xh[base + j] * projection)
+                        }
+                    }
+                }
+            }
+            var grads: [Tensor?] = [gradInput]
+            if let weight {
+                var gradWeight: Tensor?
+                if weight.requiresGrad {
+                    let gw = Tensor.zeros([d])
+                    let p = gw.storage.pointer
+                    for row in 0..<rows { let base = row * d; for j in 0..<d { p[j] += gy[base + j] * xh[base + j] } }
+                    gradWeight = gw
+                }
+                grads.append(gradWeight)
+            }
+            if let bias {
+                var gradBias: Tensor?
+                if bias.requiresGrad {
+                    let gb = Tensor.zeros([d])
+                    let p = gb.storage.pointer
+                    for row in 0..<rows { let base = row * d; for j in 0..<d { p[j] += gy[base + j] } }
+                    gradBias = gb
+                }
+                grads.append(gradBias)
+            }
+            return grads
+        }
+    }
+}

@@ -97,6 +97,15 @@ private func expectGradients(_ name: String, _ inputs: [Tensor], epsilon: Float 
         let a = random([3, 5], seed: 15), b = random([3, 5], seed: 16)
         expectGradients("l2 normalise", [a]) { $0[0].l2Normalized(alongAxis: 1) }
         expectGradients("cosine", [a, b]) { cosineSimilarity($0[0], $0[1], alongAxis: 1) }
+        let w = random([5], seed: 40, low: 0.5, high: 1.5), bias = random([5], seed: 41)
+        for unbiased in [false, true] {
+            expectGradients("norm over last axis (unbiased \(unbiased))", [random([2, 3, 5], seed: 42), w, bias]) {
+                $0[0].normalizedOverLastAxis(weight: $0[1], bias: $0[2], epsilon: 1e-5, unbiasedVariance: unbiased)
+            }
+        }
+        expectGradients("norm without affine", [random([4, 6], seed: 43)]) {
+            $0[0].normalizedOverLastAxis(weight: nil, bias: nil, epsilon: 1e-5, unbiasedVariance: false)
+        }
     }
 
     @Test func matrixProducts() {
