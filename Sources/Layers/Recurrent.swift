@@ -10,33 +10,20 @@ import TensorCore
 /// all initialised U(−1/√H, 1/√H).
 public final class GRU: Layer {
     public let inputSize, hiddenSize, layerCount: Int
-    public let inputWeights, hiddenWeights: [Tensor]
-    public let inputBiases, hiddenBiases: [Tensor]?
+    let weights: RecurrentParameters
+    public var inputWeights: [Tensor] { weights.inputWeights }
+    public var hiddenWeights: [Tensor] { weights.hiddenWeights }
+    public var inputBiases: [Tensor]? { weights.inputBiases }
+    public var hiddenBiases: [Tensor]? { weights.hiddenBiases }
     public var isTraining = true
 
     public init(inputSize: Int, hiddenSize: Int, layers: Int = 1, bias: Bool = true, generator: inout RandomGenerator) {
         (self.inputSize, self.hiddenSize, self.layerCount) = (inputSize, hiddenSize, layers)
-        let bound = 1 / Float(hiddenSize).squareRoot()
-        var wi: [Tensor] = [], wh: [Tensor] = [], bi: [Tensor] = [], bh: [Tensor] = []
-        for k in 0..<layers {
-            wi.append(Initialization.uniformBound([3 * hiddenSize, k == 0 ? inputSize : hiddenSize], bound: bound, generator: &generator))
-            wh.append(Initialization.uniformBound([3 * hiddenSize, hiddenSize], bound: bound, generator: &generator))
-            if bias {
-                bi.append(Initialization.uniformBound([3 * hiddenSize], bound: bound, generator: &generator))
-                bh.append(Initialization.uniformBound([3 * hiddenSize], bound: bound, generator: &generator))
-            }
-        }
-        (inputWeights, hiddenWeights) = (wi, wh)
-        (inputBiases, hiddenBiases) = bias ? (bi, bh) : (nil, nil)
+        weights = RecurrentParameters(gates: 3, inputSize: inputSize, hiddenSize: hiddenSize, layers: layers, bias: bias,
+                                      generator: &generator)
     }
 
-    public var ownParameters: [(name: String, tensor: Tensor)] {
-        (0..<layerCount).flatMap { k -> [(name: String, tensor: Tensor)] in
-            var list: [(name: String, tensor: Tensor)] = [("weight_ih_l\(k)", inputWeights[k]), ("weight_hh_l\(k)", hiddenWeights[k])]
-            if let inputBiases, let hiddenBiases { list += [("bias_ih_l\(k)", inputBiases[k]), ("bias_hh_l\(k)", hiddenBiases[k])] }
-            return list
-        }
-    }
+    public var ownParameters: [(name: String, tensor: Tensor)] { weights.named }
 
     public func callAsFunction(_ input: Tensor, initialState: Tensor? = nil) -> (output: Tensor, state: Tensor) {
         precondition(input.rank == 3 && input.shape[2] == inputSize, "GRU expects [N, T, \(inputSize)], found \(input.shape)")
@@ -45,8 +32,7 @@ public final class GRU: Layer {
         var x = input
         var finals: [Tensor] = []
         for k in 0..<layerCount {
-            var gates = matmul(x, inputWeights[k], transposeB: true)
-            if let inputBiases { gates = gates + inputBiases[k] }
+            let gates = weights.inputGates(x, layer: k)
             let h0 = initialState?.sliced(alongAxis: 0, start: k, length: 1).reshaped([n, hiddenSize]) ?? Tensor.zeros([n, hiddenSize])
             x = gruSequence(inputGates: gates, hiddenWeight: hiddenWeights[k], hiddenBias: hiddenBiases?[k], initialState: h0)
             finals.append(x.sliced(alongAxis: 1, start: steps - 1, length: 1).reshaped([1, n, hiddenSize]))
@@ -62,33 +48,20 @@ public final class GRU: Layer {
 /// Parameters per layer k: `weight_ih_lk` `[4H, in]`, `weight_hh_lk` `[4H, H]`, `bias_ih_lk`, `bias_hh_lk` `[4H]`.
 public final class LSTM: Layer {
     public let inputSize, hiddenSize, layerCount: Int
-    public let inputWeights, hiddenWeights: [Tensor]
-    public let inputBiases, hiddenBiases: [Tensor]?
+    let weights: RecurrentParameters
+    public var inputWeights: [Tensor] { weights.inputWeights }
+    public var hiddenWeights: [Tensor] { weights.hiddenWeights }
+    public var inputBiases: [Tensor]? { weights.inputBiases }
+    public var hiddenBiases: [Tensor]? { weights.hiddenBiases }
     public var isTraining = true
 
     public init(inputSize: Int, hiddenSize: Int, layers: Int = 1, bias: Bool = true, generator: inout RandomGenerator) {
         (self.inputSize, self.hiddenSize, self.layerCount) = (inputSize, hiddenSize, layers)
-        let bound = 1 / Float(hiddenSize).squareRoot()
-        var wi: [Tensor] = [], wh: [Tensor] = [], bi: [Tensor] = [], bh: [Tensor] = []
-        for k in 0..<layers {
-            wi.append(Initialization.uniformBound([4 * hiddenSize, k == 0 ? inputSize : hiddenSize], bound: bound, generator: &generator))
-            wh.append(Initialization.uniformBound([4 * hiddenSize, hiddenSize], bound: bound, generator: &generator))
-            if bias {
-                bi.append(Initialization.uniformBound([4 * hiddenSize], bound: bound, generator: &generator))
-                bh.append(Initialization.uniformBound([4 * hiddenSize], bound: bound, generator: &generator))
-            }
-        }
-        (inputWeights, hiddenWeights) = (wi, wh)
-        (inputBiases, hiddenBiases) = bias ? (bi, bh) : (nil, nil)
+        weights = RecurrentParameters(gates: 4, inputSize: inputSize, hiddenSize: hiddenSize, layers: layers, bias: bias,
+                                      generator: &generator)
     }
 
-    public var ownParameters: [(name: String, tensor: Tensor)] {
-        (0..<layerCount).flatMap { k -> [(name: String, tensor: Tensor)] in
-            var list: [(name: String, tensor: Tensor)] = [("weight_ih_l\(k)", inputWeights[k]), ("weight_hh_l\(k)", hiddenWeights[k])]
-            if let inputBiases, let hiddenBiases { list += [("bias_ih_l\(k)", inputBiases[k]), ("bias_hh_l\(k)", hiddenBiases[k])] }
-            return list
-        }
-    }
+    public var ownParameters: [(name: String, tensor: Tensor)] { weights.named }
 
     public func callAsFunction(_ input: Tensor, initialState: (hidden: Tensor, cell: Tensor)? = nil)
         -> (output: Tensor, hidden: Tensor, cell: Tensor) {
@@ -97,8 +70,7 @@ public final class LSTM: Layer {
         var x = input
         var hiddens: [Tensor] = [], cells: [Tensor] = []
         for k in 0..<layerCount {
-            var gates = matmul(x, inputWeights[k], transposeB: true)
-            if let inputBiases { gates = gates + inputBiases[k] }
+            let gates = weights.inputGates(x, layer: k)
             let h0 = initialState?.hidden.sliced(alongAxis: 0, start: k, length: 1).reshaped([n, h]) ?? Tensor.zeros([n, h])
             let c0 = initialState?.cell.sliced(alongAxis: 0, start: k, length: 1).reshaped([n, h]) ?? Tensor.zeros([n, h])
             let both = lstmSequence(inputGates: gates, hiddenWeight: hiddenWeights[k], hiddenBias: hiddenBiases?[k],
@@ -109,5 +81,41 @@ public final class LSTM: Layer {
             cells.append(last.sliced(alongAxis: 2, start: h, length: h).reshaped([1, n, h]))
         }
         return (x, Tensor.concatenate(hiddens, alongAxis: 0), Tensor.concatenate(cells, alongAxis: 0))
+    }
+}
+
+/// Per-layer weights of a multi-layer recurrent net with `gates` gates (PyTorch's layout and initialisation).
+struct RecurrentParameters {
+    let inputWeights, hiddenWeights: [Tensor]
+    let inputBiases, hiddenBiases: [Tensor]?
+
+    init(gates: Int, inputSize: Int, hiddenSize: Int, layers: Int, bias: Bool, generator: inout RandomGenerator) {
+        let bound = 1 / Float(hiddenSize).squareRoot()
+        var wi: [Tensor] = [], wh: [Tensor] = [], bi: [Tensor] = [], bh: [Tensor] = []
+        for k in 0..<layers {
+            wi.append(Initialization.uniformBound([gates * hiddenSize, k == 0 ? inputSize : hiddenSize], bound: bound, generator: &generator))
+            wh.append(Initialization.uniformBound([gates * hiddenSize, hiddenSize], bound: bound, generator: &generator))
+            if bias {
+                bi.append(Initialization.uniformBound([gates * hiddenSize], bound: bound, generator: &generator))
+                bh.append(Initialization.uniformBound([gates * hiddenSize], bound: bound, generator: &generator))
+            }
+        }
+        (inputWeights, hiddenWeights) = (wi, wh)
+        (inputBiases, hiddenBiases) = bias ? (bi, bh) : (nil, nil)
+    }
+
+    /// `weight_ih_lk`, `weight_hh_lk`, `bias_ih_lk`, `bias_hh_lk` for each layer k.
+    var named: [(name: String, tensor: Tensor)] {
+        (0..<inputWeights.count).flatMap { k -> [(name: String, tensor: Tensor)] in
+            var list: [(name: String, tensor: Tensor)] = [("weight_ih_l\(k)", inputWeights[k]), ("weight_hh_l\(k)", hiddenWeights[k])]
+            if let inputBiases, let hiddenBiases { list += [("bias_ih_l\(k)", inputBiases[k]), ("bias_hh_l\(k)", hiddenBiases[k])] }
+            return list
+        }
+    }
+
+    /// x·W_ihᵀ + b_ih for layer k, all steps in one GEMM: [N, T, in] → [N, T, gates·H].
+    func inputGates(_ x: Tensor, layer k: Int) -> Tensor {
+        let gates = matmul(x, inputWeights[k], transposeB: true)
+        return inputBiases.map { gates + $0[k] } ?? gates
     }
 }
