@@ -59,10 +59,33 @@ public struct CPCContextConfig: Codable, Sendable, Equatable {
     }
 }
 
+/// What maps the context to the K predictions: W_k·c_t (linear), or a causal transformer layer over the context
+/// first (the modified CPC's stronger predictor), then W_k.
+public struct CPCPredictorConfig: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable { case linear, transformer }
+    public var type: Kind = .linear
+    public var heads = 4
+    /// Feed-forward width of the transformer layer (nil: 2 × the context size).
+    public var feedForward: Int? = nil
+
+    public init() {}
+    enum CodingKeys: String, CodingKey, CaseIterable { case type, heads, feedForward = "feed_forward" }
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        type = try c.value(.type, default: .linear)
+        heads = try c.value(.heads, default: 4)
+        feedForward = try c.decodeIfPresent(Int.self, forKey: .feedForward)
+        if heads < 1 { throw decoder.invalid("heads", "must be positive, found \(heads)") }
+        if let feedForward, feedForward < 1 { throw decoder.invalid("feed_forward", "must be positive, found \(feedForward)") }
+    }
+}
+
 /// The whole CPC model and criterion.
 public struct CPCConfig: Codable, Sendable, Equatable {
     public var encoder = CPCEncoderConfig()
     public var context = CPCContextConfig()
+    public var predictor = CPCPredictorConfig()
     /// K: predict z_{t+1} … z_{t+K} from c_t.
     public var predictionSteps = 12
     /// M: negatives per scored position.
@@ -71,7 +94,7 @@ public struct CPCConfig: Codable, Sendable, Equatable {
 
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case encoder, context
+        case encoder, context, predictor
         case predictionSteps = "prediction_steps", negatives, negativeSampling = "negative_sampling"
     }
     public init(from decoder: Decoder) throws {
@@ -79,6 +102,10 @@ public struct CPCConfig: Codable, Sendable, Equatable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         encoder = try c.value(.encoder, default: CPCEncoderConfig())
         context = try c.value(.context, default: CPCContextConfig())
+        predictor = try c.value(.predictor, default: CPCPredictorConfig())
+        if predictor.type == .transformer && context.hidden % predictor.heads != 0 {
+            throw ConfigError(key: "model.predictor.heads", message: "\(predictor.heads) heads do not divide the context size \(context.hidden)")
+        }
         predictionSteps = try c.value(.predictionSteps, default: 12)
         negatives = try c.value(.negatives, default: 128)
         negativeSampling = try c.value(.negativeSampling, default: .mixed)
@@ -87,7 +114,8 @@ public struct CPCConfig: Codable, Sendable, Equatable {
     }
 }
 
-/// The CPC networks: `encoder.conv{i}`/`encoder.norm{i}`, `context` (GRU/LSTM), `predictors.{k-1}` (W_k, no bias).
+/// The CPC networks: `encoder.conv{i}`/`encoder.norm{i}`, `context` (GRU/LSTM), `predictor` (the optional
+/// transformer layer), `predictors.{k-1}` (W_k, no bias).
 public final class CPCModel: Layer {
     public let config: CPCConfig
     public let convolutions: [Conv1d]
@@ -95,6 +123,7 @@ public final class CPCModel: Layer {
     public let gru: GRU?
     public let lstm: LSTM?
     public let predictors: [Linear]
+    public let transformer: TransformerEncoderLayer?
     public var isTraining = true
 
     public init(config: CPCConfig, generator: inout RandomGenerator) {
@@ -117,6 +146,11 @@ public final class CPCModel: Layer {
             lstm = LSTM(inputSize: channels, hiddenSize: config.context.hidden, layers: config.context.layers, generator: &generator)
             gru = nil
         }
+        transformer = config.predictor.type == .transformer
+            ? TransformerEncoderLayer(width: config.context.hidden, heads: config.predictor.heads,
+                                      feedForward: config.predictor.feedForward ?? 2 * config.context.hidden, causal: true,
+                                      generator: &generator)
+            : nil
         predictors = (0..<config.predictionSteps).map { _ in
             Linear(inputSize: config.context.hidden, outputSize: channels, bias: false, generator: &generator)
         }
@@ -131,6 +165,7 @@ public final class CPCModel: Layer {
         }
         if let gru { list.append(("context", gru)) }
         if let lstm { list.append(("context", lstm)) }
+        if let transformer { list.append(("predictor", transformer)) }
         for (k, predictor) in predictors.enumerated() { list.append(("predictors.\(k)", predictor)) }
         return list
     }
@@ -157,7 +192,9 @@ public final class CPCModel: Layer {
         let n = context.shape[0], h = context.shape[2], k = predictors.count
         let c = predictors[0].weight.shape[0]
         let weights = Tensor.concatenate(predictors.map(\.weight), alongAxis: 0)  // [K·C, H]
-        let scored = context.sliced(alongAxis: 1, start: 0, length: positions).reshaped([n * positions, h])
+        var window = context.sliced(alongAxis: 1, start: 0, length: positions)
+        if let transformer { window = transformer(window) }  // causal: position t still sees c_≤t only
+        let scored = window.reshaped([n * positions, h])
         return matmul(scored, weights, transposeB: true).reshaped([n, positions, k, c])
     }
 }

@@ -239,6 +239,17 @@ audio = torch.randn(2, 60)
 save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(here, "torch_conv_gru.safetensors"))
 cases["torch_conv_gru"] = {"audio": t(audio), "output": t(model(audio))}
 
+# A causal transformer encoder layer (the CPC transformer predictor), post-norm, ReLU, no dropout.
+transformer = nn.TransformerEncoderLayer(d_model=8, nhead=2, dim_feedforward=12, dropout=0.0, batch_first=True)
+with torch.no_grad():
+    transformer.self_attn.in_proj_bias.copy_(0.1 * torch.randn(24))
+    transformer.self_attn.out_proj.bias.copy_(0.1 * torch.randn(8))
+randomize_affine(transformer.norm1)
+randomize_affine(transformer.norm2)
+causal_mask = nn.Transformer.generate_square_subsequent_mask(5).double()
+layer_case("transformer_causal", transformer, {"x": torch.randn(2, 5, 8)},
+           lambda m, x: (m(x, src_mask=causal_mask, is_causal=True),))
+
 path = os.path.join(here, "layers.json")
 with open(path, "w") as f:
     json.dump({"generator": "Tests/Fixtures/generate_layers.py", "torch": torch.__version__, "cases": cases}, f)

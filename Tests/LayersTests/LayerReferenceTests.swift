@@ -107,3 +107,29 @@ func checkLayer(_ name: String, _ layer: any Layer, inputs: [String], tolerance:
         try checkLayer("mlp", mlp, inputs: ["x"]) { [mlp($0[0])] }
     }
 }
+
+@Suite struct AttentionReferenceTests {
+    @Test func causalTransformerLayerMatchesPyTorch() throws {
+        var g = RandomGenerator(seed: 1)
+        let layer = TransformerEncoderLayer(width: 8, heads: 2, feedForward: 12, causal: true, generator: &g)
+        #expect(layer.parameters.map(\.name) == [
+            "self_attn.in_proj_weight", "self_attn.in_proj_bias", "self_attn.out_proj.weight", "self_attn.out_proj.bias",
+            "linear1.weight", "linear1.bias", "linear2.weight", "linear2.bias", "norm1.weight", "norm1.bias",
+            "norm2.weight", "norm2.bias",
+        ])
+        try checkLayer("transformer_causal", layer, inputs: ["x"]) { [layer($0[0])] }
+    }
+
+    @Test func causalAttentionIgnoresTheFuture() {
+        var g = RandomGenerator(seed: 2)
+        let layer = TransformerEncoderLayer(width: 4, heads: 2, feedForward: 8, causal: true, generator: &g)
+        let x = Tensor.uniform([1, 6, 4], low: -1, high: 1, generator: &g)
+        let changed = x.copy()
+        changed.withUnsafeMutableBufferPointer { for i in 16..<24 { $0[i] += 5 } }  // positions 4 and 5
+        let a = layer(x).scalars, b = layer(changed).scalars
+        #expect(Array(a[0..<16]) == Array(b[0..<16]), "positions 0…3 must not see positions 4…5")
+        #expect(Array(a[16..<24]) != Array(b[16..<24]))
+        let check = checkGradients([x.copy()] + layer.parameters.map(\.tensor)) { t in layer(t[0]) }
+        #expect(check.passed, "transformer layer: \(check)")
+    }
+}
