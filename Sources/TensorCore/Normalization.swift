@@ -66,7 +66,9 @@ extension Tensor {
         let result = Tensor.uninitialized(shape)
         var reciprocalStd = [Float](repeating: 0, count: rows)
         let x = storage.pointer, xh = normalized.storage.pointer, y = result.storage.pointer
-        let w = weight?.storage.pointer, b = bias?.storage.pointer
+        // Plain (non-optional) pointers keep the inner loops vectorisable.
+        let unitWeight = weight ?? Tensor.ones([d]), zeroBias = bias ?? Tensor.zeros([d])
+        let w = unitWeight.storage.pointer, b = zeroBias.storage.pointer
         reciprocalStd.withUnsafeMutableBufferPointer { rstd in
             let r = UncheckedSendable(rstd.baseAddress!)
             parallelChunks(count) { range in
@@ -75,17 +77,14 @@ extension Tensor {
                 guard firstRow < lastRow else { return }
                 for row in firstRow..<lastRow {
                     let base = row * d
-                    var mean: Float = 0
-                    for j in 0..<d { mean += x[base + j] }
-                    mean /= Float(d)
-                    var variance: Float = 0
-                    for j in 0..<d { let v = x[base + j] - mean; variance += v * v }
+                    let mean = vectorSum(x + base, d) / Float(d)
+                    let variance = vectorCentredSquares(x + base, d, centre: mean)
                     let s = 1 / (variance / divisor + epsilon).squareRoot()
                     r.value[row] = s
                     for j in 0..<d {
                         let v = (x[base + j] - mean) * s
                         xh[base + j] = v
-                        y[base + j] = v * (w?[j] ?? 1) + (b?[j] ?? 0)
+                        y[base + j] = v * w[j] + b[j]
                     }
                 }
             }
@@ -94,7 +93,7 @@ extension Tensor {
         if let weight { inputs.append(weight) }
         if let bias { inputs.append(bias) }
         return Tensor.record(result, inputs: inputs) { g, _ in
-            let gy = g.storage.pointer, xh = normalized.storage.pointer, w = weight?.storage.pointer
+            let gy = g.storage.pointer, xh = normalized.storage.pointer, w = unitWeight.storage.pointer
             let gradInput = Tensor.uninitialized(self.shape)
             let gx = gradInput.storage.pointer
             reciprocalStd.withUnsafeBufferPointer { rstd in
@@ -104,15 +103,13 @@ extension Tensor {
                     for row in firstRow..<lastRow {
                         let base = row * d
                         // dx = rstd · (dx̂ − mean(dx̂) − x̂ · Σ(dx̂ · x̂) / divisor), with dx̂ = dy · weight.
-                        var sum: Float = 0, dot: Float = 0
-                        for j in 0..<d {
-                            let dxh = gy[base + j] * (w?[j] ?? 1)
-                            sum += dxh
-                            dot += dxh * xh[base + j]
-                        }
+                        // Σ dx̂ = Σ dy·w and Σ dx̂·x̂ = Σ dy·(w·x̂), written into gx first as scratch.
+                        let scratch = gx + base
+                        for j in 0..<d { scratch[j] = w[j] * xh[base + j] }
+                        let sum = vectorDot(gy + base, w, d), dot = vectorDot(gy + base, scratch, d)
                         let mean = sum / Float(d), projection = dot / divisor, s = rstd[row]
                         for j in 0..<d {
-                            let dxh = gy[base + j] * (w?[j] ?? 1)
+                            let dxh = gy[base + j] * w[j]
                             gx[base + j] = s * (dxh - mean - xh[base + j] * projection)
                         }
                     }
@@ -124,7 +121,7 @@ extension Tensor {
                 if weight.requiresGrad {
                     let gw = Tensor.zeros([d])
                     let p = gw.storage.pointer
-                    for row in 0..<rows { let base = row * d; for j in 0..<d { p[j] += gy[base + j] * xh[base + j] } }
+                    for row in 0..<rows { vectorAccumulate(p, gy + row * d, times: xh + row * d, d) }
                     gradWeight = gw
                 }
                 grads.append(gradWeight)
@@ -134,7 +131,7 @@ extension Tensor {
                 if bias.requiresGrad {
                     let gb = Tensor.zeros([d])
                     let p = gb.storage.pointer
-                    for row in 0..<rows { let base = row * d; for j in 0..<d { p[j] += gy[base + j] } }
+                    for row in 0..<rows { vectorAccumulate(p, gy + row * d, times: nil, d) }
                     gradBias = gb
                 }
                 grads.append(gradBias)
