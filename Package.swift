@@ -51,7 +51,7 @@ let package = Package(
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "TestSupport"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "AudioFrontEnd", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Methods", "Layers", "TestSupport"]),
         .testTarget(name: "MethodsTests", dependencies: ["Methods", "Objectives", "Layers", "TestSupport"]),
         .testTarget(name: "AudioFrontEndTests", dependencies: ["AudioFrontEnd", "TestSupport"]),

@@ -102,3 +102,70 @@ public enum NPYWriter {
         try SafeTensors.writeAtomically(data, to: path)
     }
 }
+
+/// Reads float32, C-order `.npy` files (as `NPYWriter` and NumPy write them).
+public enum NPYReader {
+    public static func read(_ path: String) throws -> Tensor {
+        guard let data = FileManager.default.contents(atPath: path), data.count >= 10,
+              Array(data.prefix(6)) == [0x93] + Array("NUMPY".utf8) else {
+            throw CorpusError(path: path, problem: "not a .npy file")
+        }
+        let version = data[6]
+        let headerLength = version == 1 ? Int(data[8]) | (Int(data[9]) << 8)
+            : Int(data[8]) | (Int(data[9]) << 8) | (Int(data[10]) << 16) | (Int(data[11]) << 24)
+        let start = (version == 1 ? 10 : 12) + headerLength
+        guard start <= data.count else { throw CorpusError(path: path, problem: "truncated .npy header") }
+        let header = String(decoding: data[(version == 1 ? 10 : 12)..<start], as: UTF8.self)
+        guard header.contains("'descr': '<f4'"), header.contains("'fortran_order': False"),
+              let open = header.range(of: "'shape': ("), let close = header[open.upperBound...].firstIndex(of: ")") else {
+            throw CorpusError(path: path, problem: "expected a little-endian float32 C-order array, found header \(header)")
+        }
+        let shape = header[open.upperBound..<close].split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let count = shape.reduce(1, *)
+        guard data.count - start == count * 4 else {
+            throw CorpusError(path: path, problem: "\(data.count - start) data bytes for shape \(shape)")
+        }
+        let values = data[start...].withUnsafeBytes { raw in (0..<count).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) } }
+        return Tensor(values, shape: shape)
+    }
+}
+
+extension FrameFeatures {
+    /// Like `extract`, but keeps the features in `directory` as `<key>.npy` plus `<key>.index.tsv` (the `cpc embed`
+    /// format) and reuses them when present. `key` must identify the features (kind, checkpoint, its date).
+    public static func extract(corpus: Corpus, ids: [String], extractor: any FrameFeatureExtractor, labels: PhoneLabels?,
+                               cache: AudioCache, directory: String?, key: String) throws -> FrameSet {
+        guard let directory else {
+            return try extract(corpus: corpus, ids: ids, extractor: extractor, labels: labels, cache: cache)
+        }
+        var hasher = 14_695_981_039_346_656_037 as UInt64  // FNV-1a over the ids and the key
+        for byte in (key + "|" + (labels?.path ?? "unlabelled") + "|" + ids.joined(separator: ",")).utf8 { hasher = (hasher ^ UInt64(byte)) &* 1_099_511_628_211 }
+        let stem = URL(fileURLWithPath: directory).appendingPathComponent(String(format: "%016llx", hasher)).path
+        let arrayPath = stem + ".npy", indexPath = stem + ".index.tsv"
+        if FileManager.default.fileExists(atPath: arrayPath), let index = try? String(contentsOfFile: indexPath, encoding: .utf8) {
+            let features = try NPYReader.read(arrayPath)
+            var frameLabels: [Int] = [], ranges: [(id: String, start: Int, count: Int, speaker: Int)] = []
+            for line in index.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: "\t")
+                guard fields.count == 3, let start = Int(fields[1]), let count = Int(fields[2]),
+                      let utterance = corpus.utterance(String(fields[0])) else {
+                    throw CorpusError(path: indexPath, problem: "bad index line '\(line)'")
+                }
+                if let labels {
+                    guard let phones = labels.labels[utterance.id], phones.count >= count else {
+                        throw CorpusError(path: indexPath, problem: "cached frames of '\(utterance.id)' do not fit its labels")
+                    }
+                    frameLabels += phones.prefix(count)
+                }
+                ranges.append((utterance.id, start, count, corpus.speakerIndex(utterance.speaker)!))
+            }
+            return FrameSet(features: features, labels: frameLabels, utterances: ranges)
+        }
+        let set = try extract(corpus: corpus, ids: ids, extractor: extractor, labels: labels, cache: cache)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try NPYWriter.write(set.features, to: arrayPath)
+        let index = "utterance\tstart\tframes\n" + set.utterances.map { "\($0.id)\t\($0.start)\t\($0.count)" }.joined(separator: "\n") + "\n"
+        try SafeTensors.writeAtomically(Data(index.utf8), to: indexPath)
+        return set
+    }
+}

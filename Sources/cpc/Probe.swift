@@ -16,6 +16,18 @@ struct FeatureOptions: ParsableArguments {
     @Option(help: "Config for --features random (default: the checkpoint's, else configs/cpc-audio-small.yaml).")
     var config: String?
     @Option(help: "Threads for BLAS and elementwise loops.") var threads: Int?
+    @Option(help: "Keep extracted features in this folder (.npy + index) and reuse them on later runs.")
+    var featureCache: String?
+
+    /// What identifies the features in the cache: kind, checkpoint path and modification date, or config.
+    var cacheKey: String {
+        var key = "\(kind.rawValue)|\(corpus)|\(config ?? "")"
+        if let checkpoint {
+            let date = (try? FileManager.default.attributesOfItem(atPath: checkpoint)[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            key += "|\(checkpoint)|\(date)"
+        }
+        return key
+    }
 
     func validate() throws {
         if let features, checkpoint != nil, features != .context && features != .encoder {
@@ -142,8 +154,10 @@ struct PhoneProbe: ParsableCommand {
         let (trainIDs, testIDs) = try splits.load(corpus: data.corpus)
         let extractor = try data.makeExtractor()
         let cache = AudioCache()
-        let train = try FrameFeatures.extract(corpus: corpus, ids: trainIDs, extractor: extractor, labels: phoneLabels, cache: cache)
-        let test = try FrameFeatures.extract(corpus: corpus, ids: testIDs, extractor: extractor, labels: phoneLabels, cache: cache)
+        let train = try FrameFeatures.extract(corpus: corpus, ids: trainIDs, extractor: extractor, labels: phoneLabels, cache: cache,
+                                              directory: data.featureCache, key: data.cacheKey)
+        let test = try FrameFeatures.extract(corpus: corpus, ids: testIDs, extractor: extractor, labels: phoneLabels, cache: cache,
+                                             directory: data.featureCache, key: data.cacheKey)
         let result = Probes.phone(name: data.name, train: train, test: test, classes: phoneLabels.classCount, settings: try probe.settings())
         try writeResults([result], options: probe)
     }
@@ -162,8 +176,10 @@ struct SpeakerProbe: ParsableCommand {
         let (trainIDs, testIDs) = try splits.load(corpus: data.corpus)
         let extractor = try data.makeExtractor()
         let cache = AudioCache()
-        let train = try FrameFeatures.extract(corpus: corpus, ids: trainIDs, extractor: extractor, labels: nil, cache: cache)
-        let test = try FrameFeatures.extract(corpus: corpus, ids: testIDs, extractor: extractor, labels: nil, cache: cache)
+        let train = try FrameFeatures.extract(corpus: corpus, ids: trainIDs, extractor: extractor, labels: nil, cache: cache,
+                                              directory: data.featureCache, key: data.cacheKey)
+        let test = try FrameFeatures.extract(corpus: corpus, ids: testIDs, extractor: extractor, labels: nil, cache: cache,
+                                             directory: data.featureCache, key: data.cacheKey)
         let results = Probes.speaker(name: data.name, train: train, test: test, speakers: corpus.speakers.count,
                                      windowFrames: windowFrames, settings: try probe.settings())
         try writeResults(results, options: probe)

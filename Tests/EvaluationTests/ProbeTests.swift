@@ -1,5 +1,6 @@
 // Probes on synthetic features where the answer is known, the .npy writer, and the run report.
 
+import AudioFrontEnd
 import Evaluation
 import Foundation
 import Testing
@@ -99,5 +100,43 @@ private func quickSettings(hidden: Int? = nil) -> ProbeSettings {
         #expect(svg.hasPrefix("<svg") && svg.contains("polyline") && svg.contains("train loss"))
         let markdown = try String(contentsOfFile: paths[2], encoding: .utf8)
         #expect(markdown.contains("Last logged step 50") && markdown.contains("k=1 0.500"))
+    }
+}
+
+/// Counts how often features are computed.
+private final class CountingExtractor: FrameFeatureExtractor {
+    var calls = 0
+    var dimension: Int { 2 }
+    func frames(_ audio: [Float]) -> Tensor {
+        calls += 1
+        let frames = audio.count / 160
+        return Tensor((0..<(frames * 2)).map { Float($0 % 7) }, shape: [frames, 2])
+    }
+}
+
+@Suite struct FeatureCacheTests {
+    @Test func cachedFeaturesAreReusedAndIdentical() throws {
+        let corpusPath = repositoryRoot.appendingPathComponent("Corpora/synth-small").path
+        let corpus = try Corpus.load(corpusPath)
+        let labels = try PhoneLabels.read("\(corpusPath)/phones.txt")
+        let ids = Array(try SplitFile.read("\(corpusPath)/test.txt").prefix(3))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcpc-cache-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let extractor = CountingExtractor()
+        let first = try FrameFeatures.extract(corpus: corpus, ids: ids, extractor: extractor, labels: labels, cache: AudioCache(),
+                                              directory: folder, key: "counting")
+        #expect(extractor.calls == 3)
+        let second = try FrameFeatures.extract(corpus: corpus, ids: ids, extractor: extractor, labels: labels, cache: AudioCache(),
+                                               directory: folder, key: "counting")
+        #expect(extractor.calls == 3, "the second extraction must come from the cache")
+        #expect(second.features.scalars == first.features.scalars && second.labels == first.labels)
+        #expect(second.utterances.map(\.id) == first.utterances.map(\.id))
+        _ = try FrameFeatures.extract(corpus: corpus, ids: ids, extractor: extractor, labels: nil, cache: AudioCache(),
+                                      directory: folder, key: "counting")
+        #expect(extractor.calls == 6, "unlabelled features are cached separately")
+        let path = folder + "/roundtrip.npy"
+        try NPYWriter.write(Tensor([1.5, -2, 3], shape: [3, 1]), to: path)
+        let read = try NPYReader.read(path)
+        #expect(read.shape == [3, 1] && read.scalars == [1.5, -2, 3])
     }
 }
