@@ -73,6 +73,8 @@ final class FFTPlans: @unchecked Sendable {
     private let lock = NSLock()
     private var plans: [Int: OpaquePointer] = [:]
 
+    private var batchedPlans: [Int: OpaquePointer] = [:]
+
     func realForward(size: Int) -> OpaquePointer {
         lock.lock()
         defer { lock.unlock() }
@@ -82,6 +84,24 @@ final class FFTPlans: @unchecked Sendable {
         // FFTW_MEASURE times a few algorithms once (milliseconds for the sizes used here) and picks the fastest.
         let plan = fftwf_plan_dft_r2c_1d(Int32(size), input, output, UInt32(FFTW_MEASURE | FFTW_UNALIGNED))!
         plans[size] = plan
+        return plan
+    }
+
+    /// `FFTBatch` transforms of `size` real samples each, stored back to back (input stride `size`, output stride
+    /// size/2 + 1): FFTW can vectorise across the transforms.
+    static let batch = 32
+
+    func realForwardBatch(size: Int) -> OpaquePointer {
+        lock.lock()
+        defer { lock.unlock() }
+        if let plan = batchedPlans[size] { return plan }
+        let bins = size / 2 + 1, count = FFTPlans.batch
+        let input = fftwf_alloc_real(size * count)!, output = fftwf_alloc_complex(bins * count)!
+        defer { fftwf_free(input); fftwf_free(output) }
+        var n = Int32(size)
+        let plan = fftwf_plan_many_dft_r2c(1, &n, Int32(count), input, nil, 1, Int32(size), output, nil, 1, Int32(bins),
+                                           UInt32(FFTW_MEASURE | FFTW_UNALIGNED))!
+        batchedPlans[size] = plan
         return plan
     }
 }
@@ -96,6 +116,7 @@ public final class SpectralFrontEnd: @unchecked Sendable {
     /// Orthonormal DCT-II, [M, K].
     let dctBasis: Tensor
     private let plan: OpaquePointer
+    private let batchPlan: OpaquePointer
 
     public init(config: SpectralConfig = SpectralConfig()) throws {
         try config.validate()
@@ -108,6 +129,7 @@ public final class SpectralFrontEnd: @unchecked Sendable {
         melBasis = SpectralFrontEnd.melFilterbank(config)
         dctBasis = SpectralFrontEnd.dctMatrix(inputs: config.melBands, outputs: config.cepstralCoefficients)
         plan = FFTPlans.shared.realForward(size: n)
+        batchPlan = FFTPlans.shared.realForwardBatch(size: n)
     }
 
     /// The mel filterbank, [B, M] (for tests and inspection).
@@ -119,37 +141,49 @@ public final class SpectralFrontEnd: @unchecked Sendable {
             : max(0, (sampleCount - config.fftSize) / config.hopLength + 1)
     }
 
-    /// Power (or magnitude) spectrogram, [F, B].
+    /// Power (or magnitude) spectrogram, [F, B]. Frames are windowed into a block of `FFTPlans.batch` and
+    /// transformed together; the tail goes through the single-frame plan.
     public func spectrogram(_ samples: [Float], power: Bool = true) -> Tensor {
-        let n = config.fftSize, bins = n / 2 + 1, hop = config.hopLength
+        let n = config.fftSize, bins = n / 2 + 1, hop = config.hopLength, block = FFTPlans.batch
         let frames = frameCount(samples.count)
         let result = Tensor.zeros([frames, bins])
         let pad = config.center ? n / 2 : 0
-        let input = UnsafeMutablePointer<Float>.allocate(capacity: n)
-        let output = UnsafeMutablePointer<fftwf_complex>.allocate(capacity: bins)
+        let input = UnsafeMutablePointer<Float>.allocate(capacity: n * block)
+        let output = UnsafeMutablePointer<fftwf_complex>.allocate(capacity: bins * block)
         defer { input.deallocate(); output.deallocate() }
         result.withUnsafeMutableBufferPointer { spectrum in
             samples.withUnsafeBufferPointer { x in
                 window.withUnsafeBufferPointer { w in
-                for t in 0..<frames {
-                    let start = t * hop - pad
-                    if start >= 0 && start + n <= x.count {
-                        let source = x.baseAddress! + start, taper = w.baseAddress!
-                        for i in 0..<n { input[i] = source[i] * taper[i] }
-                    } else {
-                        for i in 0..<n {
-                            let s = start + i
-                            input[i] = (s >= 0 && s < x.count) ? x[s] * w[i] : 0
+                    var t = 0
+                    while t < frames {
+                        let count = min(block, frames - t)
+                        for f in 0..<count {
+                            let start = (t + f) * hop - pad, frame = input + f * n
+                            if start >= 0 && start + n <= x.count {
+                                let source = x.baseAddress! + start, taper = w.baseAddress!
+                                for i in 0..<n { frame[i] = source[i] * taper[i] }
+                            } else {
+                                for i in 0..<n {
+                                    let s = start + i
+                                    frame[i] = (s >= 0 && s < x.count) ? x[s] * w[i] : 0
+                                }
+                            }
                         }
+                        if count == block {
+                            fftwf_execute_dft_r2c(batchPlan, input, output)
+                        } else {
+                            for f in 0..<count { fftwf_execute_dft_r2c(plan, input + f * n, output + f * bins) }
+                        }
+                        let rows = spectrum.baseAddress! + t * bins
+                        UnsafeRawPointer(output).withMemoryRebound(to: Float.self, capacity: 2 * bins * count) { pairs in
+                            for k in 0..<(bins * count) {
+                                let re = pairs[2 * k], im = pairs[2 * k + 1]
+                                let p = re * re + im * im
+                                rows[k] = power ? p : p.squareRoot()
+                            }
+                        }
+                        t += count
                     }
-                    fftwf_execute_dft_r2c(plan, input, output)
-                    let row = spectrum.baseAddress! + t * bins
-                    for k in 0..<bins {
-                        let re = output[k].0, im = output[k].1
-                        let p = re * re + im * im
-                        row[k] = power ? p : p.squareRoot()
-                    }
-                }
                 }
             }
         }
