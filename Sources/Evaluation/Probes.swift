@@ -163,9 +163,18 @@ extension FrameFeatures {
         }
         let set = try extract(corpus: corpus, ids: ids, extractor: extractor, labels: labels, cache: cache)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try NPYWriter.write(set.features, to: arrayPath)
-        let index = "utterance\tstart\tframes\n" + set.utterances.map { "\($0.id)\t\($0.start)\t\($0.count)" }.joined(separator: "\n") + "\n"
-        try SafeTensors.writeAtomically(Data(index.utf8), to: indexPath)
+        _ = try write(set, to: arrayPath)
         return set
+    }
+
+    /// Writes the features as `.npy` at `path` and the index (utterance, first row, frames) beside it as
+    /// `.index.tsv`, the format of `cpc embed`; returns the index path.
+    @discardableResult
+    public static func write(_ set: FrameSet, to path: String) throws -> String {
+        try NPYWriter.write(set.features, to: path)
+        let index = "utterance\tstart\tframes\n" + set.utterances.map { "\($0.id)\t\($0.start)\t\($0.count)" }.joined(separator: "\n") + "\n"
+        let indexPath = (path.hasSuffix(".npy") ? String(path.dropLast(4)) : path) + ".index.tsv"
+        try SafeTensors.writeAtomically(Data(index.utf8), to: indexPath)
+        return indexPath
     }
 }

@@ -26,6 +26,22 @@ private func copyStep(_ source: UnsafePointer<Float>, _ destination: UnsafeMutab
     }
 }
 
+/// The gradients of the recurrent weight and bias from the time-major gate gradients `gradHidden` [T, N, G] and
+/// the states h_{t-1} (`states`, time-major [T(+1), N, H]): dW_hh = Σ_t dghᵀ·h_{t-1} as one GEMM, db_hh = Σ dgh.
+private func recurrentWeightGradients(hiddenWeight: Tensor, hiddenBias: Tensor?, gradHidden: Tensor,
+                                      states: UnsafePointer<Float>) -> (weight: Tensor?, bias: Tensor?) {
+    let (steps, n, g) = (gradHidden.shape[0], gradHidden.shape[1], gradHidden.shape[2]), h = hiddenWeight.shape[1]
+    var gradWeight: Tensor?
+    if hiddenWeight.requiresGrad {
+        let gw = Tensor.uninitialized([g, h])
+        BLAS.sgemm(transposeA: true, transposeB: false, m: g, n: h, k: steps * n, a: gradHidden.storage.pointer, lda: g,
+                   b: states, ldb: h, c: gw.storage.pointer, ldc: h)
+        gradWeight = gw
+    }
+    let gradBias = hiddenBias?.requiresGrad == true ? gradHidden.reshaped([steps * n, g]).sum(alongAxis: 0) : nil
+    return (gradWeight, gradBias)
+}
+
 /// Runs a GRU layer's recurrence with PyTorch's equations (gate order r, z, n):
 /// r = σ(gi_r + gh_r), z = σ(gi_z + gh_z), n = tanh(gi_n + r ⊙ gh_n), h' = (1 − z) ⊙ n + z ⊙ h,
 /// where gh = h·W_hhᵀ + b_hh.
@@ -117,19 +133,10 @@ public func gruSequence(inputGates: Tensor, hiddenWeight: Tensor, hiddenBias: Te
             BLAS.sgemm(transposeA: false, transposeB: false, m: n, n: h, k: g, a: dgh + t * n * g, lda: g,
                        b: w, ldb: h, beta: 1, c: carry, ldc: h)
         }
-        var gradWeight: Tensor?
-        if hiddenWeight.requiresGrad {
-            let gw = Tensor.uninitialized([g, h])
-            BLAS.sgemm(transposeA: true, transposeB: false, m: g, n: h, k: steps * n, a: dgh, lda: g, b: hs, ldb: h,
-                       c: gw.storage.pointer, ldc: h)
-            gradWeight = gw
-        }
+        let (gradWeight, gradBias) = recurrentWeightGradients(hiddenWeight: hiddenWeight, hiddenBias: hiddenBias,
+                                                              gradHidden: gradHidden, states: hs)
         let gradInitial = Tensor([Float](UnsafeBufferPointer(start: carry, count: n * h)), shape: [n, h])
-        var grads: [Tensor?] = [gradGates, gradWeight, gradInitial]
-        if let hiddenBias {
-            grads.append(hiddenBias.requiresGrad ? gradHidden.reshaped([steps * n, g]).sum(alongAxis: 0) : nil)
-        }
-        return grads
+        return [gradGates, gradWeight, gradInitial] + (hiddenBias == nil ? [] : [gradBias])
     }
 }
 
@@ -220,19 +227,10 @@ public func lstmSequence(inputGates: Tensor, hiddenWeight: Tensor, hiddenBias: T
             BLAS.sgemm(transposeA: false, transposeB: false, m: n, n: h, k: g, a: dgh + t * n * g, lda: g,
                        b: w, ldb: h, beta: 0, c: carryH, ldc: h)
         }
-        var gradWeight: Tensor?
-        if hiddenWeight.requiresGrad {
-            let gw = Tensor.uninitialized([g, h])
-            BLAS.sgemm(transposeA: true, transposeB: false, m: g, n: h, k: steps * n, a: dgh, lda: g, b: hs, ldb: h,
-                       c: gw.storage.pointer, ldc: h)
-            gradWeight = gw
-        }
+        let (gradWeight, gradBias) = recurrentWeightGradients(hiddenWeight: hiddenWeight, hiddenBias: hiddenBias,
+                                                              gradHidden: gradHidden, states: hs)
         let gradInitial = Tensor([Float](UnsafeBufferPointer(start: carryH, count: n * h)), shape: [n, h])
         let gradCell = Tensor([Float](UnsafeBufferPointer(start: carryC, count: n * h)), shape: [n, h])
-        var grads: [Tensor?] = [gradGates, gradWeight, gradInitial, gradCell]
-        if let hiddenBias {
-            grads.append(hiddenBias.requiresGrad ? gradHidden.reshaped([steps * n, g]).sum(alongAxis: 0) : nil)
-        }
-        return grads
+        return [gradGates, gradWeight, gradInitial, gradCell] + (hiddenBias == nil ? [] : [gradBias])
     }
 }

@@ -106,17 +106,8 @@ struct KernelBenchmark {
         return median(seconds)
     }
 
-    /// Runs `body` once to warm up, then `repeats` times; returns the median seconds.
-    func time(_ body: () -> Void) -> Double {
-        body()
-        var seconds: [Double] = []
-        for _ in 0..<repeats {
-            let start = DispatchTime.now().uptimeNanoseconds
-            body()
-            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
-        }
-        return KernelBenchmark.median(seconds)
-    }
+    /// The median seconds of `body` over this benchmark's repeats (after one warm-up run).
+    func time(_ body: () -> Void) -> Double { KernelBenchmark.medianSeconds(repeats: repeats, body) }
 
     func run() -> Report {
         let loadAverage = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?

@@ -49,6 +49,17 @@ struct FeatureOptions: ParsableArguments {
         }
     }
 
+    /// Features of the train and test splits, through the feature cache when one is given.
+    func extract(corpus: Corpus, splits: (train: [String], test: [String]), labels: PhoneLabels?) throws -> (train: FrameSet, test: FrameSet) {
+        let extractor = try makeExtractor()
+        let cache = AudioCache()
+        func frames(_ ids: [String]) throws -> FrameSet {
+            try FrameFeatures.extract(corpus: corpus, ids: ids, extractor: extractor, labels: labels, cache: cache,
+                                      directory: featureCache, key: cacheKey)
+        }
+        return (try frames(splits.train), try frames(splits.test))
+    }
+
     func makeExtractor() throws -> any FrameFeatureExtractor {
         Threads.setCount(threads ?? Threads.processorCount)
         switch kind {
@@ -151,13 +162,7 @@ struct PhoneProbe: ParsableCommand {
     func run() throws {
         let corpus = try Corpus.load(data.corpus)
         let phoneLabels = try PhoneLabels.read(labels ?? URL(fileURLWithPath: data.corpus).appendingPathComponent("phones.txt").path)
-        let (trainIDs, testIDs) = try splits.load(corpus: data.corpus)
-        let extractor = try data.makeExtractor()
-        let cache = AudioCache()
-        let train = try FrameFeatures.extract(corpus: corpus, ids: trainIDs, extractor: extractor, labels: phoneLabels, cache: cache,
-                                              directory: data.featureCache, key: data.cacheKey)
-        let test = try FrameFeatures.extract(corpus: corpus, ids: testIDs, extractor: extractor, labels: phoneLabels, cache: cache,
-                                             directory: data.featureCache, key: data.cacheKey)
+        let (train, test) = try data.extract(corpus: corpus, splits: try splits.load(corpus: data.corpus), labels: phoneLabels)
         let result = Probes.phone(name: data.name, train: train, test: test, classes: phoneLabels.classCount, settings: try probe.settings())
         try writeResults([result], options: probe)
     }
@@ -173,13 +178,7 @@ struct SpeakerProbe: ParsableCommand {
 
     func run() throws {
         let corpus = try Corpus.load(data.corpus)
-        let (trainIDs, testIDs) = try splits.load(corpus: data.corpus)
-        let extractor = try data.makeExtractor()
-        let cache = AudioCache()
-        let train = try FrameFeatures.extract(corpus: corpus, ids: trainIDs, extractor: extractor, labels: nil, cache: cache,
-                                              directory: data.featureCache, key: data.cacheKey)
-        let test = try FrameFeatures.extract(corpus: corpus, ids: testIDs, extractor: extractor, labels: nil, cache: cache,
-                                             directory: data.featureCache, key: data.cacheKey)
+        let (train, test) = try data.extract(corpus: corpus, splits: try splits.load(corpus: data.corpus), labels: nil)
         let results = Probes.speaker(name: data.name, train: train, test: test, speakers: corpus.speakers.count,
                                      windowFrames: windowFrames, settings: try probe.settings())
         try writeResults(results, options: probe)
@@ -198,10 +197,7 @@ struct Embed: ParsableCommand {
         let corpus = try Corpus.load(data.corpus)
         let ids = try SplitFile.read(split)
         let set = try FrameFeatures.extract(corpus: corpus, ids: ids, extractor: try data.makeExtractor(), labels: nil, cache: AudioCache())
-        try NPYWriter.write(set.features, to: out)
-        let index = "utterance\tstart\tframes\n" + set.utterances.map { "\($0.id)\t\($0.start)\t\($0.count)" }.joined(separator: "\n") + "\n"
-        let indexPath = (out.hasSuffix(".npy") ? String(out.dropLast(4)) : out) + ".index.tsv"
-        try SafeTensors.writeAtomically(Data(index.utf8), to: indexPath)
+        let indexPath = try FrameFeatures.write(set, to: out)
         print("\(set.features.shape[0]) frames × \(set.features.shape[1]) features of \(set.utterances.count) utterances → \(out), \(indexPath)")
     }
 }
