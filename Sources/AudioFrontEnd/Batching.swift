@@ -185,66 +185,12 @@ public struct WindowSampler: Sendable {
     }
 }
 
-/// Builds batches in a background thread, at most `prefetch` ahead of the consumer.
-public final class BatchLoader: @unchecked Sendable {
-    private let sampler: WindowSampler
-    private let cache: AudioCache
-    private let condition = NSCondition()
-    private var ready: [Int: Result<AudioBatch, Error>] = [:]
-    private var nextToBuild: Int
-    private var nextToTake: Int
-    private let prefetch: Int
-    private var stopped = false
-    private var thread: Thread?
+/// Builds audio batches in a background thread, at most `prefetch` ahead of the consumer.
+public typealias BatchLoader = PrefetchLoader<AudioBatch>
 
-    /// Starts building batches `firstBatch`, `firstBatch + 1`, … in the background.
-    public init(sampler: WindowSampler, cache: AudioCache, firstBatch: Int = 0, prefetch: Int = 4) {
-        self.sampler = sampler
-        self.cache = cache
-        nextToBuild = firstBatch
-        nextToTake = firstBatch
-        self.prefetch = max(1, prefetch)
-        let thread = Thread { [weak self] in self?.work() }
-        thread.name = "BatchLoader"
-        self.thread = thread
-        thread.start()
-    }
-
-    deinit { stop() }
-
-    private func work() {
-        while true {
-            condition.lock()
-            while !stopped && nextToBuild - nextToTake >= prefetch { condition.wait() }
-            if stopped { condition.unlock(); return }
-            let index = nextToBuild
-            nextToBuild += 1
-            condition.unlock()
-            let result = Result { try sampler.batch(index, cache: cache) }
-            condition.lock()
-            ready[index] = result
-            condition.broadcast()
-            condition.unlock()
-        }
-    }
-
-    /// The next batch, in order; rethrows a decoding error from the background thread.
-    public func next() throws -> AudioBatch {
-        condition.lock()
-        let index = nextToTake
-        while ready[index] == nil { condition.wait() }
-        let result = ready.removeValue(forKey: index)!
-        nextToTake += 1
-        condition.broadcast()
-        condition.unlock()
-        return try result.get()
-    }
-
-    /// Stops the background thread (pending batches are dropped).
-    public func stop() {
-        condition.lock()
-        stopped = true
-        condition.broadcast()
-        condition.unlock()
+extension PrefetchLoader where Item == AudioBatch {
+    /// Starts building batches `firstBatch`, `firstBatch + 1`, … of `sampler` in the background.
+    public convenience init(sampler: WindowSampler, cache: AudioCache, firstBatch: Int = 0, prefetch: Int = 4) {
+        self.init(firstBatch: firstBatch, prefetch: prefetch) { try sampler.batch($0, cache: cache) }
     }
 }

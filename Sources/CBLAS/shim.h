@@ -9,4 +9,16 @@ void spotrf_(const char *uplo, const int *n, float *a, const int *lda, int *info
 /// Symmetric eigendecomposition, divide and conquer (column-major).
 void ssyevd_(const char *jobz, const char *uplo, const int *n, float *a, const int *lda, float *w,
              float *work, const int *lwork, int *iwork, const int *liwork, int *info);
+
+// glibc's allocator tuning (malloc.h is not part of Swift's Glibc module); used by TensorStorage.
+#if defined(__GLIBC__)
+#include <malloc.h>
+/// Serve every block from the heap and never trim it, so freed tensor buffers are reused without page faults.
+static inline void swiftcpc_keep_freed_memory(void) {
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, 0x7fffffff);
+}
+#else
+static inline void swiftcpc_keep_freed_memory(void) {}
+#endif
 #endif

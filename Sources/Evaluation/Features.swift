@@ -44,15 +44,30 @@ public final class CPCFeatureExtractor: FrameFeatureExtractor {
 
     /// Loads a CPC checkpoint written by `cpc train` (its sidecar holds the model config).
     public static func load(checkpoint path: String, useContext: Bool) throws -> CPCFeatureExtractor {
-        let sidecar = try Checkpoint.readSidecar(for: path)
-        guard let stored = sidecar.config else {
-            throw CheckpointError(path: Checkpoint.sidecarPath(for: path), problem: "no config recorded; cannot rebuild the model")
+        let config = try RunConfig.stored(with: path)
+        guard config.image == nil else {
+            throw ConfigError(file: Checkpoint.sidecarPath(for: path), key: "method",
+                              message: "expected an audio CPC model (cpc), found '\(config.method)'; use cpc probe image")
         }
-        let config = try JSONDecoder().decode(RunConfig.self, from: JSONEncoder().encode(stored))
         var generator = RandomGenerator(seed: 0)
         let model = CPCModel(config: config.model, generator: &generator)
         try Checkpoint.loadModel(model, from: path)
         return CPCFeatureExtractor(model: model, useContext: useContext)
+    }
+}
+
+extension RunConfig {
+    /// The run config stored in a checkpoint's sidecar (what rebuilds its model).
+    public static func stored(with checkpoint: String) throws -> RunConfig {
+        let sidecar = try Checkpoint.readSidecar(for: checkpoint)
+        guard let stored = sidecar.config else {
+            throw CheckpointError(path: Checkpoint.sidecarPath(for: checkpoint), problem: "no config recorded; cannot rebuild the model")
+        }
+        do {
+            return try JSONDecoder().decode(RunConfig.self, from: JSONEncoder().encode(stored))
+        } catch {
+            throw RunConfig.describe(error, file: Checkpoint.sidecarPath(for: checkpoint))
+        }
     }
 }
 

@@ -144,6 +144,13 @@ public final class GroupNorm: UnaryLayer {
 
     public func callAsFunction(_ input: Tensor) -> Tensor {
         let n = input.shape[0], c = input.shape.last!
+        if groups == 1 {
+            // Layer norm of each sample: one contiguous row per sample, through the fused kernel.
+            let normalized = input.reshaped([n, input.count / n])
+                .normalizedOverLastAxis(weight: nil, bias: nil, epsilon: epsilon, unbiasedVariance: false).reshaped(input.shape)
+            guard let weight, let bias else { return normalized }
+            return normalized * weight + bias
+        }
         let grouped = input.reshaped([n, -1, groups, c / groups])
         let centered = grouped - grouped.mean(alongAxes: [1, 3], keepingDimensions: true)
         let variance = centered.squared().mean(alongAxes: [1, 3], keepingDimensions: true)

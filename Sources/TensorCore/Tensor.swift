@@ -3,6 +3,7 @@
 // Layout glossary used across the core: sequences are [N, T, C] (batch, time, channels) and images are
 // [N, H, W, C] (batch, height, width, channels). Every op states its shapes in its documentation.
 
+import CBLAS
 import Foundation
 
 /// Owner of a tensor's floats. Shared between a tensor and its reshaped views; copied before an in-place write
@@ -11,8 +12,18 @@ public final class TensorStorage: @unchecked Sendable {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Float>
 
+    /// Keeps large freed blocks in the heap. glibc serves blocks above its mmap threshold (≤ 32 MiB) with fresh
+    /// mappings that the kernel must fault in and zero on first touch, every time: a training step that frees and
+    /// reallocates the same activations would pay that on each step (a fifth of an image-CPC step was page faults).
+    /// Served from the heap instead, a freed block is reused as it is.
+    static let allocatorConfigured: Bool = {
+        swiftcpc_keep_freed_memory()
+        return true
+    }()
+
     /// Allocates `count` floats, left uninitialised (callers write every element).
     init(uninitializedCount count: Int) {
+        _ = TensorStorage.allocatorConfigured
         self.count = count
         // 64-byte alignment suits AVX loads and BLAS packing.
         let raw = UnsafeMutableRawPointer.allocate(

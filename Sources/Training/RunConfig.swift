@@ -2,6 +2,7 @@
 
 import AudioFrontEnd
 import Foundation
+import ImageFrontEnd
 import Layers
 import Methods
 import Objectives
@@ -131,11 +132,88 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     }
 }
 
-/// A whole run: `method` names the method (the registry key); `model` is that method's config.
+/// Where the training images come from and how they are cut into augmented patch grids (method `cpc-image`).
+public struct ImageDataConfig: Codable, Sendable, Equatable {
+    /// IDX files, `train/` + `test/` class folders, or class folders (see `ImageCorpus.load`).
+    public var corpus = ImageCorpus.fashionMNISTPath
+    /// P and S: patch side and stride in pixels (default 8 and 4: a 6×6 grid with 50 % overlap at 28 px).
+    public var patch = 8
+    public var stride = 4
+    /// Q: random crop inside each patch while training (centre crop when evaluating); nil: no crop.
+    public var crop: Int? = 7
+    public var horizontalFlip = true
+    public var colourDrop: Float = 0
+    public var greyscale: Float = 0
+    public var batchSize = 32
+    /// Use the test split, unaugmented, for the validation loss.
+    public var validate = true
+    public var prefetch = 4
+
+    public init() {}
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case corpus, patch, stride, crop, greyscale, validate, prefetch
+        case horizontalFlip = "horizontal_flip", colourDrop = "colour_drop", batchSize = "batch_size"
+    }
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = ImageDataConfig()
+        corpus = try c.value(.corpus, default: d.corpus)
+        patch = try c.value(.patch, default: d.patch)
+        stride = try c.value(.stride, default: d.stride)
+        crop = try c.contains(.crop) ? c.decodeIfPresent(Int.self, forKey: .crop) : d.crop  // `crop: null` turns it off
+        horizontalFlip = try c.value(.horizontalFlip, default: d.horizontalFlip)
+        colourDrop = try c.value(.colourDrop, default: d.colourDrop)
+        greyscale = try c.value(.greyscale, default: d.greyscale)
+        batchSize = try c.value(.batchSize, default: d.batchSize)
+        validate = try c.value(.validate, default: d.validate)
+        prefetch = try c.value(.prefetch, default: d.prefetch)
+        if patch < 1 { throw decoder.invalid("patch", "must be positive, found \(patch)") }
+        if stride < 1 { throw decoder.invalid("stride", "must be positive, found \(stride)") }
+        if let crop, crop < 1 || crop > patch { throw decoder.invalid("crop", "must be in 1...patch (\(patch)), found \(crop)") }
+        for (key, p) in [("colour_drop", colourDrop), ("greyscale", greyscale)] where !(p >= 0 && p <= 1) {
+            throw decoder.invalid(key, "must be a probability in [0, 1], found \(p)")
+        }
+        if batchSize < 1 { throw decoder.invalid("batch_size", "must be positive, found \(batchSize)") }
+        if prefetch < 1 { throw decoder.invalid("prefetch", "must be positive, found \(prefetch)") }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(corpus, forKey: .corpus)
+        try c.encode(patch, forKey: .patch)
+        try c.encode(stride, forKey: .stride)
+        try c.encode(crop, forKey: .crop)  // null when off, so that the stored config reads back the same
+        try c.encode(horizontalFlip, forKey: .horizontalFlip)
+        try c.encode(colourDrop, forKey: .colourDrop)
+        try c.encode(greyscale, forKey: .greyscale)
+        try c.encode(batchSize, forKey: .batchSize)
+        try c.encode(validate, forKey: .validate)
+        try c.encode(prefetch, forKey: .prefetch)
+    }
+
+    public var grid: PatchGrid { PatchGrid(patch: patch, stride: stride) }
+    public var augmentation: PatchAugmentation {
+        PatchAugmentation(crop: crop, horizontalFlip: horizontalFlip, colourDrop: colourDrop, greyscale: greyscale)
+    }
+}
+
+/// The data and model sections of an image CPC run.
+public struct ImageRun: Sendable, Equatable {
+    public var data = ImageDataConfig()
+    public var model = CPCImageConfig()
+    public init() {}
+}
+
+/// A whole run: `method` names the method (the registry key: `cpc` for audio, `cpc-image` for patch grids), and
+/// picks how `data` and `model` are read. For `cpc` they fill `data`/`model`; for `cpc-image`, `image`.
 public struct RunConfig: Codable, Sendable, Equatable {
+    public static let methods = ["cpc", "cpc-image"]
     public var method = "cpc"
     public var data = DataConfig()
     public var model = CPCConfig()
+    /// Set when `method` is `cpc-image`.
+    public var image: ImageRun? = nil
     public var optimizer = OptimizerConfig()
     public var training = TrainingConfig()
 
@@ -145,16 +223,39 @@ public struct RunConfig: Codable, Sendable, Equatable {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         method = try c.value(.method, default: "cpc")
-        guard method == "cpc" else { throw decoder.invalid("method", "unknown method '\(method)'; available: cpc") }
-        data = try c.value(.data, default: DataConfig())
-        model = try c.value(.model, default: CPCConfig())
+        guard Self.methods.contains(method) else {
+            throw decoder.invalid("method", "unknown method '\(method)'; available: \(Self.methods.joined(separator: ", "))")
+        }
         optimizer = try c.value(.optimizer, default: OptimizerConfig())
         training = try c.value(.training, default: TrainingConfig())
+        if method == "cpc-image" {
+            var run = ImageRun()
+            run.data = try c.value(.data, default: ImageDataConfig())
+            run.model = try c.value(.model, default: CPCImageConfig())
+            image = run
+            return
+        }
+        data = try c.value(.data, default: DataConfig())
+        model = try c.value(.model, default: CPCConfig())
         let frames = data.window / model.encoder.downsampling
         if frames <= model.predictionSteps {
             throw ConfigError(key: "data.window", message: "\(data.window) samples give \(frames) encoded frames; "
                 + "more than model.prediction_steps (\(model.predictionSteps)) are needed")
         }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(method, forKey: .method)
+        if let image {
+            try c.encode(image.data, forKey: .data)
+            try c.encode(image.model, forKey: .model)
+        } else {
+            try c.encode(data, forKey: .data)
+            try c.encode(model, forKey: .model)
+        }
+        try c.encode(optimizer, forKey: .optimizer)
+        try c.encode(training, forKey: .training)
     }
 
     /// Reads and validates a YAML (or JSON) config file; errors name the file and the key.
@@ -170,7 +271,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
     }
 
     /// Turns decoding errors (which Yams may wrap) into a `ConfigError` naming the file and key.
-    static func describe(_ error: Error, file: String) -> ConfigError {
+    public static func describe(_ error: Error, file: String) -> ConfigError {
         func path(_ context: DecodingError.Context) -> String { context.codingPath.map(\.stringValue).joined(separator: ".") }
         switch error {
         case let error as ConfigError:

@@ -6,6 +6,7 @@
 
 import AudioFrontEnd
 import Foundation
+import ImageFrontEnd
 import Layers
 import Methods
 import TensorCore
@@ -30,7 +31,8 @@ public struct TrainingSummary: Sendable {
 public final class Trainer {
     public let config: RunConfig
     public let directory: URL
-    public let method: CPCAudio
+    public let method: any Method
+    let pipeline: any TrainingPipeline
     public let optimizer: any Optimizer
     let schedule: any LearningRateSchedule
     /// Where progress lines go (stdout by default).
@@ -38,10 +40,19 @@ public final class Trainer {
     /// Stop after this many steps of this invocation (tests use it to simulate an interruption).
     public var stopAfterSteps: Int?
 
-    public init(config: RunConfig, directory: URL) {
+    /// Builds the method named by `config.method` and its data pipeline (reading the corpus index).
+    public init(config: RunConfig, directory: URL) throws {
         self.config = config
         self.directory = directory
-        method = CPCAudio(config: config.model, seed: config.training.seed)
+        if let image = config.image {
+            let pipeline = try ImagePipeline(config: image.data, seed: config.training.seed)
+            method = CPCImage(config: image.model, rows: pipeline.rows, columns: pipeline.columns,
+                              imageChannels: pipeline.train.set.channels, seed: config.training.seed)
+            self.pipeline = pipeline
+        } else {
+            method = CPCAudio(config: config.model, seed: config.training.seed)
+            pipeline = try AudioPipeline(config: config.data, seed: config.training.seed)
+        }
         let parameters = method.model.parameters
         let o = config.optimizer
         switch o.type {
@@ -83,25 +94,15 @@ public final class Trainer {
         try Checkpoint.save(model: method.model, optimizer: optimizer, sidecar: sidecar, to: path)
     }
 
-    /// Sample counts of the utterances the sampler may draw, from headers.
-    private static func lengths(of corpus: Corpus, ids: [String]) throws -> [String: Int] {
-        var lengths: [String: Int] = [:]
-        for id in ids {
-            guard let u = corpus.utterance(id) else { continue }
-            lengths[id] = try AudioDecoder.info(u.path).frames(atRate: 16000)
-        }
-        return lengths
-    }
-
     /// Mean loss over the fixed validation batches, in evaluation mode without gradients.
-    private func validationLoss(_ sampler: WindowSampler?, cache: AudioCache) throws -> Float? {
-        guard let sampler, config.training.validationBatches > 0 else { return nil }
+    private func validationLoss() throws -> Float? {
+        guard pipeline.hasValidation, config.training.validationBatches > 0 else { return nil }
         method.model.setTraining(false)
         defer { method.model.setTraining(true) }
         var total: Float = 0
         for i in 0..<config.training.validationBatches {
-            let batch = try sampler.batch(i, cache: cache)
-            total += withoutGrad { method.loss(batch.batch).loss.item }
+            let batch = try pipeline.validationBatch(i)
+            total += withoutGrad { method.loss(batch).loss.item }
         }
         return total / Float(config.training.validationBatches)
     }
@@ -110,28 +111,14 @@ public final class Trainer {
     public func run(resume: Bool) throws -> TrainingSummary {
         let fileManager = FileManager.default
         try fileManager.createDirectory(at: checkpointsFolder, withIntermediateDirectories: true)
-        let data = config.data
-        let corpus = try Corpus.load(data.corpus)
-        let trainIDs = try data.trainSplit.map { try SplitFile.read($0) } ?? corpus.utterances.map(\.id)
-        let sampler = try WindowSampler(corpus: corpus, utteranceIDs: trainIDs, lengths: try Self.lengths(of: corpus, ids: trainIDs),
-                                        windowLength: data.window, batchSize: data.batchSize, mode: data.sampling,
-                                        seed: config.training.seed)
-        var validationSampler: WindowSampler?
-        if let split = data.validationSplit {
-            let ids = try SplitFile.read(split)
-            validationSampler = try WindowSampler(corpus: corpus, utteranceIDs: ids, lengths: try Self.lengths(of: corpus, ids: ids),
-                                                  windowLength: data.window, batchSize: data.batchSize, mode: .mixed,
-                                                  seed: config.training.seed &+ 7777)
-        }
-        let cache = AudioCache(capacityBytes: data.cacheMegabytes << 20)
-
         var startStep = 0
         let logURL = directory.appendingPathComponent("log.jsonl")
         if resume, let (path, step) = newestCheckpoint() {
             let sidecar = try Checkpoint.readSidecar(for: path)
             if let stored = sidecar.config, stored != (try JSONValue.from(config)) {
-                let storedModel = try? JSONDecoder().decode(RunConfig.self, from: JSONEncoder().encode(stored))
-                if storedModel?.model != config.model || storedModel?.data != config.data || storedModel?.optimizer != config.optimizer {
+                let s = try? JSONDecoder().decode(RunConfig.self, from: JSONEncoder().encode(stored))
+                if s?.method != config.method || s?.model != config.model || s?.data != config.data || s?.image != config.image
+                    || s?.optimizer != config.optimizer {
                     throw TrainingError(message: "\(Checkpoint.sidecarPath(for: path)): the checkpoint was trained with a different "
                         + "config (model, data or optimizer); resume with the same config or start a new --out folder")
                 }
@@ -163,7 +150,7 @@ public final class Trainer {
             output("already trained for \(startStep) steps (config asks for \(totalSteps)); nothing to do")
             return TrainingSummary(completedSteps: startStep, finalLoss: .nan, interrupted: false, seconds: 0)
         }
-        let loader = BatchLoader(sampler: sampler, cache: cache, firstBatch: startStep, prefetch: data.prefetch)
+        let loader = pipeline.loader(firstBatch: startStep)
         defer { loader.stop() }
         interruptRequested = 0
         let previousHandler = signal(SIGINT) { _ in
@@ -176,14 +163,14 @@ public final class Trainer {
         let started = DispatchTime.now().uptimeNanoseconds
         var lastLoss: Float = .nan
         var lastMetrics: [String: Float] = [:]
-        var windowSamples = 0, windowStart = started
+        var windowItems = 0, windowStart = started
         method.model.setTraining(true)
         var step = startStep
         var interrupted = false
         while step < totalSteps {
-            let audio = try loader.next()
-            precondition(audio.index == step, "loader out of order")
-            let (loss, metrics) = method.loss(audio.batch)
+            let batch = try loader.next()
+            precondition(batch.index == step, "loader out of order")
+            let (loss, metrics) = method.loss(batch)
             let value = loss.item
             if !value.isFinite {
                 throw TrainingError(message: "the loss became \(value) at step \(step + 1); stopping. The last good checkpoint "
@@ -198,15 +185,15 @@ public final class Trainer {
             step += 1
             lastLoss = value
             lastMetrics = metrics
-            windowSamples += audio.samples.count
+            windowItems += pipeline.itemsPerBatch
             let now = DispatchTime.now().uptimeNanoseconds
             let isLast = step == totalSteps
             let validate = step % config.training.validateEvery == 0 || isLast
-            let validation = validate ? try validationLoss(validationSampler, cache: cache) : nil
+            let validation = validate ? try validationLoss() : nil
             if step % config.training.logEvery == 0 || isLast || validation != nil {
                 var entry: [String: Any] = [
                     "step": step, "loss": Double(value), "learning_rate": Double(optimizer.learningRate),
-                    "samples_per_second": Double(windowSamples) / max(Double(now - windowStart) * 1e-9, 1e-9),
+                    "\(pipeline.unit)_per_second": Double(windowItems) / max(Double(now - windowStart) * 1e-9, 1e-9),
                     "elapsed_seconds": Double(now - started) * 1e-9,
                 ]
                 for (key, metric) in metrics { entry[key] = Double(metric) }
@@ -215,8 +202,8 @@ public final class Trainer {
                 line.append(0x0A)
                 try log.write(contentsOf: line)
                 progress.update(step: step, loss: value, accuracy: metrics["accuracy_k1"] ?? 0, validation: validation,
-                                samplesPerSecond: entry["samples_per_second"] as! Double)
-                windowSamples = 0
+                                itemsPerSecond: entry["\(pipeline.unit)_per_second"] as! Double, unit: pipeline.unit)
+                windowItems = 0
                 windowStart = now
             }
             let stopHere = interruptRequested != 0 || (stopAfterSteps.map { step - startStep >= $0 } ?? false)
@@ -250,12 +237,12 @@ final class Progress {
         (self.total, self.start, self.isTerminal, self.output) = (total, start, isTerminal, output)
     }
 
-    func update(step: Int, loss: Float, accuracy: Float, validation: Float?, samplesPerSecond: Double) {
+    func update(step: Int, loss: Float, accuracy: Float, validation: Float?, itemsPerSecond: Double, unit: String) {
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - began) * 1e-9
         let rate = Double(step - start) / max(elapsed, 1e-9)
         let eta = rate > 0 ? Double(total - step) / rate : 0
-        let status = String(format: "step %d/%d  loss %.4f  acc@1 %.3f%@  %.0f samples/s  ETA %@", step, total, loss, accuracy,
-                            validation.map { String(format: "  val %.4f", $0) } ?? "", samplesPerSecond, Progress.clock(eta))
+        let status = String(format: "step %d/%d  loss %.4f  acc@1 %.3f%@  %.0f %@/s  ETA %@", step, total, loss, accuracy,
+                            validation.map { String(format: "  val %.4f", $0) } ?? "", itemsPerSecond, unit, Progress.clock(eta))
         if isTerminal {
             let width = 30, filled = Int(Double(width) * Double(step) / Double(max(total, 1)))
             let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
@@ -271,4 +258,92 @@ final class Progress {
         let s = Int(seconds.rounded())
         return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
     }
+}
+
+/// What the trainer needs from a front end: training batches in order (built ahead in the background) and fixed
+/// validation batches.
+protocol TrainingPipeline {
+    func loader(firstBatch: Int) -> PrefetchLoader<Batch>
+    var hasValidation: Bool { get }
+    func validationBatch(_ index: Int) throws -> Batch
+    /// Items (audio samples, images) per training batch, and their name in logs.
+    var itemsPerBatch: Int { get }
+    var unit: String { get }
+}
+
+/// Random windows of the training utterances; validation windows from the validation split.
+struct AudioPipeline: TrainingPipeline {
+    let sampler: WindowSampler
+    let validationSampler: WindowSampler?
+    let cache: AudioCache
+    let prefetch: Int
+
+    init(config data: DataConfig, seed: UInt64) throws {
+        let corpus = try Corpus.load(data.corpus)
+        let trainIDs = try data.trainSplit.map { try SplitFile.read($0) } ?? corpus.utterances.map(\.id)
+        sampler = try WindowSampler(corpus: corpus, utteranceIDs: trainIDs, lengths: try Self.lengths(of: corpus, ids: trainIDs),
+                                    windowLength: data.window, batchSize: data.batchSize, mode: data.sampling, seed: seed)
+        if let split = data.validationSplit {
+            let ids = try SplitFile.read(split)
+            validationSampler = try WindowSampler(corpus: corpus, utteranceIDs: ids, lengths: try Self.lengths(of: corpus, ids: ids),
+                                                  windowLength: data.window, batchSize: data.batchSize, mode: .mixed,
+                                                  seed: seed &+ 7777)
+        } else {
+            validationSampler = nil
+        }
+        cache = AudioCache(capacityBytes: data.cacheMegabytes << 20)
+        prefetch = data.prefetch
+    }
+
+    /// Sample counts of the utterances the sampler may draw, from headers.
+    private static func lengths(of corpus: Corpus, ids: [String]) throws -> [String: Int] {
+        var lengths: [String: Int] = [:]
+        for id in ids {
+            guard let u = corpus.utterance(id) else { continue }
+            lengths[id] = try AudioDecoder.info(u.path).frames(atRate: 16000)
+        }
+        return lengths
+    }
+
+    func loader(firstBatch: Int) -> PrefetchLoader<Batch> {
+        let (sampler, cache) = (sampler, cache)
+        return PrefetchLoader(firstBatch: firstBatch, prefetch: prefetch) { try sampler.batch($0, cache: cache).batch }
+    }
+    var hasValidation: Bool { validationSampler != nil }
+    func validationBatch(_ index: Int) throws -> Batch { try validationSampler!.batch(index, cache: cache).batch }
+    var itemsPerBatch: Int { sampler.batchSize * sampler.windowLength }
+    var unit: String { "samples" }
+}
+
+/// Augmented patch grids of random training images; unaugmented grids of test images for validation.
+struct ImagePipeline: TrainingPipeline {
+    let train: PatchBatchSampler
+    let validation: PatchBatchSampler?
+    let rows: Int, columns: Int
+    let prefetch: Int
+
+    init(config data: ImageDataConfig, seed: UInt64) throws {
+        let set = try ImageCorpus.load(data.corpus, split: .train)
+        (rows, columns) = data.grid.shape(height: set.height, width: set.width)
+        guard rows >= 2 || columns >= 2 else {
+            throw ConfigError(key: "data.patch", message: "\(data.patch)-pixel patches at stride \(data.stride) give a "
+                + "\(rows)×\(columns) grid on \(set.height)×\(set.width) images of \(data.corpus); image CPC needs at least two rows or columns")
+        }
+        let extractor = PatchExtractor(grid: data.grid, augmentation: data.augmentation)
+        train = PatchBatchSampler(set: set, extractor: extractor, batchSize: data.batchSize, seed: seed)
+        validation = data.validate
+            ? PatchBatchSampler(set: try ImageCorpus.load(data.corpus, split: .test), extractor: extractor,
+                                batchSize: data.batchSize, seed: seed &+ 7777)
+            : nil
+        prefetch = data.prefetch
+    }
+
+    func loader(firstBatch: Int) -> PrefetchLoader<Batch> {
+        let train = train
+        return PrefetchLoader(firstBatch: firstBatch, prefetch: prefetch) { train.batch($0) }
+    }
+    var hasValidation: Bool { validation != nil }
+    func validationBatch(_ index: Int) throws -> Batch { validation!.batch(index, augment: false) }
+    var itemsPerBatch: Int { train.batchSize }
+    var unit: String { "images" }
 }

@@ -4,6 +4,7 @@ import ArgumentParser
 import AudioFrontEnd
 import Evaluation
 import Foundation
+import ImageFrontEnd
 import Methods
 import TensorCore
 import Training
@@ -78,7 +79,7 @@ struct FeatureOptions: ParsableArguments {
 struct ProbeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "probe", abstract: "Linear probes on frozen features.",
-        subcommands: [PhoneProbe.self, SpeakerProbe.self, ProbeTable.self])
+        subcommands: [PhoneProbe.self, SpeakerProbe.self, ImageProbe.self, ProbeTable.self])
 }
 
 struct ProbeTable: ParsableCommand {
@@ -199,5 +200,62 @@ struct Embed: ParsableCommand {
         let set = try FrameFeatures.extract(corpus: corpus, ids: ids, extractor: try data.makeExtractor(), labels: nil, cache: AudioCache())
         let indexPath = try FrameFeatures.write(set, to: out)
         print("\(set.features.shape[0]) frames × \(set.features.shape[1]) features of \(set.utterances.count) utterances → \(out), \(indexPath)")
+    }
+}
+
+struct ImageProbe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "image",
+        abstract: "Image classification from frozen features (train split images → test split images).",
+        discussion: "CPC features are the patch encodings mean-pooled over the grid; pixels are the raw image.")
+    enum Kind: String, ExpressibleByArgument, CaseIterable { case cpc, pixels, random }
+    @Option(help: "IDX folder (Fashion-MNIST), train/ + test/ class folders, or class folders.")
+    var corpus = ImageCorpus.fashionMNISTPath
+    @Option(help: "Image CPC checkpoint (a .safetensors from cpc train, with its .json sidecar).") var checkpoint: String?
+    @Option(help: "pixels | random (cpc with --checkpoint).") var features: Kind?
+    @Option(help: "Config for --features random (default: configs/cpc-image-fashion.yaml).") var config: String?
+    @Option(help: "Use only the first N training images.") var trainLimit: Int?
+    @Option(help: "Use only the first N test images.") var testLimit: Int?
+    @Option(help: "Threads for BLAS and elementwise loops.") var threads: Int?
+    @OptionGroup var probe: ProbeOptions
+
+    func validate() throws {
+        if checkpoint != nil, let features, features != .cpc {
+            throw ValidationError("--features \(features.rawValue) does not use a checkpoint; drop --checkpoint")
+        }
+        if checkpoint == nil && (features == nil || features == .cpc) { throw ValidationError("give --checkpoint FILE or --features pixels|random") }
+        for (flag, value) in [("--train-limit", trainLimit), ("--test-limit", testLimit)] {
+            if let value, value < 1 { throw ValidationError("\(flag) must be positive, got \(value)") }
+        }
+    }
+
+    func run() throws {
+        Threads.setCount(threads ?? Threads.processorCount)
+        let train = try ImageCorpus.load(corpus, split: .train).prefix(trainLimit)
+        let test = try ImageCorpus.load(corpus, split: .test).prefix(testLimit)
+        guard (train.height, train.width, train.channels) == (test.height, test.width, test.channels) else {
+            throw ValidationError("\(corpus): train images are \(train.height)×\(train.width)×\(train.channels), test images \(test.height)×\(test.width)×\(test.channels)")
+        }
+        let extractor: any ImageFeatureExtractor
+        let name: String
+        switch (checkpoint, features ?? .cpc) {
+        case (let path?, _):
+            extractor = try CPCImageFeatures.load(checkpoint: path, like: train)
+            name = "cpc"
+        case (nil, .random):
+            extractor = try CPCImageFeatures.random(config: try RunConfig.load(config ?? "configs/cpc-image-fashion.yaml"), like: train)
+            name = "random"
+        default:
+            extractor = PixelFeatures()
+            name = "pixels"
+        }
+        let started = Date()
+        let trainFeatures = extractor.features(of: train), testFeatures = extractor.features(of: test)
+        print(String(format: "%@: %d + %d images → %d features each in %.1f s", name, train.count, test.count,
+                     trainFeatures.shape[1], Date().timeIntervalSince(started)))
+        let result = Probes.image(name: name, train: trainFeatures, trainLabels: train.labels, test: testFeatures,
+                                  testLabels: test.labels, classes: max(train.classNames.count, (train.labels.max() ?? 0) + 1),
+                                  settings: try probe.settings())
+        try writeResults([result], options: probe)
     }
 }

@@ -38,7 +38,7 @@ struct Train: ParsableCommand {
         print("config \(config) (resolved):")
         print(String(decoding: try runConfig.json(), as: UTF8.self))
         print("run folder \(folder), \(threadCount) thread(s)")
-        let trainer = Trainer(config: runConfig, directory: URL(fileURLWithPath: folder))
+        let trainer = try Trainer(config: runConfig, directory: URL(fileURLWithPath: folder))
         print("model: \(trainer.method.model.parameterCount) parameters")
         let summary = try trainer.run(resume: resume)
         print(String(format: "%@ after %d steps in %.1f s; last loss %.4f", summary.interrupted ? "stopped" : "finished",

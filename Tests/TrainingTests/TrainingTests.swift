@@ -82,7 +82,7 @@ private func writeConfig(_ text: String) throws -> String {
     @Test func runFolderHoldsConfigLogAndCheckpoints() throws {
         let folder = temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let trainer = Trainer(config: tinyRunConfig(steps: 4), directory: folder)
+        let trainer = try Trainer(config: tinyRunConfig(steps: 4), directory: folder)
         trainer.output = { _ in }
         let summary = try trainer.run(resume: false)
         #expect(summary.completedSteps == 4 && !summary.interrupted && summary.finalLoss.isFinite)
@@ -109,16 +109,16 @@ private func writeConfig(_ text: String) throws -> String {
             try? FileManager.default.removeItem(at: resumed)
         }
         let config = tinyRunConfig(steps: 6)
-        let uninterrupted = Trainer(config: config, directory: straight)
+        let uninterrupted = try Trainer(config: config, directory: straight)
         uninterrupted.output = { _ in }
         _ = try uninterrupted.run(resume: false)
 
-        let first = Trainer(config: config, directory: resumed)
+        let first = try Trainer(config: config, directory: resumed)
         first.output = { _ in }
         first.stopAfterSteps = 3  // as if interrupted after step 3 (checkpoint written on stop)
         let partial = try first.run(resume: false)
         #expect(partial.interrupted && partial.completedSteps == 3)
-        let second = Trainer(config: config, directory: resumed)
+        let second = try Trainer(config: config, directory: resumed)
         second.output = { _ in }
         let rest = try second.run(resume: true)
         #expect(rest.completedSteps == 6)
@@ -146,7 +146,7 @@ private func writeConfig(_ text: String) throws -> String {
         config.optimizer.schedule = .constant
         config.optimizer.clipNorm = nil
         config.training.checkpointEvery = 1
-        let trainer = Trainer(config: config, directory: folder)
+        let trainer = try Trainer(config: config, directory: folder)
         trainer.output = { _ in }
         do {
             _ = try trainer.run(resume: false)

@@ -1,0 +1,46 @@
+// libpng through its simplified API: any PNG (palette, grey, grey+alpha, RGB, RGBA; 1–16 bits) read as 8-bit
+// grey or RGB. Function-like macros do not import into Swift, so the one call is wrapped here.
+#ifndef SWIFTCPC_CPNG_SHIM_H
+#define SWIFTCPC_CPNG_SHIM_H
+#include <png.h>
+#include <stdlib.h>
+#include <string.h>
+
+/// Reads `size` bytes of PNG data. On success returns 0 and fills width, height, channels (1 or 3) and *pixels
+/// (malloc'ed, row-major HWC, 8 bits; the caller frees it). On failure returns -1 and copies libpng's reason into
+/// `message` (at most `capacity` bytes).
+static inline int swiftcpc_png_decode(const unsigned char *data, size_t size, int *width, int *height, int *channels,
+                                      unsigned char **pixels, char *message, size_t capacity) {
+    png_image image;
+    memset(&image, 0, sizeof image);
+    image.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_memory(&image, data, size)) {
+        strncpy(message, image.message, capacity - 1);
+        message[capacity - 1] = 0;
+        return -1;
+    }
+    int color = (image.format & PNG_FORMAT_FLAG_COLOR) != 0;
+    image.format = color ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+    size_t bytes = PNG_IMAGE_SIZE(image);
+    unsigned char *buffer = (unsigned char *)malloc(bytes > 0 ? bytes : 1);
+    if (buffer == NULL) {
+        png_image_free(&image);
+        strncpy(message, "out of memory", capacity - 1);
+        return -1;
+    }
+    // Transparent pixels are composed over black (background NULL).
+    if (!png_image_finish_read(&image, NULL, buffer, 0, NULL)) {
+        strncpy(message, image.message, capacity - 1);
+        message[capacity - 1] = 0;
+        free(buffer);
+        png_image_free(&image);
+        return -1;
+    }
+    *width = (int)image.width;
+    *height = (int)image.height;
+    *channels = color ? 3 : 1;
+    *pixels = buffer;
+    png_image_free(&image);
+    return 0;
+}
+#endif

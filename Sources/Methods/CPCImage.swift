@@ -1,0 +1,197 @@
+// Contrastive Predictive Coding on images (van den Oord et al. 2018; CPC v2, Hénaff et al. 2019): a small ResNet
+// encodes each patch of a grid to one vector (mean-pooled), a GRU runs down each column of the grid, and W_k·c
+// predicts the patch k rows below; InfoNCE scores each prediction against every patch of the batch. Optionally the
+// same is done upwards and along rows (CPC v2's several directions), each direction with its own GRU and heads.
+//
+// Glossary: N images, GH×GW grid, G = GH·GW, Q×Q patch pixels, C image channels, D encoding width (the last
+// encoder width), H context size, K prediction steps, L sequence length along a direction, S sequences per image.
+
+import Layers
+import Objectives
+import TensorCore
+
+/// The direction the context network reads the grid in (and predicts towards).
+public enum GridDirection: String, Codable, Sendable, CaseIterable { case down, up, right, left }
+
+/// The patch encoder, context and heads of image CPC.
+public struct CPCImageConfig: Codable, Sendable, Equatable {
+    /// Channel widths: a 3×3 stem conv to `channels[0]`, then one residual block per further width, each at
+    /// stride 2. D = the last width.
+    public var channels = [32, 64]
+    /// Layer norm (over each patch's H, W, C) by default: batch statistics would leak across patches.
+    public var normalization: NormalizationKind = .layer
+    public var contextHidden = 128
+    /// K; nil: grid height − 2 (at least 1).
+    public var predictionSteps: Int? = nil
+    public var directions: [GridDirection] = [.down]
+
+    public init() {}
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case channels, normalization, directions
+        case contextHidden = "context_hidden", predictionSteps = "prediction_steps"
+    }
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = CPCImageConfig()
+        channels = try c.value(.channels, default: d.channels)
+        normalization = try c.value(.normalization, default: d.normalization)
+        contextHidden = try c.value(.contextHidden, default: d.contextHidden)
+        predictionSteps = try c.decodeIfPresent(Int.self, forKey: .predictionSteps)
+        directions = try c.value(.directions, default: d.directions)
+        if channels.isEmpty || channels.contains(where: { $0 < 1 }) {
+            throw decoder.invalid("channels", "must be one or more positive widths, found \(channels)")
+        }
+        if normalization == .batch {
+            throw decoder.invalid("normalization", "batch norm leaks statistics across the patches of an image; use layer, group, channel or none")
+        }
+        if contextHidden < 1 { throw decoder.invalid("context_hidden", "must be positive, found \(contextHidden)") }
+        if let predictionSteps, predictionSteps < 1 { throw decoder.invalid("prediction_steps", "must be positive, found \(predictionSteps)") }
+        if directions.isEmpty || Set(directions).count != directions.count {
+            throw decoder.invalid("directions", "must list distinct directions among down, up, right, left; found \(directions.map(\.rawValue))")
+        }
+    }
+
+    /// K for a grid of `rows` × `columns` (steps beyond a direction's length are dropped there).
+    public func steps(rows: Int, columns: Int) -> Int {
+        let longest = directions.map { [.down, .up].contains($0) ? rows : columns }.max() ?? rows
+        return min(predictionSteps ?? max(1, rows - 2), max(1, longest - 1))
+    }
+}
+
+/// The networks: `encoder.stem`, `encoder.stem_norm`, `encoder.block{i}`, `context.{direction}` (GRU),
+/// `predictors.{direction}.{k-1}` (W_k, no bias).
+public final class CPCImageModel: Layer {
+    public let config: CPCImageConfig
+    public let rows: Int, columns: Int, steps: Int
+    public let stem: Conv2d
+    public let stemNorm: (any UnaryLayer)?
+    public let blocks: [ResidualBlock]
+    public let contexts: [GRU]
+    public let predictors: [[Linear]]
+    public var isTraining = true
+
+    /// A model for a `rows` × `columns` grid of patches with `channels` colour channels.
+    public init(config: CPCImageConfig, rows: Int, columns: Int, imageChannels: Int, generator: inout RandomGenerator) {
+        precondition(rows >= 2 || columns >= 2, "image CPC needs a grid with at least two rows or columns")
+        self.config = config
+        (self.rows, self.columns) = (rows, columns)
+        steps = config.steps(rows: rows, columns: columns)
+        let width = config.channels
+        stem = Conv2d(inputChannels: imageChannels, outputChannels: width[0], kernelSize: (3, 3), padding: (1, 1),
+                      bias: config.normalization == .none, generator: &generator)
+        stemNorm = makeNormalization(config.normalization, channels: width[0])
+        blocks = zip(width, width.dropFirst()).map { input, output in
+            ResidualBlock(inputChannels: input, outputChannels: output, stride: 2, normalization: config.normalization,
+                          generator: &generator)
+        }
+        var contexts: [GRU] = [], predictors: [[Linear]] = []
+        for _ in config.directions {
+            contexts.append(GRU(inputSize: width.last!, hiddenSize: config.contextHidden, generator: &generator))
+            predictors.append((0..<steps).map { _ in
+                Linear(inputSize: config.contextHidden, outputSize: width.last!, bias: false, generator: &generator)
+            })
+        }
+        self.contexts = contexts
+        self.predictors = predictors
+    }
+
+    public var ownParameters: [(name: String, tensor: Tensor)] { [] }
+    public var children: [(name: String, layer: any Layer)] {
+        var list: [(name: String, layer: any Layer)] = [("encoder.stem", stem)]
+        if let stemNorm { list.append(("encoder.stem_norm", stemNorm)) }
+        for (i, block) in blocks.enumerated() { list.append(("encoder.block\(i)", block)) }
+        for (d, direction) in config.directions.enumerated() {
+            list.append(("context.\(direction.rawValue)", contexts[d]))
+            for (k, head) in predictors[d].enumerated() { list.append(("predictors.\(direction.rawValue).\(k)", head)) }
+        }
+        return list
+    }
+
+    /// z: patches `[N, GH, GW, Q, Q, C]` → one vector per patch `[N·G, D]` (rows ordered image, grid row, column).
+    public func encode(_ patches: Tensor) -> Tensor {
+        precondition(patches.rank == 6 && patches.shape[1] == rows && patches.shape[2] == columns,
+                     "expected patches [N, \(rows), \(columns), Q, Q, C], found \(patches.shape)")
+        let s = patches.shape
+        var x = stem(patches.reshaped([s[0] * s[1] * s[2], s[3], s[4], s[5]]))
+        if let stemNorm { x = stemNorm(x) }
+        x = x.relu()
+        for block in blocks { x = block(x) }
+        return x.mean(alongAxes: [1, 2])
+    }
+
+    /// Image features for probes: the patch vectors mean-pooled over the grid, `[N, D]`.
+    public func imageFeatures(_ patches: Tensor) -> Tensor {
+        let z = encode(patches)
+        return z.reshaped([patches.shape[0], rows * columns, z.shape[1]]).mean(alongAxis: 1)
+    }
+
+    /// The rows of z (in `encode`'s order) that form the sequences of `direction`: `S·L` indices per image,
+    /// sequence-major, for `images` images. Returns the indices and (S, L).
+    public func sequenceOrder(_ direction: GridDirection, images: Int) -> (order: [Int], sequences: Int, length: Int) {
+        let vertical = direction == .down || direction == .up
+        let (sequences, length) = vertical ? (columns, rows) : (rows, columns)
+        var order: [Int] = []
+        order.reserveCapacity(images * sequences * length)
+        for n in 0..<images {
+            for s in 0..<sequences {
+                for t in 0..<length {
+                    let position = (direction == .up || direction == .left) ? length - 1 - t : t
+                    let (row, column) = vertical ? (position, s) : (s, position)
+                    order.append((n * rows + row) * columns + column)
+                }
+            }
+        }
+        return (order, sequences, length)
+    }
+
+    /// The predictions of every direction and step with the rows of z they should pick:
+    /// one entry per (direction, k) with `[P, D]` predictions and P target indices.
+    public func predictions(_ z: Tensor, images: Int) -> [(direction: Int, step: Int, predictions: Tensor, targets: [Int])] {
+        var result: [(Int, Int, Tensor, [Int])] = []
+        let d = z.shape[1]
+        for (index, direction) in config.directions.enumerated() {
+            let (order, sequences, length) = sequenceOrder(direction, images: images)
+            let sequence = z.indexSelect(alongAxis: 0, indices: order).reshaped([images * sequences, length, d])
+            let context = contexts[index](sequence).output  // [N·S, L, H]
+            for k in 1...min(steps, length - 1) {
+                let positions = length - k
+                let c = context.sliced(alongAxis: 1, start: 0, length: positions).reshaped([images * sequences * positions, config.contextHidden])
+                var targets: [Int] = []
+                targets.reserveCapacity(images * sequences * positions)
+                for q in 0..<(images * sequences) {
+                    for t in 0..<positions { targets.append(order[q * length + t + k]) }
+                }
+                result.append((index, k, predictors[index][k - 1](c), targets))
+            }
+        }
+        return result
+    }
+}
+
+/// Image CPC as a `Method`: the batch holds patch grids `[N, GH, GW, Q, Q, C]`.
+public final class CPCImage: Method {
+    public let network: CPCImageModel
+    public var model: any Layer { network }
+
+    public init(config: CPCImageConfig, rows: Int, columns: Int, imageChannels: Int, seed: UInt64) {
+        var generator = RandomGenerator(seed: seed, stream: 1)
+        network = CPCImageModel(config: config, rows: rows, columns: columns, imageChannels: imageChannels, generator: &generator)
+    }
+
+    public func loss(_ batch: Batch) -> (loss: Tensor, metrics: [String: Float]) {
+        let images = batch.inputs.shape[0]
+        let z = network.encode(batch.inputs)
+        let entries = network.predictions(z, images: images)
+        let result = GridInfoNCE.loss(predictions: entries.map(\.predictions), candidates: z, targets: entries.map(\.targets))
+        var metrics: [String: Float] = [:]
+        for k in 1...network.steps {
+            let indices = entries.indices.filter { entries[$0].step == k }
+            guard !indices.isEmpty else { continue }
+            metrics["accuracy_k\(k)"] = indices.map { result.accuracyPerStep[$0] }.reduce(0, +) / Float(indices.count)
+            metrics["loss_k\(k)"] = indices.map { result.lossPerStep[$0] }.reduce(0, +) / Float(indices.count)
+        }
+        metrics["accuracy"] = result.accuracyPerStep.reduce(0, +) / Float(entries.count)
+        return (result.loss, metrics)
+    }
+}

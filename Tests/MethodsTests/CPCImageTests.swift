@@ -1,0 +1,143 @@
+// Image CPC: InfoNCE over the grid and a whole small model against PyTorch (Tests/Fixtures/cpc_image.json), finite
+// differences through the model, the direction orderings, parameter names and config validation.
+
+import Foundation
+import Layers
+import Methods
+import Objectives
+import Testing
+import TensorCore
+import TestSupport
+
+func tinyImageConfig(directions: [GridDirection] = [.down, .right]) -> CPCImageConfig {
+    var config = CPCImageConfig()
+    config.channels = [3, 4]
+    config.contextHidden = 5
+    config.predictionSteps = 2
+    config.directions = directions
+    return config
+}
+
+@Suite struct CPCImageTests {
+    /// Predictions and targets of the grid loss built with plain loops (the fixture's rule), for one direction down.
+    static func gridTerms(context: Tensor, weights: [Tensor], images: Int, rows: Int, columns: Int) -> ([Tensor], [[Int]]) {
+        var predictions: [Tensor] = [], targets: [[Int]] = []
+        let h = context.shape[3]
+        for (index, weight) in weights.enumerated() {
+            let k = index + 1
+            var rowsOfContext: [Int] = [], stepTargets: [Int] = []
+            for n in 0..<images {
+                for c in 0..<columns {
+                    for r in 0..<(rows - k) {
+                        rowsOfContext.append((n * rows + r) * columns + c)
+                        stepTargets.append((n * rows + r + k) * columns + c)
+                    }
+                }
+            }
+            let c = context.reshaped([images * rows * columns, h]).indexSelect(alongAxis: 0, indices: rowsOfContext)
+            predictions.append(matmul(c, weight, transposeB: true))
+            targets.append(stepTargets)
+        }
+        return (predictions, targets)
+    }
+
+    @Test func gridInfoNCEMatchesPyTorch() throws {
+        let fixture = try Fixture("cpc_image")
+        let z = try fixture.tensor("grid_infonce", "z"), context = try fixture.tensor("grid_infonce", "context")
+        let weights = [try fixture.tensor("grid_infonce", "weight0"), try fixture.tensor("grid_infonce", "weight1")]
+        for t in [z, context] + weights { t.requiresGrad = true }
+        let (predictions, targets) = Self.gridTerms(context: context, weights: weights, images: 2, rows: 4, columns: 3)
+        let result = GridInfoNCE.loss(predictions: predictions, candidates: z, targets: targets)
+        #expect(Swift.abs(Double(result.loss.item) - (try fixture.number("grid_infonce", "loss"))) < 1e-5)
+        #expect(maxAbsoluteDifference(result.lossPerStep, try fixture.tensor("grid_infonce", "loss_per_k").scalars) < 1e-5)
+        result.loss.backward()
+        #expect(maxAbsoluteDifference(z.grad!.scalars, try fixture.tensor("grid_infonce", "grad_z").scalars) < 1e-6)
+        #expect(maxAbsoluteDifference(context.grad!.scalars, try fixture.tensor("grid_infonce", "grad_context").scalars) < 1e-6)
+        for k in 0..<2 {
+            #expect(maxAbsoluteDifference(weights[k].grad!.scalars, try fixture.tensor("grid_infonce", "grad_weight\(k)").scalars) < 1e-6)
+        }
+    }
+
+    @Test func gridInfoNCEGradientsMatchFiniteDifferences() {
+        var g = RandomGenerator(seed: 3)
+        let z = Tensor.normal([12, 4], generator: &g), context = Tensor.normal([1, 4, 3, 3], generator: &g)
+        let weights = [Tensor.normal([4, 3], generator: &g), Tensor.normal([4, 3], generator: &g)]
+        let check = checkGradients([z, context] + weights) { inputs in
+            let (predictions, targets) = Self.gridTerms(context: inputs[1], weights: Array(inputs[2...]), images: 1, rows: 4, columns: 3)
+            return GridInfoNCE.loss(predictions: predictions, candidates: inputs[0], targets: targets).loss
+        }
+        #expect(check.passed, "\(check)")
+    }
+
+    @Test func accuracyCountsPredictionsWhoseTargetScoresHighest() {
+        // Two predictions against three candidates: the first picks its target, the second does not.
+        let candidates = Tensor([1, 0, 0, 1, -1, -1], shape: [3, 2])
+        let predictions = Tensor([2, 0, 0, -1], shape: [2, 2])
+        let result = GridInfoNCE.loss(predictions: [predictions], candidates: candidates, targets: [[0, 1]])
+        #expect(result.accuracyPerStep == [0.5])
+    }
+
+    @Test func wholeModelMatchesPyTorch() throws {
+        let fixture = try Fixture("cpc_image")
+        let method = CPCImage(config: tinyImageConfig(), rows: 3, columns: 4, imageChannels: 3, seed: 1)
+        try method.model.loadStateDict(try method.model.stateDict.map { ($0.name, try fixture.tensor("small_model", "param." + $0.name)) },
+                                       source: fixture.path)
+        let patches = try fixture.tensor("small_model", "patches")
+        let (loss, metrics) = method.loss(Batch(inputs: patches, speakers: [0, 1], index: 0))
+        #expect(Swift.abs(Double(loss.item) - (try fixture.number("small_model", "loss"))) < 1e-5)
+        #expect(Swift.abs(Double(metrics["loss_k1"]!) - (try fixture.number("small_model", "loss_k1"))) < 1e-5)
+        #expect(Swift.abs(Double(metrics["loss_k2"]!) - (try fixture.number("small_model", "loss_k2"))) < 1e-5)
+        loss.backward()
+        for (name, parameter) in method.model.parameters {
+            let expected = try fixture.tensor("small_model", "grad." + name)
+            let error = maxAbsoluteDifference(parameter.grad?.scalars ?? [], expected.scalars)
+            #expect(error < 1e-5, "gradient of \(name) differs by \(error)")
+        }
+    }
+
+    @Test func wholeModelGradientsMatchFiniteDifferences() {
+        for directions in [[GridDirection.down], [.up, .left]] {
+            let method = CPCImage(config: tinyImageConfig(directions: directions), rows: 3, columns: 3, imageChannels: 1, seed: 2)
+            var g = RandomGenerator(seed: 5)
+            let patches = Tensor.uniform([2, 3, 3, 4, 4, 1], low: -1, high: 1, generator: &g)
+            let check = checkGradients(method.model.parameters.map(\.tensor), epsilon: 1e-3) { _ in
+                method.loss(Batch(inputs: patches, speakers: [0, 0], index: 0)).loss
+            }
+            #expect(check.passed, "\(directions): \(check)")
+        }
+    }
+
+    @Test func directionsReadTheGridInTheirOrder() {
+        var g = RandomGenerator(seed: 99)
+        let model = CPCImageModel(config: tinyImageConfig(), rows: 2, columns: 3, imageChannels: 1, generator: &g)
+        // Grid positions are numbered (row · 3 + column); one image.
+        #expect(model.sequenceOrder(.down, images: 1).order == [0, 3, 1, 4, 2, 5])
+        #expect(model.sequenceOrder(.up, images: 1).order == [3, 0, 4, 1, 5, 2])
+        #expect(model.sequenceOrder(.right, images: 1).order == [0, 1, 2, 3, 4, 5])
+        #expect(model.sequenceOrder(.left, images: 1).order == [2, 1, 0, 5, 4, 3])
+        #expect(model.sequenceOrder(.down, images: 2).order.suffix(2) == [8, 11])
+    }
+
+    @Test func parameterNamesAndStepCount() {
+        var config = tinyImageConfig(directions: [.down])
+        config.predictionSteps = nil
+        var g = RandomGenerator(seed: 99)
+        let model = CPCImageModel(config: config, rows: 6, columns: 6, imageChannels: 1, generator: &g)
+        #expect(model.steps == 4)  // grid height − 2
+        #expect(model.parameters.map(\.name).filter { $0.hasPrefix("predictors") } ==
+                (0..<4).map { "predictors.down.\($0).weight" })
+        #expect(model.parameters.first?.name == "encoder.stem.weight")
+    }
+
+    @Test func configRejectsBatchNormRepeatedDirectionsAndUnknownKeys() throws {
+        for (json, key) in [(#"{"normalization": "batch"}"#, "normalization"), (#"{"directions": ["down", "down"]}"#, "directions"),
+                            (#"{"channels": []}"#, "channels"), (#"{"colour": 3}"#, "colour")] {
+            do {
+                _ = try JSONDecoder().decode(CPCImageConfig.self, from: Data(json.utf8))
+                Issue.record("\(json) was accepted")
+            } catch let error as ConfigError {
+                #expect(error.key.hasSuffix(key), "\(error)")
+            }
+        }
+    }
+}
