@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Methods", "Layers", "ImageFrontEnd", "TestSupport"]),
         .testTarget(name: "MethodsTests", dependencies: ["Methods", "Objectives", "Layers", "TestSupport"]),
         .testTarget(name: "AudioFrontEndTests", dependencies: ["AudioFrontEnd", "TestSupport"]),
-        .testTarget(name: "ImageFrontEndTests", dependencies: ["ImageFrontEnd", "TestSupport"]),
+        .testTarget(name: "ImageFrontEndTests", dependencies: ["ImageFrontEnd", "CZlib", "TestSupport"]),
         .testTarget(name: "CorpusTests", dependencies: ["CSndFile", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CFFTW", "CSndFile"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),

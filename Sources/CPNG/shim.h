@@ -20,7 +20,10 @@ static inline int swiftcpc_png_decode(const unsigned char *data, size_t size, in
         return -1;
     }
     int color = (image.format & PNG_FORMAT_FLAG_COLOR) != 0;
-    image.format = color ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+    // 16-bit files are read as they are (the simplified API would otherwise treat them as linear light and
+    // gamma-encode them); their values are then rounded to 8 bits here, v / 257.
+    int wide = (image.format & PNG_FORMAT_FLAG_LINEAR) != 0;
+    image.format = (color ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY) | (wide ? PNG_FORMAT_FLAG_LINEAR : 0);
     size_t bytes = PNG_IMAGE_SIZE(image);
     unsigned char *buffer = (unsigned char *)malloc(bytes > 0 ? bytes : 1);
     if (buffer == NULL) {
@@ -35,6 +38,11 @@ static inline int swiftcpc_png_decode(const unsigned char *data, size_t size, in
         free(buffer);
         png_image_free(&image);
         return -1;
+    }
+    if (wide) {
+        const png_uint_16 *wide_pixels = (const png_uint_16 *)buffer;
+        size_t count = bytes / 2;
+        for (size_t i = 0; i < count; i++) buffer[i] = (unsigned char)((wide_pixels[i] + 128) / 257);
     }
     *width = (int)image.width;
     *height = (int)image.height;

@@ -28,11 +28,12 @@ public struct PixelFeatures: ImageFeatureExtractor {
     }
 }
 
-/// An image CPC model's patch encodings, mean-pooled over the grid: `[N, D]`. Patches are cut as in training,
-/// without the random augmentation (centre crop).
+/// An image CPC model's patch encodings, mean-pooled over the grid (`[N, D]`) or kept in grid order (`[N, G·D]`).
+/// Patches are cut as in training, without the random augmentation (centre crop).
 public final class CPCImageFeatures: ImageFeatureExtractor {
     public let model: CPCImageModel
     public let extractor: PatchExtractor
+    public var pooling = CPCImageModel.Pooling.mean
     /// Images encoded per forward pass.
     public var batchSize = 256
 
@@ -85,7 +86,7 @@ public final class CPCImageFeatures: ImageFeatureExtractor {
             let indices = Array(start..<min(start + batchSize, set.count))
             var none: RandomGenerator? = nil
             let patches = extractor.patches(of: set, images: indices, generator: &none)
-            blocks.append(withoutGrad { model.imageFeatures(patches) })
+            blocks.append(withoutGrad { model.imageFeatures(patches, pooling: pooling) })
             start += batchSize
         }
         return withoutGrad { Tensor.concatenate(blocks, alongAxis: 0) }

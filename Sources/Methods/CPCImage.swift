@@ -120,10 +120,22 @@ public final class CPCImageModel: Layer {
         return x.mean(alongAxes: [1, 2])
     }
 
-    /// Image features for probes: the patch vectors mean-pooled over the grid, `[N, D]`.
-    public func imageFeatures(_ patches: Tensor) -> Tensor {
+    /// How patch vectors become one image vector.
+    public enum Pooling: String, Sendable, CaseIterable {
+        /// The mean over the grid, `[N, D]` (the CPC paper's linear-probe protocol).
+        case mean
+        /// All patch vectors side by side in grid order, `[N, G·D]` (keeps where each patch is).
+        case grid
+    }
+
+    /// Image features for probes: the patch vectors pooled over the grid.
+    public func imageFeatures(_ patches: Tensor, pooling: Pooling = .mean) -> Tensor {
         let z = encode(patches)
-        return z.reshaped([patches.shape[0], rows * columns, z.shape[1]]).mean(alongAxis: 1)
+        let perImage = z.reshaped([patches.shape[0], rows * columns, z.shape[1]])
+        switch pooling {
+        case .mean: return perImage.mean(alongAxis: 1)
+        case .grid: return perImage.reshaped([patches.shape[0], rows * columns * z.shape[1]])
+        }
     }
 
     /// The rows of z (in `encode`'s order) that form the sequences of `direction`: `S·L` indices per image,

@@ -209,11 +209,14 @@ struct ImageProbe: ParsableCommand {
         abstract: "Image classification from frozen features (train split images → test split images).",
         discussion: "CPC features are the patch encodings mean-pooled over the grid; pixels are the raw image.")
     enum Kind: String, ExpressibleByArgument, CaseIterable { case cpc, pixels, random }
+    enum Pool: String, ExpressibleByArgument, CaseIterable { case mean, grid }
     @Option(help: "IDX folder (Fashion-MNIST), train/ + test/ class folders, or class folders.")
     var corpus = ImageCorpus.fashionMNISTPath
     @Option(help: "Image CPC checkpoint (a .safetensors from cpc train, with its .json sidecar).") var checkpoint: String?
     @Option(help: "pixels | random (cpc with --checkpoint).") var features: Kind?
     @Option(help: "Config for --features random (default: configs/cpc-image-fashion.yaml).") var config: String?
+    @Option(help: "mean: patch vectors averaged over the grid (the paper's protocol); grid: all of them side by side.")
+    var pool: Pool = .mean
     @Option(help: "Use only the first N training images.") var trainLimit: Int?
     @Option(help: "Use only the first N test images.") var testLimit: Int?
     @Option(help: "Threads for BLAS and elementwise loops.") var threads: Int?
@@ -237,7 +240,7 @@ struct ImageProbe: ParsableCommand {
             throw ValidationError("\(corpus): train images are \(train.height)×\(train.width)×\(train.channels), test images \(test.height)×\(test.width)×\(test.channels)")
         }
         let extractor: any ImageFeatureExtractor
-        let name: String
+        var name: String
         switch (checkpoint, features ?? .cpc) {
         case (let path?, _):
             extractor = try CPCImageFeatures.load(checkpoint: path, like: train)
@@ -248,6 +251,10 @@ struct ImageProbe: ParsableCommand {
         default:
             extractor = PixelFeatures()
             name = "pixels"
+        }
+        if let cpc = extractor as? CPCImageFeatures {
+            cpc.pooling = pool == .grid ? .grid : .mean
+            if pool == .grid { name += "-grid" }
         }
         let started = Date()
         let trainFeatures = extractor.features(of: train), testFeatures = extractor.features(of: test)
