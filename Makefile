@@ -2,7 +2,7 @@
 SWIFT ?= swift
 THREADS ?= 2
 
-.PHONY: deps build release test demo bench clean
+.PHONY: deps build release test demo demo-image bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -27,6 +27,11 @@ test: deps
 DEMO_STEPS ?= 800
 demo: release
 	scripts/demo.sh $(DEMO_STEPS) $(THREADS)
+
+# Trains patch-grid CPC on Fashion-MNIST briefly and prints the image probe table (runs/demo-image/probes.json).
+DEMO_IMAGE_STEPS ?= 1000
+demo-image: release
+	scripts/demo_image.sh $(DEMO_IMAGE_STEPS) $(THREADS)
 
 bench: release
 	.build/release/cpc bench kernels --threads $(THREADS) --json

@@ -30,3 +30,36 @@ import TestSupport
         #expect(missingCheckpoint.standardError.contains("/nonexistent/model"))
     }
 }
+
+@Suite struct ImageProbeCommandTests {
+    @Test func pixelProbeOnAClassFolderCorpusWritesJSON() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcpc-cli-images-\(UUID().uuidString)").path
+        let fixtures = repositoryRoot.appendingPathComponent("Tests/Fixtures/images").path
+        for name in ["a", "b"] {
+            try FileManager.default.createDirectory(atPath: "\(root)/\(name)", withIntermediateDirectories: true)
+            for i in 0..<5 {
+                try FileManager.default.copyItem(atPath: "\(fixtures)/\(name == "a" ? "grey.png" : "grey.jpg")", toPath: "\(root)/\(name)/\(i).png")
+            }
+        }
+        // grey.png is 5×7 and grey.jpg 16×16: a corpus of mixed sizes is refused with the file named.
+        let mixed = try runCPC(["probe", "image", "--corpus", root, "--features", "pixels"])
+        #expect(mixed.status != 0)
+        #expect(mixed.standardError.contains("b/0.png") || mixed.standardError.contains("a/0.png"), "\(mixed.standardError)")
+        try FileManager.default.removeItem(atPath: "\(root)/b")
+        try FileManager.default.createDirectory(atPath: "\(root)/b", withIntermediateDirectories: true)
+        for i in 0..<5 { try FileManager.default.copyItem(atPath: "\(fixtures)/grey.png", toPath: "\(root)/b/\(i).png") }
+        let json = root + "/probe.json"
+        let result = try runCPC(["probe", "image", "--corpus", root, "--features", "pixels", "--epochs", "2", "--json", json])
+        #expect(result.status == 0, "\(result.standardError)")
+        let list = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [[String: Any]])
+        #expect(list.first?["features"] as? String == "pixels" && list.first?["task"] as? String == "image")
+        #expect(list.first?["test_items"] as? Int == 2)
+    }
+
+    @Test func imageProbeArgumentErrors() throws {
+        let none = try runCPC(["probe", "image", "--corpus", "/nonexistent"])
+        #expect(none.status != 0 && none.standardError.contains("--checkpoint"))
+        let missing = try runCPC(["probe", "image", "--corpus", "/nonexistent", "--features", "pixels"])
+        #expect(missing.status != 0 && missing.standardError.contains("/nonexistent"))
+    }
+}

@@ -55,5 +55,35 @@ sys.exit(0 if r["task"] == "phone" and r["accuracy"] > 1 / 40 else 1)
 PY
 }
 check "cpc probe phone writes a result above chance" probe_ok
+
+# Image CPC on Fashion-MNIST: a short run must leave chance (InfoNCE over 32 images × 36 patches), and the image
+# probe must write its result.
+fashion=/usr/share/datasets/fashion-mnist
+image_steps="${E2E_IMAGE_STEPS:-150}"
+"$cpc" train --config configs/cpc-image-fashion.yaml --out "$work/image" --steps "$image_steps" --threads 2 >"$work/image.txt" 2>&1
+check "cpc train (image) finishes $image_steps steps" test -f "$work/image/final.safetensors"
+image_learned() {
+    python3 - "$work/image/log.jsonl" <<'PY'
+import json, math, sys
+log = [json.loads(line) for line in open(sys.argv[1])]
+chance = math.log(32 * 36)
+print(f"image loss {log[0]['loss']:.3f} -> {log[-1]['loss']:.3f} (chance {chance:.3f}); k=1 accuracy {log[-1]['accuracy_k1']:.3f}")
+sys.exit(0 if log[-1]["loss"] < chance - 0.5 and "images_per_second" in log[-1] else 1)
+PY
+}
+check "image CPC's loss falls well below chance" image_learned
+"$cpc" probe image --corpus "$fashion" --checkpoint "$work/image/final.safetensors" --train-limit 2000 --test-limit 1000 \
+    --threads 2 --json "$work/image-probe.json" >/dev/null
+"$cpc" probe image --corpus "$fashion" --features pixels --train-limit 2000 --test-limit 1000 \
+    --json "$work/image-probe.json" --append >/dev/null
+image_probe_ok() {
+    python3 - "$work/image-probe.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("image probe: " + ", ".join(f"{x['features']} {x['accuracy']:.3f}" for x in r))
+sys.exit(0 if [x["features"] for x in r] == ["cpc", "pixels"] and all(x["task"] == "image" and x["accuracy"] > 0.3 for x in r) else 1)
+PY
+}
+check "cpc probe image writes CPC and pixel results well above chance" image_probe_ok
 echo "end-to-end: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
