@@ -113,6 +113,10 @@ public final class SpectralFrontEnd: @unchecked Sendable {
     let window: [Float]
     /// Mel filterbank, [B, M].
     let melBasis: Tensor
+    /// The filterbank's non-zero weights, band after band: band m uses bins `first ..< first + count` with weights
+    /// `melWeights[offset ..< offset + count]` (a triangle spans a few bins: ~40× less work than the dense product).
+    let melSpans: [(first: Int, offset: Int, count: Int)]
+    let melWeights: [Float]
     /// Orthonormal DCT-II, [M, K].
     let dctBasis: Tensor
     private let plan: OpaquePointer
@@ -127,6 +131,19 @@ public final class SpectralFrontEnd: @unchecked Sendable {
         for i in 0..<w { window[offset + i] = Float(0.5 - 0.5 * cos(2 * Double.pi * Double(i) / Double(w))) }
         self.window = window
         melBasis = SpectralFrontEnd.melFilterbank(config)
+        let bins = n / 2 + 1, basis = melBasis.scalars
+        var spans: [(first: Int, offset: Int, count: Int)] = [], weights: [Float] = []
+        for m in 0..<config.melBands {
+            let column = (0..<bins).map { basis[$0 * config.melBands + m] }
+            if let first = column.firstIndex(where: { $0 != 0 }), let last = column.lastIndex(where: { $0 != 0 }) {
+                spans.append((first, weights.count, last - first + 1))
+                weights += column[first...last]
+            } else {
+                spans.append((0, weights.count, 0))
+            }
+        }
+        melSpans = spans
+        melWeights = weights
         dctBasis = SpectralFrontEnd.dctMatrix(inputs: config.melBands, outputs: config.cepstralCoefficients)
         plan = FFTPlans.shared.realForward(size: n)
         batchPlan = FFTPlans.shared.realForwardBatch(size: n)
@@ -190,9 +207,28 @@ public final class SpectralFrontEnd: @unchecked Sendable {
         return result
     }
 
-    /// Mel spectrogram of the power spectrum, [F, M].
+    /// Mel spectrogram of the power spectrum, [F, M]: each band sums only its filter's non-zero bins, frame by frame
+    /// (one power row stays in cache while all bands read it).
     public func melSpectrogram(_ samples: [Float]) -> Tensor {
-        withoutGrad { matmul(spectrogram(samples), melBasis) }
+        let power = spectrogram(samples)
+        let frames = power.shape[0], bins = power.shape[1], m = config.melBands
+        let result = Tensor.zeros([frames, m])
+        result.withUnsafeMutableBufferPointer { mel in
+            power.withUnsafeBufferPointer { p in
+                melWeights.withUnsafeBufferPointer { w in
+                    for f in 0..<frames {
+                        let row = p.baseAddress! + f * bins, out = mel.baseAddress! + f * m
+                        for band in 0..<m {
+                            let (first, offset, count) = melSpans[band]
+                            var total: Float = 0
+                            for i in 0..<count { total += row[first + i] * w[offset + i] }
+                            out[band] = total
+                        }
+                    }
+                }
+            }
+        }
+        return result
     }
 
     /// Log-mel in decibels, 10·log10(max(mel, amplitudeFloor)), clamped to `topDecibels` below the maximum, [F, M].
