@@ -191,7 +191,76 @@ public func conv1d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
                    dilation: Int = 1, groups: Int = 1) -> Tensor {
     precondition(input.rank == 3, "conv1d expects input [N, T, C], found \(input.shape)")
     precondition(weight.rank == 3, "conv1d expects weight [O, C/groups, K], found \(weight.shape)")
+    let (k, c) = (weight.shape[2], input.shape[2])
+    if padding == 0 && dilation == 1 && groups == 1 && k % stride == 0 && weight.shape[1] == c && input.shape[1] >= k {
+        return tapGroupConv1d(input, weight: weight, bias: bias, stride: stride)
+    }
     let output = conv2d(input.unsqueezed(at: 1), weight: weight.unsqueezed(at: 2), bias: bias,
                         stride: (1, stride), padding: (0, padding), dilation: (1, dilation), groups: groups)
     return output.squeezed(at: 1)
+}
+
+/// conv1d without im2col, for kernels that are a multiple q of the stride s (CPC's encoder: 10/5, 8/4, 4/2), no
+/// padding, no dilation. In channels-last layout the s·C floats of input rows s·t … s·t+s−1 are contiguous, so
+/// "rows s·t + j·s …, for all t" is an ordinary matrix X_j [To, s·C] with leading dimension s·C starting at row j·s:
+///     Y[To, O] = Σ_{j<q} X_j · W_jᵀ,   W_j = columns j·s·C ..< (j+1)·s·C of the kernel-layout weight [O, K·C].
+/// The backward is the same views: dX_j += dY · W_j (q disjoint row sets per call), dW_j += dYᵀ · X_j. One GEMM
+/// per (sample, j) and nothing copied: the im2col buffer (twice the input for K = 2s) is never made.
+func tapGroupConv1d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride s: Int) -> Tensor {
+    let (n, tIn, c) = (input.shape[0], input.shape[1], input.shape[2])
+    let (o, k) = (weight.shape[0], weight.shape[2])
+    let q = k / s, tOut = (tIn - k) / s + 1, width = s * c, row = k * c
+    if let bias { precondition(bias.shape == [o], "conv1d: bias \(bias.shape), expected [\(o)]") }
+    let kernelWeight = Tensor.uninitialized([o, k, c])
+    permuteWeight(weight.storage.pointer, into: kernelWeight.storage.pointer, outputs: o, channels: c, taps: k, toKernelLayout: true)
+    let result = Tensor.uninitialized([n, tOut, o])
+    let x = input.storage.pointer, w = kernelWeight.storage.pointer, y = result.storage.pointer
+    for sample in 0..<n {
+        for j in 0..<q {
+            BLAS.sgemm(transposeA: false, transposeB: true, m: tOut, n: o, k: width,
+                       a: x + sample * tIn * c + j * width, lda: width, b: w + j * width, ldb: row,
+                       beta: j == 0 ? 0 : 1, c: y + sample * tOut * o, ldc: o)
+        }
+    }
+    if let bias {
+        let b = bias.storage.pointer
+        for r in 0..<(n * tOut) {
+            let out = y + r * o
+            for ch in 0..<o { out[ch] += b[ch] }
+        }
+    }
+    var inputs = [input, weight]
+    if let bias { inputs.append(bias) }
+    return Tensor.record(result, inputs: inputs) { gradOutput, _ in
+        let x = input.storage.pointer, w = kernelWeight.storage.pointer, gy = gradOutput.storage.pointer
+        var gradInput: Tensor?, gradWeight: Tensor?, gradBias: Tensor?
+        if input.requiresGrad {
+            let gx = Tensor.zeros(input.shape)
+            for sample in 0..<n {
+                for j in 0..<q {
+                    BLAS.sgemm(transposeA: false, transposeB: false, m: tOut, n: width, k: o,
+                               a: gy + sample * tOut * o, lda: o, b: w + j * width, ldb: row,
+                               beta: 1, c: gx.storage.pointer + sample * tIn * c + j * width, ldc: width)
+                }
+            }
+            gradInput = gx
+        }
+        if weight.requiresGrad {
+            let kernelGrad = Tensor.uninitialized([o, k, c])
+            for sample in 0..<n {
+                for j in 0..<q {
+                    BLAS.sgemm(transposeA: true, transposeB: false, m: o, n: width, k: tOut,
+                               a: gy + sample * tOut * o, lda: o, b: x + sample * tIn * c + j * width, ldb: width,
+                               beta: sample == 0 ? 0 : 1, c: kernelGrad.storage.pointer + j * width, ldc: row)
+                }
+            }
+            gradWeight = Tensor.uninitialized(weight.shape)
+            permuteWeight(kernelGrad.storage.pointer, into: gradWeight!.storage.pointer, outputs: o, channels: c, taps: k,
+                          toKernelLayout: false)
+        }
+        if let bias, bias.requiresGrad {
+            gradBias = gradOutput.reshaped([n * tOut, o]).sum(alongAxis: 0)
+        }
+        return bias == nil ? [gradInput, gradWeight] : [gradInput, gradWeight, gradBias]
+    }
 }

@@ -126,6 +126,13 @@ private func expectGradients(_ name: String, _ inputs: [Tensor], epsilon: Float 
         expectGradients("conv1d", [random([2, 9, 3], seed: 27), random([4, 3, 3], seed: 28), random([4], seed: 29)]) {
             conv1d($0[0], weight: $0[1], bias: $0[2], stride: 2, padding: 1)
         }
+        // Kernels that are multiples of the stride take the im2col-free path (CPC's encoder layers).
+        expectGradients("conv1d kernel 2·stride", [random([2, 13, 3], seed: 35), random([4, 3, 4], seed: 36), random([4], seed: 37)]) {
+            conv1d($0[0], weight: $0[1], bias: $0[2], stride: 2)
+        }
+        expectGradients("conv1d kernel 3·stride", [random([2, 11, 2], seed: 38), random([3, 2, 3], seed: 39)]) {
+            conv1d($0[0], weight: $0[1], stride: 1)
+        }
         expectGradients("conv1d dilated grouped", [random([1, 10, 4], seed: 30), random([2, 2, 3], seed: 31)]) {
             conv1d($0[0], weight: $0[1], dilation: 2, groups: 2)
         }

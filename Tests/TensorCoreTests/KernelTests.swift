@@ -55,6 +55,21 @@ import TestSupport
         #expect(maxAbsoluteDifference(y.scalars, reference.values) < 1e-4)
     }
 
+    /// The im2col-free path (kernel a multiple of the stride) against the naive kernel, forward, for CPC's shapes.
+    @Test(arguments: [(10, 5, 1), (8, 4, 3), (4, 2, 5), (3, 3, 2), (6, 2, 4)])
+    func tapGroupConv1dMatchesTheReference(kernel: Int, stride: Int, channels: Int) {
+        var generator = RandomGenerator(seed: UInt64(kernel * 10 + stride))
+        let x = Tensor.uniform([3, 41, channels], low: -1, high: 1, generator: &generator)
+        let w = Tensor.uniform([6, channels, kernel], low: -1, high: 1, generator: &generator)
+        let b = Tensor.uniform([6], low: -1, high: 1, generator: &generator)
+        let y = conv1d(x, weight: w, bias: b, stride: stride)
+        let reference = ReferenceKernels.conv2d(input: x.scalars, inputShape: [3, 1, 41, channels], weight: w.scalars,
+                                                weightShape: [6, channels, 1, kernel], bias: b.scalars, stride: (1, stride),
+                                                padding: (0, 0), dilation: (1, 1), groups: 1)
+        #expect(y.shape == [3, (41 - kernel) / stride + 1, 6])
+        #expect(maxAbsoluteDifference(y.scalars, reference.values) < 1e-4)
+    }
+
     @Test func poolingForward() {
         let x = Tensor([1, 5, 2, 0, 3, 4, 8, 6, 7, 1, 2, 9, 0, 3, 1, 2], shape: [1, 4, 4, 1])
         #expect(maxPool2d(x, kernelSize: (2, 2)).scalars == [5, 8, 7, 9])
