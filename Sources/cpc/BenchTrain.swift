@@ -49,6 +49,10 @@ struct BenchTrain: ParsableCommand {
     func run() throws {
         let threads = threadOptions.apply()
         let runConfig = try RunConfig.load(config)
+        guard runConfig.image == nil else {
+            throw ValidationError("\(config): cpc bench train measures audio CPC configs (method: cpc), found method: "
+                + "\(runConfig.method); time image CPC with cpc train (its log has images_per_second)")
+        }
         let method = CPCAudio(config: runConfig.model, seed: runConfig.training.seed)
         let network = method.network
         let optimizer = Adam(parameters: method.model.parameters, learningRate: runConfig.optimizer.learningRate)
