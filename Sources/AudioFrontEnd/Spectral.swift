@@ -88,19 +88,24 @@ final class FFTPlans: @unchecked Sendable {
     }
 
     /// `FFTBatch` transforms of `size` real samples each, stored back to back (input stride `size`, output stride
-    /// size/2 + 1): FFTW can vectorise across the transforms.
+    /// `outputStride(size)`): FFTW can vectorise across the transforms.
     static let batch = 32
+
+    /// Complex outputs per transform in a batch: size/2 + 1 rounded up to even, so that (for sizes divisible by 4)
+    /// every transform's input and output start 16-byte aligned and the plan may use aligned SIMD codelets (buffers
+    /// come from fftwf_malloc); other sizes get an unaligned plan.
+    static func outputStride(_ size: Int) -> Int { (size / 2 + 2) & ~1 }
 
     func realForwardBatch(size: Int) -> OpaquePointer {
         lock.lock()
         defer { lock.unlock() }
         if let plan = batchedPlans[size] { return plan }
-        let bins = size / 2 + 1, count = FFTPlans.batch
-        let input = fftwf_alloc_real(size * count)!, output = fftwf_alloc_complex(bins * count)!
+        let stride = FFTPlans.outputStride(size), count = FFTPlans.batch
+        let input = fftwf_alloc_real(size * count)!, output = fftwf_alloc_complex(stride * count)!
         defer { fftwf_free(input); fftwf_free(output) }
         var n = Int32(size)
-        let plan = fftwf_plan_many_dft_r2c(1, &n, Int32(count), input, nil, 1, Int32(size), output, nil, 1, Int32(bins),
-                                           UInt32(FFTW_MEASURE | FFTW_UNALIGNED))!
+        let plan = fftwf_plan_many_dft_r2c(1, &n, Int32(count), input, nil, 1, Int32(size), output, nil, 1, Int32(stride),
+                                           UInt32(size % 4 == 0 ? FFTW_MEASURE : FFTW_MEASURE | FFTW_UNALIGNED))!
         batchedPlans[size] = plan
         return plan
     }
@@ -165,9 +170,9 @@ public final class SpectralFrontEnd: @unchecked Sendable {
         let frames = frameCount(samples.count)
         let result = Tensor.zeros([frames, bins])
         let pad = config.center ? n / 2 : 0
-        let input = UnsafeMutablePointer<Float>.allocate(capacity: n * block)
-        let output = UnsafeMutablePointer<fftwf_complex>.allocate(capacity: bins * block)
-        defer { input.deallocate(); output.deallocate() }
+        let stride = FFTPlans.outputStride(n)
+        let input = fftwf_alloc_real(n * block)!, output = fftwf_alloc_complex(stride * block)!
+        defer { fftwf_free(input); fftwf_free(output) }
         result.withUnsafeMutableBufferPointer { spectrum in
             samples.withUnsafeBufferPointer { x in
                 window.withUnsafeBufferPointer { w in
@@ -189,14 +194,16 @@ public final class SpectralFrontEnd: @unchecked Sendable {
                         if count == block {
                             fftwf_execute_dft_r2c(batchPlan, input, output)
                         } else {
-                            for f in 0..<count { fftwf_execute_dft_r2c(plan, input + f * n, output + f * bins) }
+                            for f in 0..<count { fftwf_execute_dft_r2c(plan, input + f * n, output + f * stride) }
                         }
-                        let rows = spectrum.baseAddress! + t * bins
-                        UnsafeRawPointer(output).withMemoryRebound(to: Float.self, capacity: 2 * bins * count) { pairs in
-                            for k in 0..<(bins * count) {
-                                let re = pairs[2 * k], im = pairs[2 * k + 1]
-                                let p = re * re + im * im
-                                rows[k] = power ? p : p.squareRoot()
+                        UnsafeRawPointer(output).withMemoryRebound(to: Float.self, capacity: 2 * stride * count) { pairs in
+                            for f in 0..<count {
+                                let row = spectrum.baseAddress! + (t + f) * bins, source = pairs + 2 * f * stride
+                                for k in 0..<bins {
+                                    let re = source[2 * k], im = source[2 * k + 1]
+                                    let p = re * re + im * im
+                                    row[k] = power ? p : p.squareRoot()
+                                }
                             }
                         }
                         t += count
