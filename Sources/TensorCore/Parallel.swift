@@ -7,10 +7,18 @@ import Dispatch
 public enum Threads {
     nonisolated(unsafe) private static var elementwiseThreads = 1
 
-    /// Sets the number of threads BLAS and the large elementwise loops use.
+    /// Sets the number of threads BLAS uses. Elementwise loops stay on one thread unless `setElementwiseCount` says
+    /// otherwise: OpenBLAS's idle workers spin (with sched_yield) for a while after each GEMM, so splitting the
+    /// elementwise work between them and the caller made training steps slower here, not faster (small CPC config,
+    /// 2 cores: 7 of 7 alternating pairs of runs faster with one elementwise thread, by 3–20 %).
     public static func setCount(_ count: Int) {
         precondition(count >= 1, "thread count must be at least 1, got \(count)")
         openblas_set_num_threads(Int32(count))
+    }
+
+    /// Splits elementwise loops longer than 2¹⁷ elements across `count` threads (Dispatch).
+    public static func setElementwiseCount(_ count: Int) {
+        precondition(count >= 1, "thread count must be at least 1, got \(count)")
         elementwiseThreads = count
     }
 

@@ -78,7 +78,9 @@ import TestSupport
 
     @Test func parallelElementwiseMatchesSerial() {
         // Large enough to be split across two threads.
-        Threads.setCount(2)
+        Threads.setElementwiseCount(2)
+        defer { Threads.setElementwiseCount(1) }
+        #expect(Threads.count == 2)
         var generator = RandomGenerator(seed: 8)
         let x = Tensor.uniform([300_000], low: -2, high: 2, generator: &generator)
         let serial = x.scalars.map { $0 > 0 ? $0 : 0 }
