@@ -13,6 +13,42 @@ import TensorCore
 /// The direction the context network reads the grid in (and predicts towards).
 public enum GridDirection: String, Codable, Sendable, CaseIterable { case down, up, right, left }
 
+/// The context network over the grid: a GRU along each column (or row), or a PixelCNN-style stack of masked 3×3
+/// convolutions over the whole grid (CPC v2), which sees the neighbouring columns too but never a later row.
+public enum GridContextKind: String, Codable, Sendable, CaseIterable {
+    case gru
+    case maskedConv = "masked_conv"
+}
+
+/// A stack of 3×3 convolutions with ReLUs between them over sequences laid side by side, `[N, S, L, C]` →
+/// `[N, S, L, H]`, masked so that position t along L sees positions ≤ t only (the kernel's column t + 1 is zeroed;
+/// every sequence s − 1, s, s + 1 is seen). Names `conv{i}.weight`, `conv{i}.bias` (PyTorch's `Conv2d` layout).
+public final class MaskedConvContext: Layer {
+    public let convolutions: [Conv2d]
+    /// 1 where a kernel tap may look, 0 at the future column: `[1, 1, 3, 3]`, broadcast over the weight.
+    let mask = Tensor([1, 1, 0, 1, 1, 0, 1, 1, 0], shape: [1, 1, 3, 3])
+    public var isTraining = true
+
+    public init(inputSize: Int, hiddenSize: Int, layers: Int, generator: inout RandomGenerator) {
+        convolutions = (0..<layers).map { i in
+            Conv2d(inputChannels: i == 0 ? inputSize : hiddenSize, outputChannels: hiddenSize, kernelSize: (3, 3),
+                   padding: (1, 1), generator: &generator)
+        }
+    }
+
+    public var ownParameters: [(name: String, tensor: Tensor)] { [] }
+    public var children: [(name: String, layer: any Layer)] { convolutions.enumerated().map { ("conv\($0.offset)", $0.element) } }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        var x = input
+        for (i, conv) in convolutions.enumerated() {
+            x = conv2d(x, weight: conv.weight * mask, bias: conv.bias, padding: (1, 1))
+            if i < convolutions.count - 1 { x = x.relu() }
+        }
+        return x
+    }
+}
+
 /// The patch encoder, context and heads of image CPC.
 public struct CPCImageConfig: Codable, Sendable, Equatable {
     /// Channel widths: a 3×3 stem conv to `channels[0]`, then one residual block per further width, each at
@@ -21,6 +57,9 @@ public struct CPCImageConfig: Codable, Sendable, Equatable {
     /// Layer norm (over each patch's H, W, C) by default: batch statistics would leak across patches.
     public var normalization: NormalizationKind = .layer
     public var contextHidden = 128
+    public var context: GridContextKind = .gru
+    /// Layers of the masked-conv context (its receptive field reaches this many rows back).
+    public var contextLayers = 3
     /// K; nil: grid height − 2 (at least 1).
     public var predictionSteps: Int? = nil
     public var directions: [GridDirection] = [.down]
@@ -28,7 +67,8 @@ public struct CPCImageConfig: Codable, Sendable, Equatable {
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
         case channels, normalization, directions
-        case contextHidden = "context_hidden", predictionSteps = "prediction_steps"
+        case contextHidden = "context_hidden", predictionSteps = "prediction_steps", context
+        case contextLayers = "context_layers"
     }
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -37,6 +77,9 @@ public struct CPCImageConfig: Codable, Sendable, Equatable {
         channels = try c.value(.channels, default: d.channels)
         normalization = try c.value(.normalization, default: d.normalization)
         contextHidden = try c.value(.contextHidden, default: d.contextHidden)
+        context = try c.value(.context, default: d.context)
+        contextLayers = try c.value(.contextLayers, default: d.contextLayers)
+        if contextLayers < 1 { throw decoder.invalid("context_layers", "must be positive, found \(contextLayers)") }
         predictionSteps = try c.decodeIfPresent(Int.self, forKey: .predictionSteps)
         directions = try c.value(.directions, default: d.directions)
         if channels.isEmpty || channels.contains(where: { $0 < 1 }) {
@@ -59,15 +102,15 @@ public struct CPCImageConfig: Codable, Sendable, Equatable {
     }
 }
 
-/// The networks: `encoder.stem`, `encoder.stem_norm`, `encoder.block{i}`, `context.{direction}` (GRU),
-/// `predictors.{direction}.{k-1}` (W_k, no bias).
+/// The networks: `encoder.stem`, `encoder.stem_norm`, `encoder.block{i}`, `context.{direction}` (GRU, or
+/// `context.{direction}.conv{i}` for the masked-conv context), `predictors.{direction}.{k-1}` (W_k, no bias).
 public final class CPCImageModel: Layer {
     public let config: CPCImageConfig
     public let rows: Int, columns: Int, steps: Int
     public let stem: Conv2d
     public let stemNorm: (any UnaryLayer)?
     public let blocks: [ResidualBlock]
-    public let contexts: [GRU]
+    public let contexts: [any Layer]
     public let predictors: [[Linear]]
     public var isTraining = true
 
@@ -85,9 +128,14 @@ public final class CPCImageModel: Layer {
             ResidualBlock(inputChannels: input, outputChannels: output, stride: 2, normalization: config.normalization,
                           generator: &generator)
         }
-        var contexts: [GRU] = [], predictors: [[Linear]] = []
+        var contexts: [any Layer] = [], predictors: [[Linear]] = []
         for _ in config.directions {
-            contexts.append(GRU(inputSize: width.last!, hiddenSize: config.contextHidden, generator: &generator))
+            switch config.context {
+            case .gru: contexts.append(GRU(inputSize: width.last!, hiddenSize: config.contextHidden, generator: &generator))
+            case .maskedConv:
+                contexts.append(MaskedConvContext(inputSize: width.last!, hiddenSize: config.contextHidden,
+                                                  layers: config.contextLayers, generator: &generator))
+            }
             predictors.append((0..<steps).map { _ in
                 Linear(inputSize: config.contextHidden, outputSize: width.last!, bias: false, generator: &generator)
             })
@@ -165,7 +213,14 @@ public final class CPCImageModel: Layer {
         for (index, direction) in config.directions.enumerated() {
             let (order, sequences, length) = sequenceOrder(direction, images: images)
             let sequence = z.indexSelect(alongAxis: 0, indices: order).reshaped([images * sequences, length, d])
-            let context = contexts[index](sequence).output  // [N·S, L, H]
+            let context: Tensor  // [N·S, L, H]
+            if let gru = contexts[index] as? GRU {
+                context = gru(sequence).output
+            } else {
+                // The sequences side by side as a grid [N, S, L, D]: the mask makes t see positions ≤ t of every sequence.
+                let grid = sequence.reshaped([images, sequences, length, d])
+                context = (contexts[index] as! MaskedConvContext)(grid).reshaped([images * sequences, length, config.contextHidden])
+            }
             for k in 1...min(steps, length - 1) {
                 let positions = length - k
                 let c = context.sliced(alongAxis: 1, start: 0, length: positions).reshaped([images * sequences * positions, config.contextHidden])

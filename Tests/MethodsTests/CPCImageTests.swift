@@ -107,6 +107,39 @@ func tinyImageConfig(directions: [GridDirection] = [.down, .right]) -> CPCImageC
         }
     }
 
+    @Test func maskedConvContextNeverSeesALaterPosition() {
+        var g = RandomGenerator(seed: 12)
+        let context = MaskedConvContext(inputSize: 3, hiddenSize: 4, layers: 3, generator: &g)
+        let x = Tensor.normal([2, 3, 5, 3], generator: &g)  // [N, S, L, C]
+        let before = context(x).scalars
+        // Change every sequence at position t = 3: outputs at t ≤ 2 must not move, and some at t ≥ 3 must.
+        let changed = Tensor(x.scalars, shape: x.shape)
+        changed.withUnsafeMutableBufferPointer { p in
+            for n in 0..<2 { for s in 0..<3 { for c in 0..<3 { p[((n * 3 + s) * 5 + 3) * 3 + c] += 1 } } }
+        }
+        let after = context(changed).scalars
+        var movedLater = false
+        for n in 0..<2 { for s in 0..<3 { for t in 0..<5 { for h in 0..<4 {
+            let i = ((n * 3 + s) * 5 + t) * 4 + h
+            if t <= 2 { #expect(before[i] == after[i], "position \(t) saw position 3") } else if before[i] != after[i] { movedLater = true }
+        } } } }
+        #expect(movedLater)
+    }
+
+    @Test func maskedConvContextGradientsAndNames() {
+        var config = tinyImageConfig(directions: [.down, .left])
+        config.context = .maskedConv
+        config.contextLayers = 2
+        let method = CPCImage(config: config, rows: 3, columns: 3, imageChannels: 1, seed: 4)
+        #expect(method.model.parameters.map(\.name).contains("context.left.conv1.weight"))
+        var g = RandomGenerator(seed: 6)
+        let patches = Tensor.uniform([2, 3, 3, 4, 4, 1], low: -1, high: 1, generator: &g)
+        let check = checkGradients(method.model.parameters.map(\.tensor), epsilon: 1e-3) { _ in
+            method.loss(Batch(inputs: patches, speakers: [0, 0], index: 0)).loss
+        }
+        #expect(check.passed, "\(check)")
+    }
+
     @Test func directionsReadTheGridInTheirOrder() {
         var g = RandomGenerator(seed: 99)
         let model = CPCImageModel(config: tinyImageConfig(), rows: 2, columns: 3, imageChannels: 1, generator: &g)
