@@ -3,17 +3,11 @@
 import CSampleRate
 import CSndFile
 import Foundation
+import TensorCore
 
 /// A problem with an audio file, naming the file and libsndfile's (or our) reason.
-public struct AudioError: Error, CustomStringConvertible, Equatable {
-    public let path: String
-    public let problem: String
-    public init(path: String, problem: String) {
-        self.path = path
-        self.problem = problem
-    }
-    public var description: String { "\(path): \(problem)" }
-}
+public typealias AudioError = FileProblem<AudioFile>
+public enum AudioFile {}
 
 /// The header facts of an audio file, read without decoding it.
 public struct AudioFileInfo: Sendable, Equatable {

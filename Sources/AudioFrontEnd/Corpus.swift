@@ -1,6 +1,7 @@
 // Corpora: a LibriSpeech-style tree or a TSV manifest; CPC-format phone labels; split files; validation.
 
 import Foundation
+import TensorCore
 
 /// One audio file of a corpus.
 public struct Utterance: Sendable, Equatable {
@@ -11,15 +12,8 @@ public struct Utterance: Sendable, Equatable {
 }
 
 /// A problem with something the user supplied (corpus, labels, split), naming the file and line.
-public struct CorpusError: Error, CustomStringConvertible, Equatable {
-    public let path: String
-    public let problem: String
-    public init(path: String, problem: String) {
-        self.path = path
-        self.problem = problem
-    }
-    public var description: String { "\(path): \(problem)" }
-}
+public typealias CorpusError = FileProblem<CorpusFile>
+public enum CorpusFile {}
 
 /// The utterances of a corpus, sorted by id, with their speakers.
 public struct Corpus: Sendable {

@@ -6,17 +6,11 @@ import CPNG
 import CTurboJPEG
 import CZlib
 import Foundation
+import TensorCore
 
 /// A problem with an image file a user supplied: the file and what is wrong with it.
-public struct ImageError: Error, CustomStringConvertible, Equatable {
-    public let path: String
-    public let problem: String
-    public init(path: String, problem: String) {
-        self.path = path
-        self.problem = problem
-    }
-    public var description: String { "\(path): \(problem)" }
-}
+public typealias ImageError = FileProblem<ImageFile>
+public enum ImageFile {}
 
 /// One decoded image: 8-bit pixels, row-major `[H, W, C]`.
 public struct Image: Sendable, Equatable {

@@ -68,15 +68,8 @@ public struct CheckpointSidecar: Codable, Equatable, Sendable {
 }
 
 /// A checkpoint that cannot be written or read, naming the file.
-public struct CheckpointError: Error, CustomStringConvertible {
-    public let path: String
-    public let problem: String
-    public init(path: String, problem: String) {
-        self.path = path
-        self.problem = problem
-    }
-    public var description: String { "\(path): \(problem)" }
-}
+public typealias CheckpointError = FileProblem<CheckpointFile>
+public enum CheckpointFile {}
 
 public enum Checkpoint {
     /// The sidecar path for a model file: `x.safetensors` → `x.json`.

@@ -4,17 +4,6 @@
 
 import Foundation
 
-/// A problem with a safetensors file, naming the file and what was wrong.
-public struct SafeTensorsError: Error, CustomStringConvertible, Equatable {
-    public let path: String
-    public let problem: String
-    public init(path: String, problem: String) {
-        self.path = path
-        self.problem = problem
-    }
-    public var description: String { "\(path): \(problem)" }
-}
-
 /// The element types read from safetensors files (all are converted to Float32 on reading).
 public enum SafeTensorsDType: String, Sendable {
     case f32 = "F32", f64 = "F64", f16 = "F16", bf16 = "BF16", i64 = "I64", i32 = "I32", u8 = "U8", bool = "BOOL"
