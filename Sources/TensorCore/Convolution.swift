@@ -84,6 +84,15 @@ private func permuteWeight(_ w: UnsafePointer<Float>, into r: UnsafeMutablePoint
     }
 }
 
+/// Adds `bias` `[O]` to each of `rows` output rows of `channels` values, in place.
+private func addBias(_ bias: Tensor, to y: UnsafeMutablePointer<Float>, rows: Int, channels o: Int) {
+    let b = bias.storage.pointer
+    for r in 0..<rows {
+        let out = y + r * o
+        for c in 0..<o { out[c] += b[c] }
+    }
+}
+
 /// 2-D convolution (cross-correlation, as PyTorch) of channels-last input.
 ///
 /// - Parameters:
@@ -130,13 +139,7 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
                        c: y + start * pixels * o + group * og, ldc: o)
         }
     }
-    if let bias {
-        let b = bias.storage.pointer
-        for row in 0..<(g.batch * pixels) {
-            let out = y + row * o
-            for c in 0..<o { out[c] += b[c] }
-        }
-    }
+    if let bias { addBias(bias, to: y, rows: g.batch * pixels, channels: o) }
     var inputs = [input, weight]
     if let bias { inputs.append(bias) }
     return Tensor.record(result, inputs: inputs) { gradOutput, _ in
@@ -222,13 +225,7 @@ func tapGroupConv1d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride s: In
                        beta: j == 0 ? 0 : 1, c: y + sample * tOut * o, ldc: o)
         }
     }
-    if let bias {
-        let b = bias.storage.pointer
-        for r in 0..<(n * tOut) {
-            let out = y + r * o
-            for ch in 0..<o { out[ch] += b[ch] }
-        }
-    }
+    if let bias { addBias(bias, to: y, rows: n * tOut, channels: o) }
     var inputs = [input, weight]
     if let bias { inputs.append(bias) }
     return Tensor.record(result, inputs: inputs) { gradOutput, _ in
