@@ -46,7 +46,7 @@ public final class CPCImageFeatures: ImageFeatureExtractor {
     public static func random(config: RunConfig, like set: ImageSet, seed: UInt64 = 12345) throws -> CPCImageFeatures {
         let run = try imageRun(config, source: "the config")
         var generator = RandomGenerator(seed: seed, stream: 1)
-        let (rows, columns) = try gridShape(run.data, set)
+        let (rows, columns) = try run.data.gridShape(for: set)
         return CPCImageFeatures(model: CPCImageModel(config: run.model, rows: rows, columns: columns, imageChannels: set.channels,
                                                      generator: &generator), data: run.data)
     }
@@ -55,7 +55,7 @@ public final class CPCImageFeatures: ImageFeatureExtractor {
     public static func load(checkpoint path: String, like set: ImageSet) throws -> CPCImageFeatures {
         let config = try RunConfig.stored(with: path)
         let run = try imageRun(config, source: Checkpoint.sidecarPath(for: path))
-        let (rows, columns) = try gridShape(run.data, set)
+        let (rows, columns) = try run.data.gridShape(for: set)
         var generator = RandomGenerator(seed: 0)
         let model = CPCImageModel(config: run.model, rows: rows, columns: columns, imageChannels: set.channels, generator: &generator)
         try Checkpoint.loadModel(model, from: path)
@@ -67,14 +67,6 @@ public final class CPCImageFeatures: ImageFeatureExtractor {
             throw ConfigError(file: source, key: "method", message: "expected an image CPC model (cpc-image), found '\(config.method)'")
         }
         return run
-    }
-
-    static func gridShape(_ data: ImageDataConfig, _ set: ImageSet) throws -> (Int, Int) {
-        let (rows, columns) = data.grid.shape(height: set.height, width: set.width)
-        guard rows >= 1 && columns >= 1 else {
-            throw ConfigError(key: "data.patch", message: "\(data.patch)-pixel patches do not fit \(set.height)×\(set.width) images")
-        }
-        return (rows, columns)
     }
 
     public func features(of set: ImageSet) -> Tensor {

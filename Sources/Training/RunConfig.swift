@@ -193,6 +193,17 @@ public struct ImageDataConfig: Codable, Sendable, Equatable {
     }
 
     public var grid: PatchGrid { PatchGrid(patch: patch, stride: stride) }
+
+    /// The patch grid on `set`'s images, or an error naming `data.patch` when image CPC cannot use it: a patch must fit
+    /// both ways, and the grid needs two rows or two columns to predict along.
+    public func gridShape(for set: ImageSet) throws -> (rows: Int, columns: Int) {
+        let (rows, columns) = grid.shape(height: set.height, width: set.width)
+        guard rows >= 1 && columns >= 1 && (rows >= 2 || columns >= 2) else {
+            throw ConfigError(key: "data.patch", message: "\(patch)-pixel patches at stride \(stride) give a \(rows)×\(columns) "
+                + "grid on \(set.height)×\(set.width) images; image CPC needs a patch that fits and at least two rows or columns")
+        }
+        return (rows, columns)
+    }
     public var augmentation: PatchAugmentation {
         PatchAugmentation(crop: crop, horizontalFlip: horizontalFlip, colourDrop: colourDrop, greyscale: greyscale)
     }

@@ -324,17 +324,19 @@ struct ImagePipeline: TrainingPipeline {
 
     init(config data: ImageDataConfig, seed: UInt64) throws {
         let set = try ImageCorpus.load(data.corpus, split: .train)
-        (rows, columns) = data.grid.shape(height: set.height, width: set.width)
-        guard rows >= 2 || columns >= 2 else {
-            throw ConfigError(key: "data.patch", message: "\(data.patch)-pixel patches at stride \(data.stride) give a "
-                + "\(rows)×\(columns) grid on \(set.height)×\(set.width) images of \(data.corpus); image CPC needs at least two rows or columns")
-        }
+        (rows, columns) = try data.gridShape(for: set)
         let extractor = PatchExtractor(grid: data.grid, augmentation: data.augmentation)
         train = PatchBatchSampler(set: set, extractor: extractor, batchSize: data.batchSize, seed: seed)
-        validation = data.validate
-            ? PatchBatchSampler(set: try ImageCorpus.load(data.corpus, split: .test), extractor: extractor,
-                                batchSize: data.batchSize, seed: seed &+ 7777)
-            : nil
+        if data.validate {
+            let test = try ImageCorpus.load(data.corpus, split: .test)
+            guard (test.height, test.width, test.channels) == (set.height, set.width, set.channels) else {
+                throw ImageError(path: data.corpus, problem: "test images are \(test.height)×\(test.width)×\(test.channels) but "
+                    + "training images \(set.height)×\(set.width)×\(set.channels); the validation grids must match the training ones")
+            }
+            validation = PatchBatchSampler(set: test, extractor: extractor, batchSize: data.batchSize, seed: seed &+ 7777)
+        } else {
+            validation = nil
+        }
         prefetch = data.prefetch
     }
 

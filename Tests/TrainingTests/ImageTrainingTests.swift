@@ -107,6 +107,20 @@ func tinyImageRunConfig(corpus: String, steps: Int = 4) -> RunConfig {
         #expect(a == b, "final checkpoints must be bit-identical")
     }
 
+    @Test func gridShapeNeedsAFittingPatchAndTwoRowsOrColumns() throws {
+        var data = ImageDataConfig()
+        data.patch = 8
+        data.stride = 4
+        func set(_ h: Int, _ w: Int) -> ImageSet {
+            ImageSet(height: h, width: w, channels: 1, pixels: [UInt8](repeating: 0, count: h * w), labels: [0],
+                     classNames: ["x"], sources: ["x"])
+        }
+        #expect(try data.gridShape(for: set(28, 28)) == (6, 6))
+        #expect(try data.gridShape(for: set(8, 12)) == (1, 2))
+        #expect(throws: ConfigError.self) { try data.gridShape(for: set(8, 8)) }   // 1 × 1: nothing to predict
+        #expect(throws: ConfigError.self) { try data.gridShape(for: set(6, 28)) }  // the patch does not fit the height
+    }
+
     @Test func aGridTooSmallForCPCIsAConfigError() throws {
         var config = tinyImageRunConfig(corpus: try tinyImageCorpus())
         config.image!.data.patch = 12
