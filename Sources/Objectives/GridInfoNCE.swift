@@ -36,11 +36,9 @@ public enum GridInfoNCE {
                 for step in 0..<k {
                     for _ in 0..<counts[step] {
                         lossPerStep[step] += values[row]
-                        let base = row * q, positive = s[base + flatTargets[row]]
-                        let slack = 1e-5 * max(1, Swift.abs(positive))
-                        var correct = true
-                        for j in 0..<q where s[base + j] > positive + slack { correct = false; break }
-                        if correct { accuracyPerStep[step] += 1 }
+                        if InfoNCE.scoresHighest(s.baseAddress! + row * q, count: q, target: flatTargets[row]) {
+                            accuracyPerStep[step] += 1
+                        }
                         row += 1
                     }
                     lossPerStep[step] /= Float(max(counts[step], 1))

@@ -151,6 +151,16 @@ public enum InfoNCE {
         public let accuracyPerStep: [Float]
     }
 
+    /// Whether `scores[target]` is the highest of `count` scores. A negative drawn at the positive's own frame ties it
+    /// up to rounding, so scores within a relative 1e-5 count as ties, and ties count as correct (as argmax's
+    /// first-index rule does).
+    static func scoresHighest(_ scores: UnsafePointer<Float>, count: Int, target: Int) -> Bool {
+        let positive = scores[target]
+        let slack = 1e-5 * max(1, Swift.abs(positive))
+        for j in 0..<count where scores[j] > positive + slack { return false }
+        return true
+    }
+
     /// Cross-entropy with the positive as the target, per step and overall.
     public static func loss(logits: Tensor) -> Result {
         let (n, w, k, width) = (logits.shape[0], logits.shape[1], logits.shape[2], logits.shape[3])
@@ -163,13 +173,7 @@ public enum InfoNCE {
                 for r in 0..<rows {
                     let step = r % k
                     lossPerStep[step] += values[r]
-                    // Correct when no negative scores above the positive; a negative drawn at the positive's own frame
-                    // ties it (up to rounding), and ties count as correct, as argmax's first-index rule does.
-                    let base = r * width, positive = l[base]
-                    let slack = 1e-5 * max(1, Swift.abs(positive))
-                    var correct = true
-                    for j in 1..<width where l[base + j] > positive + slack { correct = false; break }
-                    if correct { accuracyPerStep[step] += 1 }
+                    if scoresHighest(l.baseAddress! + r * width, count: width, target: 0) { accuracyPerStep[step] += 1 }
                 }
             }
         }

@@ -95,14 +95,19 @@ func tinyImageConfig(directions: [GridDirection] = [.down, .right]) -> CPCImageC
         }
     }
 
+    /// Finite differences of the loss of a 3×3-grid model on two random one-channel images, against every parameter.
+    static func checkModelGradients(_ config: CPCImageConfig, seed: UInt64, dataSeed: UInt64) -> GradientCheckResult {
+        let method = CPCImage(config: config, rows: 3, columns: 3, imageChannels: 1, seed: seed)
+        var g = RandomGenerator(seed: dataSeed)
+        let patches = Tensor.uniform([2, 3, 3, 4, 4, 1], low: -1, high: 1, generator: &g)
+        return checkGradients(method.model.parameters.map(\.tensor), epsilon: 1e-3) { _ in
+            method.loss(Batch(inputs: patches, speakers: [0, 0], index: 0)).loss
+        }
+    }
+
     @Test func wholeModelGradientsMatchFiniteDifferences() {
         for directions in [[GridDirection.down], [.up, .left]] {
-            let method = CPCImage(config: tinyImageConfig(directions: directions), rows: 3, columns: 3, imageChannels: 1, seed: 2)
-            var g = RandomGenerator(seed: 5)
-            let patches = Tensor.uniform([2, 3, 3, 4, 4, 1], low: -1, high: 1, generator: &g)
-            let check = checkGradients(method.model.parameters.map(\.tensor), epsilon: 1e-3) { _ in
-                method.loss(Batch(inputs: patches, speakers: [0, 0], index: 0)).loss
-            }
+            let check = Self.checkModelGradients(tinyImageConfig(directions: directions), seed: 2, dataSeed: 5)
             #expect(check.passed, "\(directions): \(check)")
         }
     }
@@ -132,11 +137,7 @@ func tinyImageConfig(directions: [GridDirection] = [.down, .right]) -> CPCImageC
         config.contextLayers = 2
         let method = CPCImage(config: config, rows: 3, columns: 3, imageChannels: 1, seed: 4)
         #expect(method.model.parameters.map(\.name).contains("context.left.conv1.weight"))
-        var g = RandomGenerator(seed: 6)
-        let patches = Tensor.uniform([2, 3, 3, 4, 4, 1], low: -1, high: 1, generator: &g)
-        let check = checkGradients(method.model.parameters.map(\.tensor), epsilon: 1e-3) { _ in
-            method.loss(Batch(inputs: patches, speakers: [0, 0], index: 0)).loss
-        }
+        let check = Self.checkModelGradients(config, seed: 4, dataSeed: 6)
         #expect(check.passed, "\(check)")
     }
 
