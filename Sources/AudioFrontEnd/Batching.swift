@@ -27,8 +27,8 @@ public struct AudioBatch: @unchecked Sendable {
     /// The batch's index in the run (0-based).
     public let index: Int
 
-    /// The method-facing view: samples, speakers and index.
-    public var batch: Batch { Batch(inputs: samples, speakers: speakers, index: index) }
+    /// The method-facing view: samples, speakers as labels, utterances as items, and the index.
+    public var batch: Batch { Batch(inputs: samples, labels: speakers, items: utterances, index: index) }
 }
 
 /// Decoded audio kept in memory up to a byte budget (the oldest entries are dropped first). Thread-safe.

@@ -21,38 +21,41 @@ public protocol FrameFeatureExtractor {
     func frames(_ audio: [Float]) -> Tensor
 }
 
-/// CPC encodings or contexts, computed without gradients in evaluation mode.
-public final class CPCFeatureExtractor: FrameFeatureExtractor {
-    public let model: CPCModel
-    public let useContext: Bool
+/// CPC encodings or contexts (any registered audio method's `.encoder`/`.context` features), computed without
+/// gradients in evaluation mode.
+public final class MethodFrameFeatures: FrameFeatureExtractor {
+    public let method: any Method
+    public let request: FeatureRequest
 
-    public init(model: CPCModel, useContext: Bool) {
-        self.model = model
-        self.useContext = useContext
-        model.setTraining(false)
+    /// Fails when the method has no such per-frame features.
+    public init(method: any Method, request: FeatureRequest, source: String) throws {
+        self.method = method
+        self.request = request
+        method.model.setTraining(false)
+        guard method.features(Tensor.zeros([1, 20480]), request) != nil else {
+            throw ConfigError(file: source, key: "method", message: "this model has no per-frame '\(request.rawValue)' features "
+                + "(audio CPC has context and encoder); for image methods use cpc probe image")
+        }
     }
 
-    public var dimension: Int { useContext ? model.config.context.hidden : model.config.encoder.channels }
+    public lazy var dimension: Int = frames([Float](repeating: 0, count: 20480)).shape[1]
 
     public func frames(_ audio: [Float]) -> Tensor {
         withoutGrad {
-            let z = model.encode(Tensor(audio, shape: [1, audio.count]))
-            let features = useContext ? model.contextualize(z) : z
+            let features = method.features(Tensor(audio, shape: [1, audio.count]), request)!
             return features.reshaped([features.shape[1], features.shape[2]])
         }
     }
 
-    /// Loads a CPC checkpoint written by `cpc train` (its sidecar holds the model config).
-    public static func load(checkpoint path: String, useContext: Bool) throws -> CPCFeatureExtractor {
-        let config = try RunConfig.stored(with: path)
-        guard config.image == nil else {
-            throw ConfigError(file: Checkpoint.sidecarPath(for: path), key: "method",
-                              message: "expected an audio CPC model (cpc), found '\(config.method)'; use cpc probe image")
-        }
-        var generator = RandomGenerator(seed: 0)
-        let model = CPCModel(config: config.model, generator: &generator)
-        try Checkpoint.loadModel(model, from: path)
-        return CPCFeatureExtractor(model: model, useContext: useContext)
+    /// Loads a checkpoint written by `cpc train` (its sidecar holds the config) and reads `request` from it.
+    public static func load(checkpoint path: String, request: FeatureRequest) throws -> MethodFrameFeatures {
+        let (_, method) = try MethodLoader.load(checkpoint: path, like: nil)
+        return try MethodFrameFeatures(method: method, request: request, source: path)
+    }
+
+    /// A random initialisation of the model of `config`.
+    public static func random(config: RunConfig, request: FeatureRequest, seed: UInt64 = 12345) throws -> MethodFrameFeatures {
+        try MethodFrameFeatures(method: try MethodLoader.random(config: config, like: nil, seed: seed), request: request, source: "the config")
     }
 }
 

@@ -1,5 +1,7 @@
-// Frozen image features for the image probe: raw pixels, or the patch vectors of an image CPC model (trained or
-// randomly initialised) mean-pooled over the grid (the CPC paper's ImageNet protocol).
+// Frozen image features for the image probes: raw pixels, or what any registered image method gives for an image
+// (trained or randomly initialised): the backbone's pooled output for the pair methods, the patch vectors of image
+// CPC mean-pooled over the grid (the CPC paper's ImageNet protocol) or side by side. Models are built through the
+// registry, from the config stored in the checkpoint's sidecar.
 //
 // Glossary: N images, H×W×C pixels, D feature width.
 
@@ -28,57 +30,103 @@ public struct PixelFeatures: ImageFeatureExtractor {
     }
 }
 
-/// An image CPC model's patch encodings, mean-pooled over the grid (`[N, D]`) or kept in grid order (`[N, G·D]`).
-/// Patches are cut as in training, without the random augmentation (centre crop).
-public final class CPCImageFeatures: ImageFeatureExtractor {
-    public let model: CPCImageModel
-    public let extractor: PatchExtractor
-    public var pooling = CPCImageModel.Pooling.mean
+/// Builds a registered method from a checkpoint or a config, for data like `set` (the input shape is read from it).
+public enum MethodLoader {
+    /// The input shape the method of `config` would have been trained with on images like `set` (audio needs none).
+    public static func inputShape(for config: RunConfig, like set: ImageSet?, classes: Int? = nil, source: String) throws -> InputShape {
+        var shape = config.data.knownShape
+        switch config.data {
+        case .audio: break
+        case .patchGrid(let data):
+            guard let set else { throw ConfigError(file: source, key: "method", message: "'\(config.method)' is an image method; use cpc probe image") }
+            (shape.rows, shape.columns) = try data.gridShape(for: set)
+            shape.channels = set.channels
+            shape.classes = set.classNames.count
+        case .imageViews(let data):
+            guard let set else { throw ConfigError(file: source, key: "method", message: "'\(config.method)' is an image method; use cpc probe image") }
+            shape.channels = set.channels
+            shape.views = data.augmentations.map { .init(height: $0.size ?? set.height, width: $0.size ?? set.width) }
+            shape.classes = set.classNames.count
+        }
+        if let classes { shape.classes = classes }
+        return shape
+    }
+
+    /// The method stored at `path` (a `.safetensors` from `cpc train` with its `.json` sidecar), in evaluation mode.
+    public static func load(checkpoint path: String, like set: ImageSet?) throws -> (config: RunConfig, method: any Method) {
+        let config = try RunConfig.stored(with: path)
+        let sidecar = try Checkpoint.readSidecar(for: path)
+        var classes: Int? = nil
+        if case .number(let value)? = sidecar.extra["input_classes"] { classes = Int(value) }
+        if set == nil, config.data.kind != .audioWindows {
+            throw ConfigError(file: Checkpoint.sidecarPath(for: path), key: "method",
+                              message: "expected an audio model (cpc), found the image method '\(config.method)'; use cpc probe image")
+        }
+        if set != nil, config.data.kind == .audioWindows {
+            throw ConfigError(file: Checkpoint.sidecarPath(for: path), key: "method",
+                              message: "expected an image method, found the audio method '\(config.method)'; use cpc probe phone|speaker")
+        }
+        let input = try inputShape(for: config, like: set, classes: classes, source: Checkpoint.sidecarPath(for: path))
+        let method = try config.makeMethod(input: input, seed: 0)
+        try Checkpoint.loadModel(method.model, from: path)
+        method.model.setTraining(false)
+        return (config, method)
+    }
+
+    /// A random initialisation of the method of `config` (seeded), in evaluation mode.
+    public static func random(config: RunConfig, like set: ImageSet?, seed: UInt64 = 12345) throws -> any Method {
+        let method = try config.makeMethod(input: try inputShape(for: config, like: set, source: "the config"), seed: seed)
+        method.model.setTraining(false)
+        return method
+    }
+}
+
+/// A registered image method's features of each image: patch grids cut as in training without the random
+/// augmentation (centre crop) for patch-grid methods, the whole image in [−1, 1] for view methods.
+public final class MethodImageFeatures: ImageFeatureExtractor {
+    public let method: any Method
+    public let data: DataSection
+    public var request = FeatureRequest.pooled
     /// Images encoded per forward pass.
     public var batchSize = 256
 
-    public init(model: CPCImageModel, data: ImageDataConfig) {
-        self.model = model
-        extractor = PatchExtractor(grid: data.grid, augmentation: data.augmentation.evaluation)
+    public init(method: any Method, data: DataSection) {
+        self.method = method
+        self.data = data
     }
 
-    /// A randomly initialised model with the architecture of `config` (an image CPC run config) for images like `set`.
-    public static func random(config: RunConfig, like set: ImageSet, seed: UInt64 = 12345) throws -> CPCImageFeatures {
-        let run = try imageRun(config, source: "the config")
-        var generator = RandomGenerator(seed: seed, stream: 1)
-        let (rows, columns) = try run.data.gridShape(for: set)
-        return CPCImageFeatures(model: CPCImageModel(config: run.model, rows: rows, columns: columns, imageChannels: set.channels,
-                                                     generator: &generator), data: run.data)
+    public static func load(checkpoint path: String, like set: ImageSet) throws -> MethodImageFeatures {
+        let (config, method) = try MethodLoader.load(checkpoint: path, like: set)
+        return MethodImageFeatures(method: method, data: config.data)
     }
 
-    /// Loads an image CPC checkpoint written by `cpc train` (its sidecar holds the config) for images like `set`.
-    public static func load(checkpoint path: String, like set: ImageSet) throws -> CPCImageFeatures {
-        let config = try RunConfig.stored(with: path)
-        let run = try imageRun(config, source: Checkpoint.sidecarPath(for: path))
-        let (rows, columns) = try run.data.gridShape(for: set)
-        var generator = RandomGenerator(seed: 0)
-        let model = CPCImageModel(config: run.model, rows: rows, columns: columns, imageChannels: set.channels, generator: &generator)
-        try Checkpoint.loadModel(model, from: path)
-        return CPCImageFeatures(model: model, data: run.data)
+    public static func random(config: RunConfig, like set: ImageSet, seed: UInt64 = 12345) throws -> MethodImageFeatures {
+        MethodImageFeatures(method: try MethodLoader.random(config: config, like: set, seed: seed), data: config.data)
     }
 
-    static func imageRun(_ config: RunConfig, source: String) throws -> ImageRun {
-        guard let run = config.image else {
-            throw ConfigError(file: source, key: "method", message: "expected an image CPC model (cpc-image), found '\(config.method)'")
+    /// The inputs of `images` of `set` as the method saw them in training, without augmentation.
+    public func inputs(of set: ImageSet, images: [Int]) -> Tensor {
+        switch data {
+        case .patchGrid(let d):
+            var none: RandomGenerator? = nil
+            return PatchExtractor(grid: d.grid, augmentation: d.augmentation.evaluation).patches(of: set, images: images, generator: &none)
+        default:
+            return ViewBatchSampler.evaluationImages(of: set, images: images)
         }
-        return run
+    }
+
+    /// Whether the method gives `request` features.
+    public func supports(_ request: FeatureRequest, like set: ImageSet) -> Bool {
+        method.features(inputs(of: set, images: [0]), request) != nil
     }
 
     public func features(of set: ImageSet) -> Tensor {
-        model.setTraining(false)
-        defer { model.setTraining(true) }
+        method.model.setTraining(false)
         var blocks: [Tensor] = []
         var start = 0
         while start < set.count {
             let indices = Array(start..<min(start + batchSize, set.count))
-            var none: RandomGenerator? = nil
-            let patches = extractor.patches(of: set, images: indices, generator: &none)
-            blocks.append(withoutGrad { model.imageFeatures(patches, pooling: pooling) })
+            blocks.append(withoutGrad { method.features(inputs(of: set, images: indices), request)! })
             start += batchSize
         }
         return withoutGrad { Tensor.concatenate(blocks, alongAxis: 0) }
@@ -92,7 +140,7 @@ extension Probes {
                              settings: ProbeSettings) -> ProbeResult {
         let outcome = LinearProbe.run(train: train, trainLabels: trainLabels, trainGroups: Array(0..<trainLabels.count),
                                       test: test, testLabels: testLabels, classes: classes, settings: settings)
-        return ProbeResult(features: name, task: "image", accuracy: Double(outcome.testAccuracy), classes: classes,
+        return ProbeResult(features: name, task: "linear", accuracy: Double(outcome.testAccuracy), classes: classes,
                            testItems: testLabels.count, trainItems: trainLabels.count,
                            learningRate: Double(outcome.learningRate), epochs: outcome.epochs, hidden: settings.hidden)
     }

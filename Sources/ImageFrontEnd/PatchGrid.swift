@@ -131,12 +131,12 @@ public struct PatchBatchSampler: Sendable {
         return (0..<batchSize).map { _ in generator.nextInt(below: set.count) }
     }
 
-    /// Batch `index`: `[N, GH, GW, Q, Q, C]` patches, class labels as `speakers` (unused by CPC's loss).
+    /// Batch `index`: `[N, GH, GW, Q, Q, C]` patches, class labels (unused by CPC's loss), image indices as items.
     public func batch(_ index: Int, augment: Bool = true) -> Batch {
         let images = plan(batch: index)
         var generator: RandomGenerator? = augment && extractor.augmentation.isRandom
             ? RandomGenerator(seed: seed, stream: 0x4155_0000_0000 &+ UInt64(index)) : nil
         return Batch(inputs: extractor.patches(of: set, images: images, generator: &generator),
-                     speakers: images.map { set.labels[$0] }, index: index)
+                     labels: images.map { set.labels[$0] }, items: images, index: index)
     }
 }

@@ -102,6 +102,10 @@ public struct StateDictError: Error, CustomStringConvertible {
     public let unexpected: [String]
     public let mismatched: [String]
 
+    public init(source: String, missing: [String], unexpected: [String], mismatched: [String]) {
+        (self.source, self.missing, self.unexpected, self.mismatched) = (source, missing, unexpected, mismatched)
+    }
+
     public var description: String {
         var parts: [String] = []
         if !missing.isEmpty { parts.append("missing \(missing.count): \(missing.joined(separator: ", "))") }

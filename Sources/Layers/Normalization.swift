@@ -37,26 +37,17 @@ public final class BatchNorm: UnaryLayer {
     public func callAsFunction(_ input: Tensor) -> Tensor {
         let c = runningMean.count
         precondition(input.rank >= 2 && input.shape.last == c, "BatchNorm expects [..., \(c)], found \(input.shape)")
-        let axes = Array(0..<(input.rank - 1))
-        let normalized: Tensor
-        if isTraining {
-            let count = input.count / c
-            precondition(count > 1, "BatchNorm in training needs more than one value per channel, found \(input.shape)")
-            let mean = input.mean(alongAxes: axes, keepingDimensions: true)
-            let centered = input - mean
-            let variance = centered.squared().mean(alongAxes: axes, keepingDimensions: true)
-            normalized = centered / (variance + epsilon).sqrt()
-            withoutGrad {
-                let m = mean.reshaped([c]), unbiased = variance.reshaped([c]) * (Float(count) / Float(count - 1))
-                runningMean.assign(runningMean * (1 - momentum) + m.detached() * momentum)
-                runningVariance.assign(runningVariance * (1 - momentum) + unbiased.detached() * momentum)
-                batchesTracked.assign(batchesTracked + 1)
-            }
-        } else {
-            normalized = (input - runningMean) / (runningVariance + epsilon).sqrt()
+        guard isTraining else {
+            return input.batchNormalized(mean: runningMean, variance: runningVariance, weight: weight, bias: bias, epsilon: epsilon)
         }
-        guard let weight, let bias else { return normalized }
-        return normalized * weight + bias
+        let count = input.count / c
+        precondition(count > 1, "BatchNorm in training needs more than one value per channel, found \(input.shape)")
+        let (output, mean, variance) = input.batchNormalized(weight: weight, bias: bias, epsilon: epsilon)
+        let unbiased = Float(count) / Float(count - 1), m = momentum
+        runningMean.withUnsafeMutableBufferPointer { r in for j in 0..<c { r[j] = r[j] * (1 - m) + mean[j] * m } }
+        runningVariance.withUnsafeMutableBufferPointer { r in for j in 0..<c { r[j] = r[j] * (1 - m) + variance[j] * unbiased * m } }
+        batchesTracked.withUnsafeMutableBufferPointer { $0[0] += 1 }
+        return output
     }
 }
 

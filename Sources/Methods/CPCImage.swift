@@ -50,7 +50,7 @@ public final class MaskedConvContext: Layer {
 }
 
 /// The patch encoder, context and heads of image CPC.
-public struct CPCImageConfig: Codable, Sendable, Equatable {
+public struct CPCImageConfig: MethodConfig {
     /// Channel widths: a 3×3 stem conv to `channels[0]`, then one residual block per further width, each at
     /// stride 2. D = the last width.
     public var channels = [32, 64]
@@ -236,8 +236,19 @@ public final class CPCImageModel: Layer {
     }
 }
 
-/// Image CPC as a `Method`: the batch holds patch grids `[N, GH, GW, Q, Q, C]`.
-public final class CPCImage: Method {
+/// Image CPC as a `Method` (registry key `cpc-image`): the batch holds patch grids `[N, GH, GW, Q, Q, C]`.
+public final class CPCImage: Method, MethodSpec {
+    public static let key = "cpc-image"
+    public static let input = InputKind.patchGrid
+
+    public static func make(_ config: CPCImageConfig, input: InputShape, seed: UInt64) throws -> any Method {
+        guard input.rows >= 2 || input.columns >= 2 else {
+            throw ConfigError(key: "data.patch", message: "image CPC needs a grid with at least two rows or columns, "
+                + "found \(input.rows)×\(input.columns)")
+        }
+        return CPCImage(config: config, rows: input.rows, columns: input.columns, imageChannels: input.channels, seed: seed)
+    }
+
     public let network: CPCImageModel
     public var model: any Layer { network }
 
@@ -246,7 +257,7 @@ public final class CPCImage: Method {
         network = CPCImageModel(config: config, rows: rows, columns: columns, imageChannels: imageChannels, generator: &generator)
     }
 
-    public func loss(_ batch: Batch) -> (loss: Tensor, metrics: [String: Float]) {
+    public func loss(_ batch: Batch, _ context: StepContext) -> StepOutput {
         let images = batch.inputs.shape[0]
         let z = network.encode(batch.inputs)
         let entries = network.predictions(z, images: images)
@@ -259,6 +270,15 @@ public final class CPCImage: Method {
             metrics["loss_k\(k)"] = indices.map { result.lossPerStep[$0] }.reduce(0, +) / Float(indices.count)
         }
         metrics["accuracy"] = result.accuracyPerStep.reduce(0, +) / Float(entries.count)
-        return (result.loss, metrics)
+        return StepOutput(loss: result.loss, metrics: metrics, headline: ("acc@1", metrics["accuracy_k1"] ?? 0))
+    }
+
+    /// `.pooled`: patch vectors averaged over the grid `[N, D]`; `.grid`: side by side `[N, G·D]`.
+    public func features(_ inputs: Tensor, _ request: FeatureRequest) -> Tensor? {
+        switch request {
+        case .pooled: return withoutGrad { network.imageFeatures(inputs, pooling: .mean) }
+        case .grid: return withoutGrad { network.imageFeatures(inputs, pooling: .grid) }
+        default: return nil
+        }
     }
 }

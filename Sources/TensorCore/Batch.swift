@@ -5,18 +5,33 @@ import Foundation
 
 /// One training or evaluation batch.
 public struct Batch: @unchecked Sendable {
-    /// The inputs: audio windows `[N, S]`, images `[N, H, W, C]`, or patch grids.
-    public let inputs: Tensor
-    /// The speaker (or class) index of each item, when known.
-    public let speakers: [Int]
+    /// The inputs, one tensor per view: audio windows `[N, S]` or patch grids (one view), augmented images
+    /// `[N, H, W, C]` (two or more views, each of its own size for multi-crop).
+    public let views: [Tensor]
+    /// The label of each item when known: the speaker index for audio windows, the class for images.
+    public let labels: [Int]
+    /// The dataset index of each item (the image, or the utterance of a window), for memory banks.
+    public let items: [Int]
     /// The batch's index in its run (drives every random draw that belongs to this batch).
     public let index: Int
 
-    public init(inputs: Tensor, speakers: [Int], index: Int) {
-        self.inputs = inputs
-        self.speakers = speakers
+    public init(views: [Tensor], labels: [Int], items: [Int], index: Int) {
+        precondition(!views.isEmpty, "a batch needs at least one view")
+        self.views = views
+        self.labels = labels
+        self.items = items
         self.index = index
     }
+
+    /// A one-view batch.
+    public init(inputs: Tensor, labels: [Int], items: [Int], index: Int) {
+        self.init(views: [inputs], labels: labels, items: items, index: index)
+    }
+
+    /// The first (for CPC, the only) view.
+    public var inputs: Tensor { views[0] }
+    /// Items in the batch.
+    public var count: Int { views[0].shape[0] }
 }
 
 /// Builds items (batches) `firstBatch`, `firstBatch + 1`, … in a background thread, at most `prefetch` ahead of the

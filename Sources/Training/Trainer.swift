@@ -32,7 +32,7 @@ public final class Trainer {
     public let config: RunConfig
     public let directory: URL
     public let method: any Method
-    let pipeline: any TrainingPipeline
+    public let pipeline: any TrainingPipeline
     public let optimizer: any Optimizer
     let schedule: any LearningRateSchedule
     /// Where progress lines go (stdout by default).
@@ -40,39 +40,14 @@ public final class Trainer {
     /// Stop after this many steps of this invocation (tests use it to simulate an interruption).
     public var stopAfterSteps: Int?
 
-    /// Builds the method named by `config.method` and its data pipeline (reading the corpus index).
+    /// Builds the method named by `config.method` (through the registry) and its data pipeline.
     public init(config: RunConfig, directory: URL) throws {
         self.config = config
         self.directory = directory
-        if let image = config.image {
-            let pipeline = try ImagePipeline(config: image.data, seed: config.training.seed)
-            method = CPCImage(config: image.model, rows: pipeline.rows, columns: pipeline.columns,
-                              imageChannels: pipeline.train.set.channels, seed: config.training.seed)
-            self.pipeline = pipeline
-        } else {
-            method = CPCAudio(config: config.model, seed: config.training.seed)
-            pipeline = try AudioPipeline(config: config.data, seed: config.training.seed)
-        }
-        let parameters = method.model.parameters
-        let o = config.optimizer
-        switch o.type {
-        case .adam: optimizer = Adam(parameters: parameters, learningRate: o.learningRate, betas: (o.betas[0], o.betas[1]),
-                                     epsilon: o.epsilon, weightDecay: o.weightDecay)
-        case .adamw: optimizer = Adam.adamW(parameters: parameters, learningRate: o.learningRate,
-                                            betas: (o.betas[0], o.betas[1]), epsilon: o.epsilon, weightDecay: o.weightDecay)
-        case .sgd: optimizer = SGD(parameters: parameters, learningRate: o.learningRate, momentum: o.momentum, weightDecay: o.weightDecay)
-        case .lars: optimizer = LARS(parameters: parameters, learningRate: o.learningRate, momentum: o.momentum, weightDecay: o.weightDecay)
-        }
-        switch o.schedule {
-        case .constant:
-            schedule = o.warmupSteps > 0
-                ? WarmupCosineSchedule(baseRate: o.learningRate, warmupSteps: o.warmupSteps, totalSteps: Int.max / 2,
-                                       finalRate: o.learningRate)
-                : ConstantSchedule(rate: o.learningRate)
-        case .cosine:
-            schedule = WarmupCosineSchedule(baseRate: o.learningRate, warmupSteps: o.warmupSteps,
-                                            totalSteps: max(config.training.steps, o.warmupSteps), finalRate: o.finalLearningRate)
-        }
+        pipeline = try makePipeline(config.data, seed: config.training.seed)
+        method = try config.makeMethod(input: pipeline.inputShape)
+        optimizer = OptimizerFactory.make(config.optimizer, model: method.model)
+        schedule = OptimizerFactory.schedule(config.optimizer, totalSteps: config.training.steps)
     }
 
     var checkpointsFolder: URL { directory.appendingPathComponent("checkpoints") }
@@ -89,8 +64,10 @@ public final class Trainer {
     }
 
     private func save(step: Int, to path: String, metrics: [String: Float]) throws {
-        let sidecar = CheckpointSidecar(step: step, config: try JSONValue.from(config),
-                                        extra: metrics.mapValues { .number(Double($0)) })
+        var extra = metrics.mapValues { JSONValue.number(Double($0)) }
+        // What the model was built for beyond the config (the online probe's classes), so probes can rebuild it.
+        extra["input_classes"] = .number(Double(pipeline.inputShape.classes))
+        let sidecar = CheckpointSidecar(step: step, config: try JSONValue.from(config), extra: extra)
         try Checkpoint.save(model: method.model, optimizer: optimizer, sidecar: sidecar, to: path)
     }
 
@@ -102,7 +79,8 @@ public final class Trainer {
         var total: Float = 0
         for i in 0..<config.training.validationBatches {
             let batch = try pipeline.validationBatch(i)
-            total += withoutGrad { method.loss(batch).loss.item }
+            let context = StepContext(step: i, totalSteps: config.training.steps, isTraining: false)
+            total += withoutGrad { method.loss(batch, context).loss.item }
         }
         return total / Float(config.training.validationBatches)
     }
@@ -117,8 +95,7 @@ public final class Trainer {
             let sidecar = try Checkpoint.readSidecar(for: path)
             if let stored = sidecar.config, stored != (try JSONValue.from(config)) {
                 let s = try? JSONDecoder().decode(RunConfig.self, from: JSONEncoder().encode(stored))
-                if s?.method != config.method || s?.model != config.model || s?.data != config.data || s?.image != config.image
-                    || s?.optimizer != config.optimizer {
+                if s?.method != config.method || s?.model != config.model || s?.data != config.data || s?.optimizer != config.optimizer {
                     throw TrainingError(message: "\(Checkpoint.sidecarPath(for: path)): the checkpoint was trained with a different "
                         + "config (model, data or optimizer); resume with the same config or start a new --out folder")
                 }
@@ -170,7 +147,12 @@ public final class Trainer {
         while step < totalSteps {
             let batch = try loader.next()
             precondition(batch.index == step, "loader out of order")
-            let (loss, metrics) = method.loss(batch)
+            if let every = method.refreshEvery, step % every == 0, let data = pipeline as? MethodDataSource {
+                try method.refresh(StepContext(step: step, totalSteps: totalSteps, isTraining: true), data: data)
+            }
+            let context = StepContext(step: step, totalSteps: totalSteps, isTraining: true)
+            let stepOutput = method.loss(batch, context)
+            let (loss, metrics) = (stepOutput.loss, stepOutput.metrics)
             let value = loss.item
             if !value.isFinite {
                 throw TrainingError(message: "the loss became \(value) at step \(step + 1); stopping. The last good checkpoint "
@@ -178,10 +160,11 @@ public final class Trainer {
             }
             optimizer.zeroGrad()
             loss.backward()
-            if let clip = config.optimizer.clipNorm { clipGradientNorm(method.model.parameters.map(\.tensor), maxNorm: clip) }
+            method.beforeOptimizerStep(context)
+            if let clip = config.optimizer.clipNorm { clipGradientNorm(optimizer.parameters.map(\.tensor), maxNorm: clip) }
             optimizer.learningRate = schedule.learningRate(atStep: step)
             optimizer.step()
-            method.afterStep(step)
+            method.afterOptimizerStep(stepOutput, context)
             step += 1
             lastLoss = value
             lastMetrics = metrics
@@ -201,7 +184,7 @@ public final class Trainer {
                 var line = try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys])
                 line.append(0x0A)
                 try log.write(contentsOf: line)
-                progress.update(step: step, loss: value, accuracy: metrics["accuracy_k1"] ?? 0, validation: validation,
+                progress.update(step: step, loss: value, headline: stepOutput.headline, validation: validation,
                                 itemsPerSecond: entry["\(pipeline.unit)_per_second"] as! Double, unit: pipeline.unit)
                 windowItems = 0
                 windowStart = now
@@ -226,126 +209,3 @@ public final class Trainer {
     }
 }
 
-/// A progress bar with ETA on a terminal; plain lines otherwise.
-final class Progress {
-    let total, start: Int
-    let isTerminal: Bool
-    let output: (String) -> Void
-    let began = DispatchTime.now().uptimeNanoseconds
-
-    init(total: Int, start: Int, isTerminal: Bool, output: @escaping (String) -> Void) {
-        (self.total, self.start, self.isTerminal, self.output) = (total, start, isTerminal, output)
-    }
-
-    func update(step: Int, loss: Float, accuracy: Float, validation: Float?, itemsPerSecond: Double, unit: String) {
-        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - began) * 1e-9
-        let rate = Double(step - start) / max(elapsed, 1e-9)
-        let eta = rate > 0 ? Double(total - step) / rate : 0
-        let status = String(format: "step %d/%d  loss %.4f  acc@1 %.3f%@  %.0f %@/s  ETA %@", step, total, loss, accuracy,
-                            validation.map { String(format: "  val %.4f", $0) } ?? "", itemsPerSecond, unit, Progress.clock(eta))
-        if isTerminal {
-            let width = 30, filled = Int(Double(width) * Double(step) / Double(max(total, 1)))
-            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-            FileHandle.standardOutput.write(Data("\r\(bar) \(status)\u{1B}[K".utf8))
-        } else {
-            output(status)
-        }
-    }
-
-    func finish() { if isTerminal { FileHandle.standardOutput.write(Data("\n".utf8)) } }
-
-    static func clock(_ seconds: Double) -> String {
-        let s = Int(seconds.rounded())
-        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
-    }
-}
-
-/// What the trainer needs from a front end: training batches in order (built ahead in the background) and fixed
-/// validation batches.
-protocol TrainingPipeline {
-    func loader(firstBatch: Int) -> PrefetchLoader<Batch>
-    var hasValidation: Bool { get }
-    func validationBatch(_ index: Int) throws -> Batch
-    /// Items (audio samples, images) per training batch, and their name in logs.
-    var itemsPerBatch: Int { get }
-    var unit: String { get }
-}
-
-/// Random windows of the training utterances; validation windows from the validation split.
-struct AudioPipeline: TrainingPipeline {
-    let sampler: WindowSampler
-    let validationSampler: WindowSampler?
-    let cache: AudioCache
-    let prefetch: Int
-
-    init(config data: DataConfig, seed: UInt64) throws {
-        let corpus = try Corpus.load(data.corpus)
-        let trainIDs = try data.trainSplit.map { try SplitFile.read($0) } ?? corpus.utterances.map(\.id)
-        sampler = try WindowSampler(corpus: corpus, utteranceIDs: trainIDs, lengths: try Self.lengths(of: corpus, ids: trainIDs),
-                                    windowLength: data.window, batchSize: data.batchSize, mode: data.sampling, seed: seed)
-        if let split = data.validationSplit {
-            let ids = try SplitFile.read(split)
-            validationSampler = try WindowSampler(corpus: corpus, utteranceIDs: ids, lengths: try Self.lengths(of: corpus, ids: ids),
-                                                  windowLength: data.window, batchSize: data.batchSize, mode: .mixed,
-                                                  seed: seed &+ 7777)
-        } else {
-            validationSampler = nil
-        }
-        cache = AudioCache(capacityBytes: data.cacheMegabytes << 20)
-        prefetch = data.prefetch
-    }
-
-    /// Sample counts of the utterances the sampler may draw, from headers.
-    private static func lengths(of corpus: Corpus, ids: [String]) throws -> [String: Int] {
-        var lengths: [String: Int] = [:]
-        for id in ids {
-            guard let u = corpus.utterance(id) else { continue }
-            lengths[id] = try AudioDecoder.info(u.path).frames(atRate: 16000)
-        }
-        return lengths
-    }
-
-    func loader(firstBatch: Int) -> PrefetchLoader<Batch> {
-        let (sampler, cache) = (sampler, cache)
-        return PrefetchLoader(firstBatch: firstBatch, prefetch: prefetch) { try sampler.batch($0, cache: cache).batch }
-    }
-    var hasValidation: Bool { validationSampler != nil }
-    func validationBatch(_ index: Int) throws -> Batch { try validationSampler!.batch(index, cache: cache).batch }
-    var itemsPerBatch: Int { sampler.batchSize * sampler.windowLength }
-    var unit: String { "samples" }
-}
-
-/// Augmented patch grids of random training images; unaugmented grids of test images for validation.
-struct ImagePipeline: TrainingPipeline {
-    let train: PatchBatchSampler
-    let validation: PatchBatchSampler?
-    let rows: Int, columns: Int
-    let prefetch: Int
-
-    init(config data: ImageDataConfig, seed: UInt64) throws {
-        let set = try ImageCorpus.load(data.corpus, split: .train)
-        (rows, columns) = try data.gridShape(for: set)
-        let extractor = PatchExtractor(grid: data.grid, augmentation: data.augmentation)
-        train = PatchBatchSampler(set: set, extractor: extractor, batchSize: data.batchSize, seed: seed)
-        if data.validate {
-            let test = try ImageCorpus.load(data.corpus, split: .test)
-            guard (test.height, test.width, test.channels) == (set.height, set.width, set.channels) else {
-                throw ImageError(path: data.corpus, problem: "test images are \(test.height)×\(test.width)×\(test.channels) but "
-                    + "training images \(set.height)×\(set.width)×\(set.channels); the validation grids must match the training ones")
-            }
-            validation = PatchBatchSampler(set: test, extractor: extractor, batchSize: data.batchSize, seed: seed &+ 7777)
-        } else {
-            validation = nil
-        }
-        prefetch = data.prefetch
-    }
-
-    func loader(firstBatch: Int) -> PrefetchLoader<Batch> {
-        let train = train
-        return PrefetchLoader(firstBatch: firstBatch, prefetch: prefetch) { train.batch($0) }
-    }
-    var hasValidation: Bool { validation != nil }
-    func validationBatch(_ index: Int) throws -> Batch { validation!.batch(index, augment: false) }
-    var itemsPerBatch: Int { train.batchSize }
-    var unit: String { "images" }
-}

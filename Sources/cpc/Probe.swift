@@ -65,13 +65,11 @@ struct FeatureOptions: ParsableArguments {
         Threads.setCount(threads ?? Threads.processorCount)
         switch kind {
         case .context, .encoder:
-            return try CPCFeatureExtractor.load(checkpoint: checkpoint!, useContext: kind == .context)
+            return try MethodFrameFeatures.load(checkpoint: checkpoint!, request: kind == .context ? .context : .encoder)
         case .mfcc: return try SpectralFeatureExtractor(mfcc: true)
         case .logmel: return try SpectralFeatureExtractor(mfcc: false)
         case .random:
-            let runConfig = try RunConfig.load(config ?? "configs/cpc-audio-small.yaml")
-            var generator = RandomGenerator(seed: 12345)
-            return CPCFeatureExtractor(model: CPCModel(config: runConfig.model, generator: &generator), useContext: true)
+            return try MethodFrameFeatures.random(config: try RunConfig.load(config ?? "configs/cpc-audio-small.yaml"), request: .context)
         }
     }
 }
@@ -207,16 +205,26 @@ struct ImageProbe: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image",
         abstract: "Image classification from frozen features (train split images → test split images).",
-        discussion: "CPC features are the patch encodings mean-pooled over the grid; pixels are the raw image.")
+        discussion: """
+            --checkpoint takes a checkpoint of any registered image method (image CPC, SimCLR, MoCo, …): the pair \
+            methods give their backbone's pooled output, image CPC its patch vectors mean-pooled over the grid \
+            (--pool grid: side by side). The linear probe is softmax regression (learning rate and epochs chosen on a \
+            held-out tenth of the training images); --knn adds the weighted k-nearest-neighbour probe (cosine \
+            similarity, k = 200, votes weighted by exp(similarity / 0.1), as solo-learn and lightly report).
+            """)
     enum Kind: String, ExpressibleByArgument, CaseIterable { case cpc, pixels, random }
     enum Pool: String, ExpressibleByArgument, CaseIterable { case mean, grid }
     @Option(help: "IDX folder (Fashion-MNIST), train/ + test/ class folders, or class folders.")
     var corpus = ImageCorpus.fashionMNISTPath
-    @Option(help: "Image CPC checkpoint (a .safetensors from cpc train, with its .json sidecar).") var checkpoint: String?
-    @Option(help: "pixels | random (cpc with --checkpoint).") var features: Kind?
+    @Option(help: "Checkpoint of an image method (a .safetensors from cpc train, with its .json sidecar).") var checkpoint: String?
+    @Option(help: "pixels | random (with --checkpoint: the checkpoint's method).") var features: Kind?
     @Option(help: "Config for --features random (default: configs/cpc-image-fashion.yaml).") var config: String?
-    @Option(help: "mean: patch vectors averaged over the grid (the paper's protocol); grid: all of them side by side.")
+    @Option(help: "mean: one pooled vector per image; grid: image CPC's patch vectors side by side.")
     var pool: Pool = .mean
+    @Flag(help: "Also run the kNN probe.") var knn = false
+    @Flag(help: "Run only the kNN probe.") var knnOnly = false
+    @Option(help: "Neighbours of the kNN probe.") var neighbours = 200
+    @Option(help: "Temperature of the kNN probe's vote weights.") var knnTemperature: Float = 0.1
     @Option(help: "Use only the first N training images.") var trainLimit: Int?
     @Option(help: "Use only the first N test images.") var testLimit: Int?
     @Option(help: "Threads for BLAS and elementwise loops.") var threads: Int?
@@ -230,6 +238,8 @@ struct ImageProbe: ParsableCommand {
         for (flag, value) in [("--train-limit", trainLimit), ("--test-limit", testLimit)] {
             if let value, value < 1 { throw ValidationError("\(flag) must be positive, got \(value)") }
         }
+        if neighbours < 1 { throw ValidationError("--neighbours must be positive, got \(neighbours)") }
+        if !(knnTemperature > 0 && knnTemperature.isFinite) { throw ValidationError("--knn-temperature must be positive, got \(knnTemperature)") }
     }
 
     func run() throws {
@@ -243,26 +253,37 @@ struct ImageProbe: ParsableCommand {
         var name: String
         switch (checkpoint, features ?? .cpc) {
         case (let path?, _):
-            extractor = try CPCImageFeatures.load(checkpoint: path, like: train)
-            name = "cpc"
+            let loaded = try MethodImageFeatures.load(checkpoint: path, like: train)
+            extractor = loaded
+            name = loaded.data.kind == .patchGrid ? "cpc" : (try RunConfig.stored(with: path)).method
         case (nil, .random):
-            extractor = try CPCImageFeatures.random(config: try RunConfig.load(config ?? "configs/cpc-image-fashion.yaml"), like: train)
+            extractor = try MethodImageFeatures.random(config: try RunConfig.load(config ?? "configs/cpc-image-fashion.yaml"), like: train)
             name = "random"
         default:
             extractor = PixelFeatures()
             name = "pixels"
         }
-        if let cpc = extractor as? CPCImageFeatures {
-            cpc.pooling = pool == .grid ? .grid : .mean
-            if pool == .grid { name += "-grid" }
+        if let method = extractor as? MethodImageFeatures, pool == .grid {
+            guard method.supports(.grid, like: train) else {
+                throw ValidationError("--pool grid needs image CPC's patch grid; this model gives one pooled vector per image")
+            }
+            method.request = .grid
+            name += "-grid"
         }
         let started = Date()
         let trainFeatures = extractor.features(of: train), testFeatures = extractor.features(of: test)
         print(String(format: "%@: %d + %d images → %d features each in %.1f s", name, train.count, test.count,
                      trainFeatures.shape[1], Date().timeIntervalSince(started)))
-        let result = Probes.image(name: name, train: trainFeatures, trainLabels: train.labels, test: testFeatures,
-                                  testLabels: test.labels, classes: max(train.classNames.count, (train.labels.max() ?? 0) + 1),
-                                  settings: try probe.settings())
-        try writeResults([result], options: probe)
+        let classes = max(train.classNames.count, (train.labels.max() ?? 0) + 1, (test.labels.max() ?? 0) + 1)
+        var results: [ProbeResult] = []
+        if knn || knnOnly {
+            results.append(Probes.knn(name: name, train: trainFeatures, trainLabels: train.labels, test: testFeatures,
+                                      testLabels: test.labels, classes: classes, neighbours: neighbours, temperature: knnTemperature))
+        }
+        if !knnOnly {
+            results.append(Probes.image(name: name, train: trainFeatures, trainLabels: train.labels, test: testFeatures,
+                                        testLabels: test.labels, classes: classes, settings: try probe.settings()))
+        }
+        try writeResults(results, options: probe)
     }
 }

@@ -52,7 +52,7 @@ import TestSupport
         let result = try runCPC(["probe", "image", "--corpus", root, "--features", "pixels", "--epochs", "2", "--json", json])
         #expect(result.status == 0, "\(result.standardError)")
         let list = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [[String: Any]])
-        #expect(list.first?["features"] as? String == "pixels" && list.first?["task"] as? String == "image")
+        #expect(list.first?["features"] as? String == "pixels" && list.first?["task"] as? String == "linear")
         #expect(list.first?["test_items"] as? Int == 2)
     }
 

@@ -81,7 +81,7 @@ image_probe_ok() {
 import json, sys
 r = json.load(open(sys.argv[1]))
 print("image probe: " + ", ".join(f"{x['features']} {x['accuracy']:.3f}" for x in r))
-sys.exit(0 if [x["features"] for x in r] == ["cpc", "pixels"] and all(x["task"] == "image" and x["accuracy"] > 0.3 for x in r) else 1)
+sys.exit(0 if [x["features"] for x in r] == ["cpc", "pixels"] and all(x["task"] == "linear" and x["accuracy"] > 0.3 for x in r) else 1)
 PY
 }
 check "cpc probe image writes CPC and pixel results well above chance" image_probe_ok

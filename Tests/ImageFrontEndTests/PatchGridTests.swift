@@ -56,7 +56,7 @@ func scaled(_ value: Int) -> Float { Float(value) / 127.5 - 1 }
         let sampler = PatchBatchSampler(set: set, extractor: PatchExtractor(grid: PatchGrid(patch: 8, stride: 4), augmentation: augmentation),
                                         batchSize: 2, seed: 9)
         let a = sampler.batch(3), b = sampler.batch(3), c = sampler.batch(4)
-        #expect(a.inputs.scalars == b.inputs.scalars && a.speakers == b.speakers)
+        #expect(a.inputs.scalars == b.inputs.scalars && a.labels == b.labels)
         #expect(a.inputs.scalars != c.inputs.scalars)
         #expect(a.inputs.shape == [2, 3, 3, 5, 5, 1])
         // Each patch is the 5×5 block at some offset inside its 8×8 patch, flipped or not.

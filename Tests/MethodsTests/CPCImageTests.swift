@@ -83,7 +83,8 @@ func tinyImageConfig(directions: [GridDirection] = [.down, .right]) -> CPCImageC
         try method.model.loadStateDict(try method.model.stateDict.map { ($0.name, try fixture.tensor("small_model", "param." + $0.name)) },
                                        source: fixture.path)
         let patches = try fixture.tensor("small_model", "patches")
-        let (loss, metrics) = method.loss(Batch(inputs: patches, speakers: [0, 1], index: 0))
+        let output = method.loss(Batch(inputs: patches, labels: [0, 1], items: [0, 1], index: 0))
+        let (loss, metrics) = (output.loss, output.metrics)
         #expect(Swift.abs(Double(loss.item) - (try fixture.number("small_model", "loss"))) < 1e-5)
         #expect(Swift.abs(Double(metrics["loss_k1"]!) - (try fixture.number("small_model", "loss_k1"))) < 1e-5)
         #expect(Swift.abs(Double(metrics["loss_k2"]!) - (try fixture.number("small_model", "loss_k2"))) < 1e-5)
@@ -101,7 +102,7 @@ func tinyImageConfig(directions: [GridDirection] = [.down, .right]) -> CPCImageC
         var g = RandomGenerator(seed: dataSeed)
         let patches = Tensor.uniform([2, 3, 3, 4, 4, 1], low: -1, high: 1, generator: &g)
         return checkGradients(method.model.parameters.map(\.tensor), epsilon: 1e-3) { _ in
-            method.loss(Batch(inputs: patches, speakers: [0, 0], index: 0)).loss
+            method.loss(Batch(inputs: patches, labels: [0, 0], items: [0, 0], index: 0)).loss
         }
     }
 

@@ -48,8 +48,9 @@ func smallConfig() -> CPCConfig {
         try method.model.loadStateDict(try method.model.stateDict.map { ($0.name, try fixture.tensor("small_cpc", "param." + $0.name)) },
                                        source: fixture.path)
         let audio = try fixture.tensor("small_cpc", "audio")
-        let (loss, metrics) = method.loss(Batch(inputs: audio, speakers: [0, 1], index: 0),
+        let output = method.loss(Batch(inputs: audio, labels: [0, 1], items: [0, 1], index: 0),
                                           negatives: try fixture.integers("small_cpc", "negatives"))
+        let (loss, metrics) = (output.loss, output.metrics)
         #expect(Swift.abs(Double(loss.item) - (try fixture.number("small_cpc", "loss"))) < 1e-5)
         let perK = try fixture.tensor("small_cpc", "loss_per_k").scalars
         #expect(maxAbsoluteDifference([metrics["loss_k1"]!, metrics["loss_k2"]!, metrics["loss_k3"]!], perK) < 1e-5)
@@ -74,7 +75,7 @@ func smallConfig() -> CPCConfig {
             // The transformer's feed-forward ReLUs put kinks within ±1e-3 of some weights (the error shrinks with the
             // step, as a kink's does), so that variant uses a smaller step.
             let check = checkGradients(method.model.parameters.map(\.tensor), epsilon: predictor == .transformer ? 3e-4 : 1e-3) { _ in
-                method.loss(Batch(inputs: audio, speakers: [0, 1], index: 0)).loss
+                method.loss(Batch(inputs: audio, labels: [0, 1], items: [0, 1], index: 0)).loss
             }
             #expect(check.passed, "\(context), \(predictor): \(check)")
         }
@@ -94,11 +95,12 @@ func smallConfig() -> CPCConfig {
                 let f1 = 0.02 + 0.05 * g.nextFloat(), f2 = 0.1 + 0.1 * g.nextFloat()
                 values += (0..<400).map { i in sin(Float(i) * f1) + 0.5 * sin(Float(i) * f2 + Float(i / 100)) }
             }
-            return Batch(inputs: Tensor(values, shape: [4, 400]), speakers: [0, 1, 2, 3], index: index)
+            return Batch(inputs: Tensor(values, shape: [4, 400]), labels: [0, 1, 2, 3], items: [0, 1, 2, 3], index: index)
         }
         var first: Float = 0, last: Float = 0
         for step in 0..<40 {
-            let (loss, _) = method.loss(batch(step))
+            let output = method.loss(batch(step))
+        let (loss, _) = (output.loss, output.metrics)
             if step == 0 { first = loss.item }
             last = loss.item
             optimizer.zeroGrad()

@@ -27,18 +27,15 @@ func tinyImageCorpus() throws -> String {
 }
 
 func tinyImageRunConfig(corpus: String, steps: Int = 4) -> RunConfig {
-    var config = RunConfig()
-    config.method = "cpc-image"
-    var run = ImageRun()
-    run.data.corpus = corpus
-    run.data.patch = 4
-    run.data.stride = 4
-    run.data.crop = 3
-    run.data.batchSize = 4
-    run.data.prefetch = 2
-    run.model.channels = [2, 3]
-    run.model.contextHidden = 3
-    config.image = run
+    var config = try! RunConfig(method: "cpc-image")
+    config.data.patches.corpus = corpus
+    config.data.patches.patch = 4
+    config.data.patches.stride = 4
+    config.data.patches.crop = 3
+    config.data.patches.batchSize = 4
+    config.data.patches.prefetch = 2
+    config.model[as: CPCImageConfig.self].channels = [2, 3]
+    config.model[as: CPCImageConfig.self].contextHidden = 3
     config.optimizer.learningRate = 1e-3
     config.training.steps = steps
     config.training.logEvery = 1
@@ -53,13 +50,13 @@ func tinyImageRunConfig(corpus: String, steps: Int = 4) -> RunConfig {
     @Test func shippedImageConfigLoadsAndRoundTrips() throws {
         let config = try RunConfig.load(repositoryRoot.appendingPathComponent("configs/cpc-image-fashion.yaml").path)
         #expect(config.method == "cpc-image")
-        let run = try #require(config.image)
-        #expect(run.data.patch == 8 && run.data.stride == 4 && run.data.crop == 7 && run.model.directions == [.down])
+        let data = config.data.patches, model = config.model[as: CPCImageConfig.self]
+        #expect(data.patch == 8 && data.stride == 4 && data.crop == 7 && model.directions == [.down])
         let decoded = try JSONDecoder().decode(RunConfig.self, from: try config.json())
         #expect(decoded == config)
         // A crop turned off (null) survives the round trip too.
         var noCrop = config
-        noCrop.image!.data.crop = nil
+        noCrop.data.patches.crop = nil
         #expect(try JSONDecoder().decode(RunConfig.self, from: try noCrop.json()) == noCrop)
     }
 
@@ -123,8 +120,8 @@ func tinyImageRunConfig(corpus: String, steps: Int = 4) -> RunConfig {
 
     @Test func aGridTooSmallForCPCIsAConfigError() throws {
         var config = tinyImageRunConfig(corpus: try tinyImageCorpus())
-        config.image!.data.patch = 12
-        config.image!.data.crop = nil
+        config.data.patches.patch = 12
+        config.data.patches.crop = nil
         #expect(throws: ConfigError.self) { _ = try Trainer(config: config, directory: URL(fileURLWithPath: "/tmp/unused")) }
     }
 }

@@ -15,19 +15,19 @@ private func temporaryFolder() -> URL {
 /// A tiny run on the bundled corpus: small enough for a debug build.
 func tinyRunConfig(steps: Int = 6) -> RunConfig {
     var config = RunConfig()
-    config.data.corpus = repositoryRoot.appendingPathComponent("Corpora/synth-small").path
-    config.data.trainSplit = repositoryRoot.appendingPathComponent("Corpora/synth-small/train.txt").path
-    config.data.validationSplit = repositoryRoot.appendingPathComponent("Corpora/synth-small/test.txt").path
-    config.data.window = 3200
-    config.data.batchSize = 3
-    config.data.prefetch = 2
-    config.model.encoder.channels = 8
-    config.model.encoder.kernels = [10, 8, 4]
-    config.model.encoder.strides = [5, 4, 2]
-    config.model.encoder.normalization = .channel
-    config.model.context.hidden = 8
-    config.model.predictionSteps = 3
-    config.model.negatives = 5
+    config.data.audio.corpus = repositoryRoot.appendingPathComponent("Corpora/synth-small").path
+    config.data.audio.trainSplit = repositoryRoot.appendingPathComponent("Corpora/synth-small/train.txt").path
+    config.data.audio.validationSplit = repositoryRoot.appendingPathComponent("Corpora/synth-small/test.txt").path
+    config.data.audio.window = 3200
+    config.data.audio.batchSize = 3
+    config.data.audio.prefetch = 2
+    config.model[as: CPCConfig.self].encoder.channels = 8
+    config.model[as: CPCConfig.self].encoder.kernels = [10, 8, 4]
+    config.model[as: CPCConfig.self].encoder.strides = [5, 4, 2]
+    config.model[as: CPCConfig.self].encoder.normalization = .channel
+    config.model[as: CPCConfig.self].context.hidden = 8
+    config.model[as: CPCConfig.self].predictionSteps = 3
+    config.model[as: CPCConfig.self].negatives = 5
     config.optimizer.learningRate = 1e-3
     config.optimizer.warmupSteps = 2
     config.optimizer.schedule = .cosine
@@ -54,9 +54,9 @@ private func writeConfig(_ text: String) throws -> String {
             #expect(config.method == "cpc")
         }
         let paper = try RunConfig.load(repositoryRoot.appendingPathComponent("configs/cpc-audio-paper.yaml").path)
-        #expect(paper.model.encoder.channels == 512 && paper.model.encoder.kernels == [10, 8, 4, 4, 4])
-        #expect(paper.model.context.hidden == 256 && paper.model.predictionSteps == 12 && paper.data.window == 20480)
-        #expect(paper.optimizer.learningRate == 2e-4 && paper.data.batchSize == 8)
+        #expect(paper.model[as: CPCConfig.self].encoder.channels == 512 && paper.model[as: CPCConfig.self].encoder.kernels == [10, 8, 4, 4, 4])
+        #expect(paper.model[as: CPCConfig.self].context.hidden == 256 && paper.model[as: CPCConfig.self].predictionSteps == 12 && paper.data.audio.window == 20480)
+        #expect(paper.optimizer.learningRate == 2e-4 && paper.data.audio.batchSize == 8)
     }
 
     @Test func unknownKeysAndBadValuesNameTheKey() throws {

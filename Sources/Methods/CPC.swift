@@ -82,7 +82,7 @@ public struct CPCPredictorConfig: Codable, Sendable, Equatable {
 }
 
 /// The whole CPC model and criterion.
-public struct CPCConfig: Codable, Sendable, Equatable {
+public struct CPCConfig: MethodConfig {
     public var encoder = CPCEncoderConfig()
     public var context = CPCContextConfig()
     public var predictor = CPCPredictorConfig()
@@ -199,8 +199,24 @@ public final class CPCModel: Layer {
     }
 }
 
-/// CPC as a `Method`: InfoNCE over K steps with M negatives drawn by `negativeSampling`.
-public final class CPCAudio: Method {
+/// CPC as a `Method` (registry key `cpc`): InfoNCE over K steps with M negatives drawn by `negativeSampling`.
+public final class CPCAudio: Method, MethodSpec {
+    public static let key = "cpc"
+    public static let input = InputKind.audioWindows
+
+    public static func validate(_ config: CPCConfig, input: InputShape) throws {
+        guard input.window > 0 else { return }
+        let frames = input.window / config.encoder.downsampling
+        if frames <= config.predictionSteps {
+            throw ConfigError(key: "data.window", message: "\(input.window) samples give \(frames) encoded frames; "
+                + "more than model.prediction_steps (\(config.predictionSteps)) are needed")
+        }
+    }
+
+    public static func make(_ config: CPCConfig, input: InputShape, seed: UInt64) throws -> any Method {
+        CPCAudio(config: config, seed: seed)
+    }
+
     public let network: CPCModel
     public let seed: UInt64
     public var model: any Layer { network }
@@ -216,10 +232,10 @@ public final class CPCAudio: Method {
         RandomGenerator(seed: seed, stream: 0x4E45_4700_0000 &+ UInt64(index))
     }
 
-    public func loss(_ batch: Batch) -> (loss: Tensor, metrics: [String: Float]) { loss(batch, negatives: nil) }
+    public func loss(_ batch: Batch, _ context: StepContext) -> StepOutput { loss(batch, negatives: nil) }
 
     /// The loss with the given negative frame indices (N·W·M of them), or sampled ones when nil.
-    public func loss(_ batch: Batch, negatives given: [Int]?) -> (loss: Tensor, metrics: [String: Float]) {
+    public func loss(_ batch: Batch, negatives given: [Int]?) -> StepOutput {
         let config = network.config
         let z = network.encode(batch.inputs)
         let (n, t) = (z.shape[0], z.shape[1])
@@ -230,7 +246,7 @@ public final class CPCAudio: Method {
         let predictions = network.predict(c, positions: positions)
         var generator = negativeGenerator(batch: batch.index)
         let negatives = given ?? InfoNCE.sampleNegatives(mode: config.negativeSampling, sequences: n, frames: t, positions: positions,
-                                                count: config.negatives, speakers: batch.speakers, generator: &generator)
+                                                count: config.negatives, speakers: batch.labels, generator: &generator)
         let logits = InfoNCE.logits(predictions: predictions, encoded: z, negatives: negatives, negativeCount: config.negatives)
         let result = InfoNCE.loss(logits: logits)
         var metrics: [String: Float] = [:]
@@ -239,6 +255,15 @@ public final class CPCAudio: Method {
             metrics["loss_k\(step + 1)"] = result.lossPerStep[step]
         }
         metrics["accuracy"] = result.accuracyPerStep.reduce(0, +) / Float(k)
-        return (result.loss, metrics)
+        return StepOutput(loss: result.loss, metrics: metrics, headline: ("acc@1", result.accuracyPerStep[0]))
+    }
+
+    /// `.context` (c_t, `[N, T, H]`) or `.encoder` (z_t, `[N, T, C]`) of audio `[N, S]`.
+    public func features(_ inputs: Tensor, _ request: FeatureRequest) -> Tensor? {
+        guard request == .context || request == .encoder else { return nil }
+        return withoutGrad {
+            let z = network.encode(inputs)
+            return request == .context ? network.contextualize(z) : z
+        }
     }
 }

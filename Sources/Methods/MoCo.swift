@@ -1,0 +1,142 @@
+// MoCo v2 (He et al. 2020, "Momentum Contrast for Unsupervised Visual Representation Learning"; Chen et al. 2020,
+// "Improved Baselines with Momentum Contrastive Learning"): queries from the online backbone and MLP projector,
+// keys from a momentum (EMA) copy of both, and a queue of past keys as negatives. By default the loss is
+// symmetrised over the two views (both views are queries once; solo-learn's mocov2plus), and τ of the EMA rises
+// from `momentum` to `final_momentum` on a half cosine. Probes read the online backbone.
+//
+// Across ranks of a data-parallel run the queue would hold every rank's keys; on one process it holds this batch's.
+//
+// Glossary: N images, D backbone width, P projection width, K queue length.
+
+import Layers
+import Objectives
+import TensorCore
+
+/// MoCo's networks, queue and loss. Defaults: MoCo v2's τ = 0.2 and an MLP head, a queue and momentum sized for
+/// Fashion-MNIST on 2 cores (solo-learn's CIFAR settings use K = 32768 and momentum 0.99).
+public struct MoCoConfig: MethodConfig {
+    public var backbone = ResNetConfig()
+    public var projector = HeadConfig(hidden: [512], output: 128, batchNorm: false)
+    public var temperature: Float = 0.2
+    /// K: keys kept as negatives.
+    public var queueSize = 4096
+    /// The EMA momentum at the start and at the end of training.
+    public var momentum: Float = 0.99
+    public var finalMomentum: Float = 1
+    /// Both views as queries (the mean of the two losses), enqueueing both views' keys.
+    public var symmetric = true
+    public var onlineProbe = true
+
+    public init() {}
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case backbone, projector, temperature, momentum, symmetric
+        case queueSize = "queue_size", finalMomentum = "final_momentum", onlineProbe = "online_probe"
+    }
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = MoCoConfig()
+        backbone = try c.value(.backbone, default: d.backbone)
+        projector = try c.value(.projector, default: d.projector)
+        temperature = try c.value(.temperature, default: d.temperature)
+        queueSize = try c.value(.queueSize, default: d.queueSize)
+        momentum = try c.value(.momentum, default: d.momentum)
+        finalMomentum = try c.value(.finalMomentum, default: d.finalMomentum)
+        symmetric = try c.value(.symmetric, default: d.symmetric)
+        onlineProbe = try c.value(.onlineProbe, default: d.onlineProbe)
+        if !(temperature > 0 && temperature.isFinite) { throw decoder.invalid("temperature", "must be positive, found \(temperature)") }
+        if queueSize < 1 || queueSize > 1 << 20 { throw decoder.invalid("queue_size", "must be in 1...1048576, found \(queueSize)") }
+        for (key, value) in [("momentum", momentum), ("final_momentum", finalMomentum)] where !(value >= 0 && value <= 1) {
+            throw decoder.invalid(key, "must be in [0, 1], found \(value)")
+        }
+    }
+}
+
+/// MoCo as a `Method` (registry key `moco`): networks `backbone`, `projector`, `momentum_backbone`,
+/// `momentum_projector`, `queue` (buffers `queue`, `queue_ptr`), `online_probe`.
+public final class MoCo: Method, MethodSpec {
+    public static let key = "moco"
+    public static let input = InputKind.imageViews
+
+    public static func validate(_ config: MoCoConfig, input: InputShape) throws {
+        if !input.views.isEmpty && input.views.count != 2 {
+            throw ConfigError(key: "data.views", message: "MoCo uses two views (query and key), found \(input.views.count)")
+        }
+    }
+
+    public static func make(_ config: MoCoConfig, input: InputShape, seed: UInt64) throws -> any Method {
+        MoCo(config: config, imageChannels: input.channels, classes: config.onlineProbe ? input.classes : 0, seed: seed)
+    }
+
+    public let config: MoCoConfig
+    public let backbone: ResNet, projector: Sequential
+    public let momentumBackbone: MomentumCopy<ResNet>, momentumProjector: MomentumCopy<Sequential>
+    public let queue: FeatureQueue
+    public let probe: OnlineProbe?
+    public let model: any Layer
+
+    public init(config: MoCoConfig, imageChannels: Int, classes: Int, seed: UInt64) {
+        self.config = config
+        var generator = RandomGenerator(seed: seed, stream: 1)
+        let backbone = ResNet(config: config.backbone, imageChannels: imageChannels, generator: &generator)
+        let projector = config.projector.make(inputSize: config.backbone.outputWidth, generator: &generator)
+        var unused = RandomGenerator(seed: 0)
+        momentumBackbone = MomentumCopy(of: backbone) { ResNet(config: config.backbone, imageChannels: imageChannels, generator: &unused) }
+        momentumProjector = MomentumCopy(of: projector) { config.projector.make(inputSize: config.backbone.outputWidth, generator: &unused) }
+        queue = FeatureQueue(length: config.queueSize, width: config.projector.output, generator: &generator)
+        probe = classes > 0 ? OnlineProbe(features: config.backbone.outputWidth, classes: classes, generator: &generator) : nil
+        (self.backbone, self.projector) = (backbone, projector)
+        var named: [(name: String, layer: any Layer)] = [
+            ("backbone", backbone), ("projector", projector), ("momentum_backbone", momentumBackbone.target),
+            ("momentum_projector", momentumProjector.target), ("queue", queue),
+        ]
+        if let probe { named.append(("online_probe", probe)) }
+        model = MethodNetworks(named)
+    }
+
+    public func loss(_ batch: Batch, _ context: StepContext) -> StepOutput {
+        precondition(batch.views.count == 2, "MoCo needs two views, found \(batch.views.count)")
+        let n = batch.count
+        let both = Tensor.concatenate(batch.views, alongAxis: 0)
+        let features = backbone(both)
+        let queries = projector(features)
+        // Keys without gradient; the key encoder runs in the mode of the online one (batch statistics in training).
+        let keys = withoutGrad { momentumProjector.target(momentumBackbone.target(both)).l2Normalized(alongAxis: 1) }
+        let q1 = queries.sliced(alongAxis: 0, start: 0, length: n), q2 = queries.sliced(alongAxis: 0, start: n, length: n)
+        let k1 = keys.sliced(alongAxis: 0, start: 0, length: n), k2 = keys.sliced(alongAxis: 0, start: n, length: n)
+        let first = QueueContrastive.loss(queries: q1, keys: k2, queue: queue.queue, temperature: config.temperature)
+        var loss = first.loss, accuracy = first.accuracy
+        var enqueue = k2
+        if config.symmetric {
+            let second = QueueContrastive.loss(queries: q2, keys: k1, queue: queue.queue, temperature: config.temperature)
+            loss = (loss + second.loss) * 0.5
+            accuracy = (accuracy + second.accuracy) / 2
+            enqueue = keys
+        }
+        var metrics: [String: Float] = ["contrastive_accuracy": accuracy, "ssl_loss": loss.item,
+                                        "collapse_std": collapseStandardDeviation(queries.detached()),
+                                        "momentum": momentumSchedule(step: context.step, totalSteps: context.totalSteps,
+                                                                     base: config.momentum, final: config.finalMomentum)]
+        var total = loss
+        let firstFeatures = features.sliced(alongAxis: 0, start: 0, length: n)
+        if let probe, let labels = probeLabels(batch, classes: probe.classifier.weight.shape[0]) {
+            let (probeLoss, probeAccuracy) = probe.loss(firstFeatures, labels: labels)
+            total = total + probeLoss
+            metrics["online_accuracy"] = probeAccuracy
+        }
+        return StepOutput(loss: total, metrics: metrics, headline: ("acc", accuracy), features: firstFeatures.detached(),
+                          state: ["keys": enqueue.detached()])
+    }
+
+    /// EMA update of the key encoder with this step's τ, then this batch's keys into the queue.
+    public func afterOptimizerStep(_ output: StepOutput, _ context: StepContext) {
+        let tau = momentumSchedule(step: context.step, totalSteps: context.totalSteps, base: config.momentum, final: config.finalMomentum)
+        momentumBackbone.update(from: backbone, momentum: tau)
+        momentumProjector.update(from: projector, momentum: tau)
+        if let keys = output.state["keys"] { queue.enqueue(keys) }
+    }
+
+    public func features(_ inputs: Tensor, _ request: FeatureRequest) -> Tensor? {
+        request == .pooled ? withoutGrad { backbone(inputs) } : nil
+    }
+}

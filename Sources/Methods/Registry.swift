@@ -1,0 +1,112 @@
+// The method registry: the only list of methods. Training and Evaluation find a method here by the `method:` key
+// of a config and never name one. Key = file name = config value (`simclr` ↔ SimCLR.swift ↔ configs/simclr-*.yaml).
+
+import Foundation
+import Layers
+import TensorCore
+
+/// A model config of some registered method, type-erased so that a run config can hold any of them.
+public struct AnyMethodConfig: @unchecked Sendable, Equatable, Encodable {
+    public let value: any MethodConfig
+
+    public init(_ value: any MethodConfig) { self.value = value }
+
+    public func encode(to encoder: Encoder) throws { try value.encode(to: encoder) }
+
+    public static func == (a: AnyMethodConfig, b: AnyMethodConfig) -> Bool {
+        func equal<C: MethodConfig>(_ x: C, _ y: any MethodConfig) -> Bool { (y as? C).map { $0 == x } ?? false }
+        return equal(a.value, b.value)
+    }
+
+    /// The config as its concrete type. Reading it as another type is a programmer error.
+    public subscript<C: MethodConfig>(as type: C.Type) -> C {
+        get {
+            guard let config = value as? C else { preconditionFailure("the model config is \(Swift.type(of: value)), not \(C.self)") }
+            return config
+        }
+        set { self = AnyMethodConfig(newValue) }
+    }
+
+    /// The config as `C`, or nil when it belongs to another method.
+    public func typed<C: MethodConfig>(_ type: C.Type) -> C? { value as? C }
+}
+
+/// One entry of the registry, with the method's static requirements as plain functions.
+public struct RegisteredMethod: @unchecked Sendable {
+    public let key: String
+    public let input: InputKind
+    public let spec: any MethodSpec.Type
+
+    public init<S: MethodSpec>(_ spec: S.Type) {
+        key = S.key
+        input = S.input
+        self.spec = spec
+    }
+
+    /// The default model config (what an absent `model:` section means).
+    public var defaultConfig: AnyMethodConfig {
+        func make<S: MethodSpec>(_ s: S.Type) -> AnyMethodConfig { AnyMethodConfig(S.Config()) }
+        return make(spec)
+    }
+
+    /// Decodes the model config of this method from `key` of `container` (its default when absent).
+    public func decodeConfig<K: CodingKey>(from container: KeyedDecodingContainer<K>, forKey key: K) throws -> AnyMethodConfig {
+        func decode<S: MethodSpec>(_ s: S.Type) throws -> AnyMethodConfig {
+            AnyMethodConfig(try container.decodeIfPresent(S.Config.self, forKey: key) ?? S.Config())
+        }
+        return try decode(spec)
+    }
+
+    public func validate(_ config: AnyMethodConfig, input: InputShape) throws {
+        func check<S: MethodSpec>(_ s: S.Type) throws {
+            guard let typed = config.value as? S.Config else {
+                throw ConfigError(key: "model", message: "the model config is not one of method '\(key)'")
+            }
+            try S.validate(typed, input: input)
+        }
+        try check(spec)
+    }
+
+    public func make(_ config: AnyMethodConfig, input: InputShape, seed: UInt64) throws -> any Method {
+        func build<S: MethodSpec>(_ s: S.Type) throws -> any Method {
+            guard let typed = config.value as? S.Config else {
+                throw ConfigError(key: "model", message: "the model config is not one of method '\(key)'")
+            }
+            try S.validate(typed, input: input)
+            return try S.make(typed, input: input, seed: seed)
+        }
+        return try build(spec)
+    }
+}
+
+/// The table from `method:` keys to method types.
+public enum MethodRegistry {
+    /// The methods of this package, in the order help texts list them.
+    public static let builtIn: [RegisteredMethod] = [
+        RegisteredMethod(CPCAudio.self), RegisteredMethod(CPCImage.self),
+        RegisteredMethod(SimCLR.self), RegisteredMethod(MoCo.self),
+    ]
+
+    nonisolated(unsafe) private static var added: [RegisteredMethod] = []
+    private static let lock = NSLock()
+
+    /// Adds a method defined elsewhere (a plug-in or a test's toy method). Replaces an entry with the same key.
+    public static func register<S: MethodSpec>(_ spec: S.Type) {
+        lock.lock()
+        defer { lock.unlock() }
+        added.removeAll { $0.key == S.key }
+        added.append(RegisteredMethod(spec))
+    }
+
+    /// Every registered method.
+    public static var all: [RegisteredMethod] {
+        lock.lock()
+        defer { lock.unlock() }
+        return builtIn.filter { entry in !added.contains { $0.key == entry.key } } + added
+    }
+
+    public static var keys: [String] { all.map(\.key) }
+
+    /// The entry for `key`, or nil.
+    public static func entry(_ key: String) -> RegisteredMethod? { all.first { $0.key == key } }
+}

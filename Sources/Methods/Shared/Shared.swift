@@ -1,0 +1,136 @@
+// Pieces the image-pair methods share, each in one place: the projector/predictor MLP config, the momentum
+// encoder's cosine τ schedule, the feature queue, the online linear probe, the collapse monitor, and a named
+// container that makes a method's networks one checkpointable layer.
+//
+// Glossary: N items, D feature width, K queue length, L classes.
+
+import Foundation
+import Layers
+import TensorCore
+
+/// A projector or predictor head: Linear → [BatchNorm] → ReLU per hidden width, then Linear to `output`
+/// (optionally batch-normalised without affine parameters, as SimSiam's projector).
+public struct HeadConfig: Codable, Sendable, Equatable {
+    public var hidden: [Int] = [2048]
+    public var output = 128
+    public var batchNorm = true
+    public var outputBatchNorm = false
+
+    public init(hidden: [Int] = [2048], output: Int = 128, batchNorm: Bool = true) {
+        (self.hidden, self.output, self.batchNorm) = (hidden, output, batchNorm)
+    }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case hidden, output, batchNorm = "batch_norm", outputBatchNorm = "output_batch_norm"
+    }
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = HeadConfig()
+        hidden = try c.value(.hidden, default: d.hidden)
+        output = try c.value(.output, default: d.output)
+        batchNorm = try c.value(.batchNorm, default: d.batchNorm)
+        outputBatchNorm = try c.value(.outputBatchNorm, default: d.outputBatchNorm)
+        if hidden.contains(where: { $0 < 1 || $0 > 65536 }) { throw decoder.invalid("hidden", "widths must be in 1...65536, found \(hidden)") }
+        if output < 1 || output > 65536 { throw decoder.invalid("output", "must be in 1...65536, found \(output)") }
+    }
+
+    /// The head as `Sequential` (PyTorch's names for the same `nn.Sequential`).
+    public func make(inputSize: Int, generator: inout RandomGenerator) -> Sequential {
+        let mlp = makeMLP(inputSize: inputSize, hiddenSizes: hidden, outputSize: output,
+                          normalization: batchNorm ? .batch : .none, generator: &generator)
+        guard outputBatchNorm else { return mlp }
+        return Sequential(mlp.layers + [BatchNorm(features: output, affine: false)])
+    }
+}
+
+/// The momentum of an EMA target at step k of K, rising from `base` to `final` on a half cosine (BYOL's schedule,
+/// used by solo-learn for MoCo too): τ_k = final − (final − base)·(cos(πk/K) + 1)/2.
+public func momentumSchedule(step: Int, totalSteps: Int, base: Float, final: Float = 1) -> Float {
+    guard totalSteps > 0 else { return base }
+    let progress = Double(min(step, totalSteps)) / Double(totalSteps)
+    return final - (final - base) * Float((Foundation.cos(Double.pi * progress) + 1) / 2)
+}
+
+/// A first-in first-out queue of L2-normalised keys (MoCo's negatives), as buffers so that checkpoints carry it:
+/// `queue` `[K, D]` and `queue_ptr` `[]` (the next row to overwrite).
+public final class FeatureQueue: Layer {
+    public let queue: Tensor
+    public let pointer: Tensor
+    public var isTraining = true
+
+    /// Starts as random unit rows (as MoCo), drawn from `generator`.
+    public init(length: Int, width: Int, generator: inout RandomGenerator) {
+        queue = Tensor.normal([length, width], generator: &generator).l2Normalized(alongAxis: 1)
+        pointer = Tensor.zeros([])
+    }
+
+    public var ownParameters: [(name: String, tensor: Tensor)] { [] }
+    public var ownBuffers: [(name: String, tensor: Tensor)] { [("queue", queue), ("queue_ptr", pointer)] }
+    public var length: Int { queue.shape[0] }
+
+    /// Overwrites the oldest rows with `keys` `[B, D]` (wrapping around).
+    public func enqueue(_ keys: Tensor) {
+        let (k, d) = (queue.shape[0], queue.shape[1])
+        precondition(keys.rank == 2 && keys.shape[1] == d, "enqueue expects keys [B, \(d)], found \(keys.shape)")
+        var start = Int(pointer.item)
+        keys.withUnsafeBufferPointer { source in
+            queue.withUnsafeMutableBufferPointer { target in
+                for row in 0..<keys.shape[0] {
+                    for j in 0..<d { target[start * d + j] = source[row * d + j] }
+                    start = (start + 1) % k
+                }
+            }
+        }
+        pointer.withUnsafeMutableBufferPointer { $0[0] = Float(start) }
+    }
+}
+
+/// A linear classifier trained beside the method on detached backbone features (solo-learn's online probe): it
+/// shows during pre-training whether the features separate the classes. Its gradient never reaches the backbone.
+public final class OnlineProbe: Layer {
+    public let classifier: Linear
+    public var isTraining = true
+
+    public init(features: Int, classes: Int, generator: inout RandomGenerator) {
+        classifier = Linear(inputSize: features, outputSize: classes, generator: &generator)
+    }
+
+    public var ownParameters: [(name: String, tensor: Tensor)] { [] }
+    public var children: [(name: String, layer: any Layer)] { [("classifier", classifier)] }
+
+    /// The cross-entropy on `features` (detached here) and the top-1 accuracy.
+    public func loss(_ features: Tensor, labels: [Int]) -> (loss: Tensor, accuracy: Float) {
+        let logits = classifier(features.detached())
+        let predicted = logits.argmax(alongAxis: 1)
+        let correct = zip(predicted, labels).filter { $0 == $1 }.count
+        return (crossEntropy(logits: logits, targets: labels), Float(correct) / Float(max(labels.count, 1)))
+    }
+}
+
+/// The collapse monitor of SimSiam (Chen and He 2021, fig. 2): the standard deviation over the batch of each
+/// dimension of the L2-normalised outputs `[N, D]`, averaged over dimensions. About 1/√D for well-spread outputs,
+/// 0 when they collapse to one point.
+public func collapseStandardDeviation(_ outputs: Tensor) -> Float {
+    withoutGrad {
+        let z = outputs.l2Normalized(alongAxis: 1)
+        let std = z.variance(alongAxis: 0, unbiased: false).sqrt()
+        return std.mean().item
+    }
+}
+
+/// A method's networks as one layer with named children (what the checkpoint stores).
+public final class MethodNetworks: Layer {
+    public let named: [(name: String, layer: any Layer)]
+    public var isTraining = true
+
+    public init(_ named: [(name: String, layer: any Layer)]) { self.named = named }
+
+    public var ownParameters: [(name: String, tensor: Tensor)] { [] }
+    public var children: [(name: String, layer: any Layer)] { named }
+}
+
+/// The labels of a batch as probe targets, when every label is a class of the online probe.
+func probeLabels(_ batch: Batch, classes: Int) -> [Int]? {
+    guard classes > 0, batch.labels.count == batch.count, batch.labels.allSatisfy({ $0 >= 0 && $0 < classes }) else { return nil }
+    return batch.labels
+}

@@ -1,0 +1,90 @@
+// SimCLR (Chen et al. 2020, "A Simple Framework for Contrastive Learning of Visual Representations"): a backbone and
+// a projector embed two augmented views of each image; NT-Xent pulls the two views together against the other
+// 2N − 2 views of the batch. Probes read the backbone's pooled output, not the projection.
+//
+// Glossary: N images, V = 2 views, D backbone width, P projection width, L classes.
+
+import Layers
+import Objectives
+import TensorCore
+
+/// SimCLR's networks and loss. Defaults: solo-learn's CIFAR settings scaled to a 2-core budget (ResNet-18 layout at
+/// width 16, a 2-layer projector with batch norm, τ = 0.2).
+public struct SimCLRConfig: MethodConfig {
+    public var backbone = ResNetConfig()
+    public var projector = HeadConfig(hidden: [512], output: 128, batchNorm: true)
+    public var temperature: Float = 0.2
+    /// Train a linear classifier on detached features beside the method (logged as `online_accuracy`).
+    public var onlineProbe = true
+
+    public init() {}
+    enum CodingKeys: String, CodingKey, CaseIterable { case backbone, projector, temperature, onlineProbe = "online_probe" }
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = SimCLRConfig()
+        backbone = try c.value(.backbone, default: d.backbone)
+        projector = try c.value(.projector, default: d.projector)
+        temperature = try c.value(.temperature, default: d.temperature)
+        onlineProbe = try c.value(.onlineProbe, default: d.onlineProbe)
+        if !(temperature > 0 && temperature.isFinite) { throw decoder.invalid("temperature", "must be positive, found \(temperature)") }
+    }
+}
+
+/// SimCLR as a `Method` (registry key `simclr`): networks `backbone`, `projector`, `online_probe`.
+public final class SimCLR: Method, MethodSpec {
+    public static let key = "simclr"
+    public static let input = InputKind.imageViews
+
+    public static func validate(_ config: SimCLRConfig, input: InputShape) throws {
+        if !input.views.isEmpty && input.views.count != 2 {
+            throw ConfigError(key: "data.views", message: "SimCLR pairs two views, found \(input.views.count)")
+        }
+    }
+
+    public static func make(_ config: SimCLRConfig, input: InputShape, seed: UInt64) throws -> any Method {
+        SimCLR(config: config, imageChannels: input.channels, classes: config.onlineProbe ? input.classes : 0, seed: seed)
+    }
+
+    public let config: SimCLRConfig
+    public let backbone: ResNet
+    public let projector: Sequential
+    public let probe: OnlineProbe?
+    public let model: any Layer
+
+    public init(config: SimCLRConfig, imageChannels: Int, classes: Int, seed: UInt64) {
+        self.config = config
+        var generator = RandomGenerator(seed: seed, stream: 1)
+        backbone = ResNet(config: config.backbone, imageChannels: imageChannels, generator: &generator)
+        projector = config.projector.make(inputSize: config.backbone.outputWidth, generator: &generator)
+        probe = classes > 0 ? OnlineProbe(features: config.backbone.outputWidth, classes: classes, generator: &generator) : nil
+        var named: [(name: String, layer: any Layer)] = [("backbone", backbone), ("projector", projector)]
+        if let probe { named.append(("online_probe", probe)) }
+        model = MethodNetworks(named)
+    }
+
+    public func loss(_ batch: Batch, _ context: StepContext) -> StepOutput {
+        precondition(batch.views.count == 2, "SimCLR needs two views, found \(batch.views.count)")
+        // Both views through the backbone in one pass: batch norm sees the 2N images together, as SimCLR's.
+        let n = batch.count
+        let features = backbone(Tensor.concatenate(batch.views, alongAxis: 0))
+        let projections = projector(features)
+        let (loss, accuracy) = NTXent.loss(projections.sliced(alongAxis: 0, start: 0, length: n),
+                                           projections.sliced(alongAxis: 0, start: n, length: n), temperature: config.temperature)
+        var metrics: [String: Float] = ["contrastive_accuracy": accuracy, "ssl_loss": loss.item,
+                                        "collapse_std": collapseStandardDeviation(projections.detached())]
+        var total = loss
+        let first = features.sliced(alongAxis: 0, start: 0, length: n)
+        if let probe, let labels = probeLabels(batch, classes: probe.classifier.weight.shape[0]) {
+            let (probeLoss, probeAccuracy) = probe.loss(first, labels: labels)
+            total = total + probeLoss
+            metrics["online_accuracy"] = probeAccuracy
+        }
+        return StepOutput(loss: total, metrics: metrics, headline: ("acc", accuracy), features: first.detached())
+    }
+
+    /// `.pooled`: the backbone's pooled output `[N, D]` of images `[N, H, W, C]`.
+    public func features(_ inputs: Tensor, _ request: FeatureRequest) -> Tensor? {
+        request == .pooled ? withoutGrad { backbone(inputs) } : nil
+    }
+}
