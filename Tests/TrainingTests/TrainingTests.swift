@@ -74,7 +74,7 @@ private func writeConfig(_ text: String) throws -> String {
         #expect(try message("model:\n  prediction_steps: 0\n").contains("key 'model.prediction_steps': must be positive"))
         #expect(try message("optimizer:\n  learning_rate: -1\n").contains("key 'optimizer.learning_rate'"))
         #expect(try message("data:\n  sampling: sideways\n").contains("data.sampling"))
-        #expect(try message("method: simclr\n").contains("unknown method 'simclr'"))
+        #expect(try message("method: no-such-method\n").contains("unknown method 'no-such-method'"))
         #expect(try message("data:\n  window: 1600\n").contains("data.window"))
         #expect(try message("training: [1, 2\n").contains("not valid YAML"))
     }
