@@ -2,7 +2,7 @@
 SWIFT ?= swift
 THREADS ?= 2
 
-.PHONY: deps build release test demo demo-image bench clean
+.PHONY: deps build release test demo demo-image demo-method bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -32,6 +32,13 @@ demo: release
 DEMO_IMAGE_STEPS ?= 1000
 demo-image: release
 	scripts/demo_image.sh $(DEMO_IMAGE_STEPS) $(THREADS)
+
+# Trains an image-pair method (configs/$(METHOD)-fashion.yaml) and prints its kNN and linear probe table beside raw
+# pixels and a random initialisation (runs/demo-$(METHOD)/probes.json). METHOD_STEPS overrides the config's steps.
+METHOD ?= simclr
+METHOD_STEPS ?=
+demo-method: release
+	scripts/demo_method.sh $(METHOD) "$(METHOD_STEPS)" $(THREADS)
 
 bench: release
 	.build/release/cpc bench kernels --threads $(THREADS) --json

@@ -21,4 +21,16 @@ static inline void swiftcpc_keep_freed_memory(void) {
 #else
 static inline void swiftcpc_keep_freed_memory(void) {}
 #endif
+
+/// The OpenBLAS core type to ask for on a processor this OpenBLAS build does not recognise (it then falls back to
+/// its SSE3 "Prescott" kernels, 1.5–2× slower): "SkylakeX" with AVX-512, "Haswell" with AVX2 and FMA, else NULL.
+static inline const char *swiftcpc_suggested_blas_core(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+#endif
+    return 0;
+}
+char *openblas_get_corename(void);
 #endif

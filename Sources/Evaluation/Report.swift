@@ -66,23 +66,44 @@ public enum RunReport {
         let loss = Series(name: "train loss", points: log.compactMap { l in l["loss"].map { (l["step"] ?? 0, $0) } })
         let validation = Series(name: "validation loss", points: log.compactMap { l in l["validation_loss"].map { (l["step"] ?? 0, $0) } })
         let steps = Set(log.flatMap(\.keys).filter { $0.hasPrefix("accuracy_k") }).compactMap { Int($0.dropFirst(10)) }.sorted()
+        func series(_ key: String, _ name: String) -> Series? {
+            let points = log.compactMap { l in l[key].map { (l["step"] ?? 0, $0) } }
+            return points.isEmpty ? nil : Series(name: name, points: points)
+        }
+        // CPC: the accuracy per prediction step; pair methods: the contrastive task's and the online probe's.
         let accuracy = steps.map { k in
             Series(name: "k = \(k)", points: log.compactMap { l in l["accuracy_k\(k)"].map { (l["step"] ?? 0, $0) } })
-        }
+        } + [series("contrastive_accuracy", "contrastive (positive ranked first)"), series("online_accuracy", "online linear probe")]
+            .compactMap { $0 }
+        let collapse = series("collapse_std", "std of normalised outputs per dimension")
         let out = URL(fileURLWithPath: outFolder)
         let lossPath = out.appendingPathComponent("loss.svg").path, accuracyPath = out.appendingPathComponent("accuracy.svg").path
-        try svg(title: "InfoNCE loss", xLabel: "step", yLabel: "loss", series: [loss, validation])
+        try svg(title: "Training loss", xLabel: "step", yLabel: "loss", series: [loss, validation])
             .write(toFile: lossPath, atomically: true, encoding: .utf8)
-        try svg(title: "Prediction accuracy per step k", xLabel: "step", yLabel: "accuracy", series: accuracy)
+        try svg(title: steps.isEmpty ? "Accuracy" : "Prediction accuracy per step k", xLabel: "step", yLabel: "accuracy", series: accuracy)
             .write(toFile: accuracyPath, atomically: true, encoding: .utf8)
+        var paths = [lossPath, accuracyPath]
         var markdown = "# Run \(runFolder)\n\n![loss](loss.svg)\n\n![accuracy](accuracy.svg)\n\n"
+        if let collapse {
+            let path = out.appendingPathComponent("collapse.svg").path
+            try svg(title: "Collapse monitor (SimSiam's; 1/√D when spread, 0 when collapsed)", xLabel: "step", yLabel: "std",
+                    series: [collapse]).write(toFile: path, atomically: true, encoding: .utf8)
+            paths.append(path)
+            markdown += "![collapse](collapse.svg)\n\n"
+        }
         if let last = log.last {
             markdown += "Last logged step \(Int(last["step"] ?? 0)) after \(String(format: "%.0f", last["elapsed_seconds"] ?? 0)) s: "
                 + "loss \(String(format: "%.4f", last["loss"] ?? .nan))"
             if let v = log.last(where: { $0["validation_loss"] != nil })?["validation_loss"] {
                 markdown += ", validation loss \(String(format: "%.4f", v))"
             }
-            markdown += "; accuracy " + steps.map { "k=\($0) \(String(format: "%.3f", last["accuracy_k\($0)"] ?? .nan))" }.joined(separator: ", ") + ".\n"
+            if !steps.isEmpty {
+                markdown += "; accuracy " + steps.map { "k=\($0) \(String(format: "%.3f", last["accuracy_k\($0)"] ?? .nan))" }.joined(separator: ", ")
+            }
+            for (key, name) in [("online_accuracy", "online probe accuracy"), ("collapse_std", "collapse monitor")] {
+                if let value = last[key] { markdown += "; \(name) \(String(format: "%.3f", value))" }
+            }
+            markdown += ".\n"
         }
         let probesPath = URL(fileURLWithPath: runFolder).appendingPathComponent("probes.json").path
         if let data = FileManager.default.contents(atPath: probesPath),
@@ -91,6 +112,6 @@ public enum RunReport {
         }
         let markdownPath = out.appendingPathComponent("report.md").path
         try markdown.write(toFile: markdownPath, atomically: true, encoding: .utf8)
-        return [lossPath, accuracyPath, markdownPath]
+        return paths + [markdownPath]
     }
 }

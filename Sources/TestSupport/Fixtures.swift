@@ -42,6 +42,19 @@ public struct Fixture {
         return Tensor(data.map { Float($0) }, shape: shape)
     }
 
+    /// The named tensors of the object `key` of case `name` (a state dict, gradients by parameter name), sorted by name.
+    public func tensors(_ name: String, _ key: String) throws -> [(String, Tensor)] {
+        guard let entries = cases[name]?[key] as? [String: [String: Any]] else {
+            throw FixtureError(description: "\(path): case '\(name)' has no tensor object '\(key)'")
+        }
+        return try entries.keys.sorted().map { entry in
+            guard let shape = entries[entry]?["shape"] as? [Int], let data = entries[entry]?["data"] as? [Double] else {
+                throw FixtureError(description: "\(path): case '\(name)', '\(key).\(entry)' is not a tensor")
+            }
+            return (entry, Tensor(data.map { Float($0) }, shape: shape))
+        }
+    }
+
     /// Whether case `name` has an entry `key`.
     public func has(_ name: String, _ key: String) -> Bool { cases[name]?[key] != nil }
 

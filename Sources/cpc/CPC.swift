@@ -9,6 +9,11 @@ struct CPC: ParsableCommand {
         commandName: "cpc",
         abstract: "Self-supervised representation learning (Contrastive Predictive Coding and friends) on the CPU.",
         subcommands: [Prepare.self, Train.self, Embed.self, ProbeCommand.self, Report.self, Bench.self, Inspect.self])
+
+    static func main() {
+        BLASKernels.restartWithFasterKernelsIfNeeded()
+        main(nil)
+    }
 }
 
 /// Options every compute-heavy subcommand shares.

@@ -101,6 +101,19 @@ private func quickSettings(hidden: Int? = nil) -> ProbeSettings {
         let markdown = try String(contentsOfFile: paths[2], encoding: .utf8)
         #expect(markdown.contains("Last logged step 50") && markdown.contains("k=1 0.500"))
     }
+
+    @Test func reportPlotsThePairMethodsOnlineProbeAndCollapseMonitor() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcpc-report-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let log = (1...4).map { "{\"step\": \($0), \"loss\": 3, \"online_accuracy\": \(0.2 * Double($0)), \"collapse_std\": 0.08, \"contrastive_accuracy\": 0.5}" }
+        try (log.joined(separator: "\n") + "\n").write(to: folder.appendingPathComponent("log.jsonl"), atomically: true, encoding: .utf8)
+        let paths = try RunReport.write(runFolder: folder.path, outFolder: folder.path)
+        #expect(paths.map { URL(fileURLWithPath: $0).lastPathComponent } == ["loss.svg", "accuracy.svg", "collapse.svg", "report.md"])
+        #expect(try String(contentsOfFile: paths[1], encoding: .utf8).contains("online linear probe"))
+        let markdown = try String(contentsOfFile: paths[3], encoding: .utf8)
+        #expect(markdown.contains("online probe accuracy 0.800") && markdown.contains("collapse monitor 0.080"))
+    }
 }
 
 /// Counts how often features are computed.
