@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Runs `cpc bench train` and bench/cpc_torch.py alternately (several rounds, same threads, same config) and prints
-each one's median time per step, the ratio, and peak resident memory.
+"""Runs `cpc bench train` and the PyTorch twin of the config's method alternately (several rounds, same threads, same
+config) and prints each one's median time per step, the ratio, and peak resident memory. Twins: bench/cpc_torch.py
+(method: cpc) and bench/simclr_torch.py (method: simclr).
 
     swift build -c release; pip install "torch==2.13.0+cpu" pyyaml
     python bench/compare.py --config configs/cpc-audio-paper.yaml --threads 2 --rounds 3
@@ -20,13 +21,20 @@ parser.add_argument("--rounds", type=int, default=3)
 parser.add_argument("--steps", type=int, default=3)
 parser.add_argument("--python", default=sys.executable)
 args = parser.parse_args()
+method = "cpc"
+for line in open(os.path.join(root, args.config) if not os.path.isabs(args.config) else args.config):
+    if line.startswith("method:"):
+        method = line.split(":", 1)[1].split("#")[0].strip()
+twins = {"cpc": "bench/cpc_torch.py", "simclr": "bench/simclr_torch.py"}
+if method not in twins:
+    sys.exit(f"{args.config}: no PyTorch twin for method '{method}' (have: {', '.join(twins)})")
 
 ours, theirs = [], []
 for round_index in range(args.rounds):
     for name, command, sink in [
         ("SwiftCPC", [os.path.join(root, ".build/release/cpc"), "bench", "train", "--config", args.config, "--threads",
                       str(args.threads), "--steps", str(args.steps), "--json"], ours),
-        ("PyTorch", [args.python, os.path.join(root, "bench/cpc_torch.py"), "--config", args.config, "--threads",
+        ("PyTorch", [args.python, os.path.join(root, twins[method]), "--config", args.config, "--threads",
                      str(args.threads), "--steps", str(args.steps), "--json"], theirs),
     ]:
         output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=root).stdout

@@ -245,10 +245,10 @@ public final class CPCAudio: Method, MethodSpec {
         let c = network.contextualize(z)
         let predictions = network.predict(c, positions: positions)
         var generator = negativeGenerator(batch: batch.index)
-        let negatives = given ?? InfoNCE.sampleNegatives(mode: config.negativeSampling, sequences: n, frames: t, positions: positions,
+        let negatives = given ?? KStepInfoNCE.sampleNegatives(mode: config.negativeSampling, sequences: n, frames: t, positions: positions,
                                                 count: config.negatives, speakers: batch.labels, generator: &generator)
-        let logits = InfoNCE.logits(predictions: predictions, encoded: z, negatives: negatives, negativeCount: config.negatives)
-        let result = InfoNCE.loss(logits: logits)
+        let logits = KStepInfoNCE.logits(predictions: predictions, encoded: z, negatives: negatives, negativeCount: config.negatives)
+        let result = KStepInfoNCE.loss(logits: logits)
         var metrics: [String: Float] = [:]
         for step in 0..<k {
             metrics["accuracy_k\(step + 1)"] = result.accuracyPerStep[step]

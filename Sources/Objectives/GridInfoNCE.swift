@@ -10,7 +10,7 @@ public enum GridInfoNCE {
     /// `predictions[k]` `[P_k, D]` against `candidates` `[Q, D]`; `targets[k][i]` is the row of `candidates` that
     /// prediction i of step k should pick. All scores come from one GEMM. The loss is the mean over steps of each
     /// step's mean cross-entropy; accuracy counts a prediction as correct when its target scores highest (ties count).
-    public static func loss(predictions: [Tensor], candidates: Tensor, targets: [[Int]]) -> InfoNCE.Result {
+    public static func loss(predictions: [Tensor], candidates: Tensor, targets: [[Int]]) -> KStepInfoNCE.Result {
         precondition(!predictions.isEmpty && predictions.count == targets.count, "one target list per step")
         precondition(candidates.rank == 2, "candidates must be [Q, D], found \(candidates.shape)")
         let k = predictions.count
@@ -36,7 +36,7 @@ public enum GridInfoNCE {
                 for step in 0..<k {
                     for _ in 0..<counts[step] {
                         lossPerStep[step] += values[row]
-                        if InfoNCE.scoresHighest(s.baseAddress! + row * q, count: q, target: flatTargets[row]) {
+                        if KStepInfoNCE.scoresHighest(s.baseAddress! + row * q, count: q, target: flatTargets[row]) {
                             accuracyPerStep[step] += 1
                         }
                         row += 1
@@ -46,6 +46,6 @@ public enum GridInfoNCE {
                 }
             }
         }
-        return InfoNCE.Result(loss: loss, lossPerStep: lossPerStep, accuracyPerStep: accuracyPerStep)
+        return KStepInfoNCE.Result(loss: loss, lossPerStep: lossPerStep, accuracyPerStep: accuracyPerStep)
     }
 }

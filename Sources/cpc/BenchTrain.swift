@@ -71,10 +71,10 @@ struct BenchTrain: ParsableCommand {
             let k = model.predictionSteps, positions = z.shape[1] - k
             let predictions = network.predict(c, positions: positions)
             var negativeGenerator = method.negativeGenerator(batch: step)
-            let negatives = InfoNCE.sampleNegatives(mode: model.negativeSampling, sequences: n, frames: z.shape[1],
+            let negatives = KStepInfoNCE.sampleNegatives(mode: model.negativeSampling, sequences: n, frames: z.shape[1],
                                                     positions: positions, count: model.negatives,
                                                     speakers: speakers, generator: &negativeGenerator)
-            let loss = InfoNCE.loss(logits: InfoNCE.logits(predictions: predictions, encoded: z, negatives: negatives,
+            let loss = KStepInfoNCE.loss(logits: KStepInfoNCE.logits(predictions: predictions, encoded: z, negatives: negatives,
                                                            negativeCount: model.negatives)).loss
             let t3 = now()
             optimizer.zeroGrad()

@@ -85,5 +85,39 @@ sys.exit(0 if [x["features"] for x in r] == ["cpc", "pixels"] and all(x["task"] 
 PY
 }
 check "cpc probe image writes CPC and pixel results well above chance" image_probe_ok
+# The pair methods through the registry: SimCLR and MoCo on Fashion-MNIST with a small backbone for a few dozen
+# steps (the contrastive loss must fall and the online probe must leave chance), then the kNN and linear probes
+# on the backbone's features.
+for method in simclr moco; do
+    sed -e 's/width: 16/width: 4/; s/blocks: \[2, 2, 2, 2\]/blocks: [1, 1, 1]/; s/batch_size: 256/batch_size: 64/' \
+        -e 's/hidden: \[512\]/hidden: [64]/; s/queue_size: 4096/queue_size: 512/; s/warmup_steps: 50/warmup_steps: 5/' \
+        -e 's/log_every: 20/log_every: 5/; s/validate_every: 200/validate_every: 40/; s/checkpoint_every: 200/checkpoint_every: 40/' \
+        "configs/$method-fashion.yaml" >"$work/$method.yaml"
+    "$cpc" train --config "$work/$method.yaml" --out "$work/$method" --steps 40 --threads 2 >"$work/$method.txt" 2>&1
+    check "cpc train ($method) finishes 40 steps" test -f "$work/$method/final.safetensors"
+    pair_learned() {
+        python3 - "$work/$1/log.jsonl" <<'PY'
+import json, sys
+log = [json.loads(line) for line in open(sys.argv[1])]
+first, last = log[0], log[-1]
+print(f"{sys.argv[1].split('/')[-2]}: contrastive loss {first['ssl_loss']:.3f} -> {last['ssl_loss']:.3f}; "
+      f"online probe {last['online_accuracy']:.3f}; collapse std {last['collapse_std']:.3f}")
+sys.exit(0 if last["ssl_loss"] < first["ssl_loss"] - 0.2 and last["online_accuracy"] > 0.2 and "validation_loss" in last else 1)
+PY
+    }
+    check "$method's contrastive loss falls and its online probe leaves chance" pair_learned "$method"
+    "$cpc" probe image --corpus "$fashion" --checkpoint "$work/$method/final.safetensors" --knn --train-limit 2000 \
+        --test-limit 1000 --threads 2 --epochs 5 --json "$work/$method-probe.json" >/dev/null
+    pair_probed() {
+        python3 - "$work/$1-probe.json" "$1" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"{sys.argv[2]} probes: " + ", ".join(f"{x['task']} {x['accuracy']:.3f}" for x in r))
+sys.exit(0 if [x["task"] for x in r] == ["knn", "linear"] and all(x["features"] == sys.argv[2] and x["accuracy"] > 0.3 for x in r) else 1)
+PY
+    }
+    check "cpc probe image --knn reads $method's backbone: kNN and linear well above chance" pair_probed "$method"
+done
+
 echo "end-to-end: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

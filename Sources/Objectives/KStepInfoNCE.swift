@@ -21,7 +21,7 @@ public enum NegativeSampling: String, Codable, Sendable, CaseIterable {
     case otherSequences = "other_sequences"
 }
 
-public enum InfoNCE {
+public enum KStepInfoNCE {
     /// Draws M negative frame indices for every scored position (n, w), as flat indices n'·T + t'.
     /// - Parameters:
     ///   - speakers: the speaker of each sequence (used by `.sameSpeaker`).

@@ -7,21 +7,21 @@ import Testing
 import TensorCore
 import TestSupport
 
-@Suite struct InfoNCETests {
+@Suite struct KStepInfoNCETests {
     @Test func gradientsMatchFiniteDifferences() {
         var g = RandomGenerator(seed: 3)
         let p = Tensor.uniform([2, 4, 3, 5], low: -1, high: 1, generator: &g)
         let z = Tensor.uniform([2, 7, 5], low: -1, high: 1, generator: &g)
         for mode in NegativeSampling.allCases {
             var ng = RandomGenerator(seed: 4)
-            let negatives = InfoNCE.sampleNegatives(mode: mode, sequences: 2, frames: 7, positions: 4, count: 6,
+            let negatives = KStepInfoNCE.sampleNegatives(mode: mode, sequences: 2, frames: 7, positions: 4, count: 6,
                                                     speakers: [0, 0], generator: &ng)
             let logits = checkGradients([p, z]) { t in
-                InfoNCE.logits(predictions: t[0], encoded: t[1], negatives: negatives, negativeCount: 6)
+                KStepInfoNCE.logits(predictions: t[0], encoded: t[1], negatives: negatives, negativeCount: 6)
             }
             #expect(logits.passed, "\(mode) logits: \(logits)")
             let loss = checkGradients([p, z]) { t in
-                InfoNCE.loss(logits: InfoNCE.logits(predictions: t[0], encoded: t[1], negatives: negatives, negativeCount: 6)).loss
+                KStepInfoNCE.loss(logits: KStepInfoNCE.logits(predictions: t[0], encoded: t[1], negatives: negatives, negativeCount: 6)).loss
             }
             #expect(loss.passed, "\(mode) loss: \(loss)")
         }
@@ -35,7 +35,7 @@ import TestSupport
         p.requiresGrad = true
         z.requiresGrad = true
         let negatives = try fixture.integers(name, "negatives")
-        let result = InfoNCE.loss(logits: InfoNCE.logits(predictions: p, encoded: z, negatives: negatives, negativeCount: 4))
+        let result = KStepInfoNCE.loss(logits: KStepInfoNCE.logits(predictions: p, encoded: z, negatives: negatives, negativeCount: 4))
         #expect(Swift.abs(Double(result.loss.item) - (try fixture.number(name, "loss"))) < 1e-5)
         #expect(maxAbsoluteDifference(result.lossPerStep, try fixture.tensor(name, "loss_per_k").scalars) < 1e-5)
         #expect(maxAbsoluteDifference(result.accuracyPerStep, try fixture.tensor(name, "accuracy_per_k").scalars) < 1e-6)
@@ -49,7 +49,7 @@ import TestSupport
         let speakers = [3, 3, 8, 5]
         for mode in NegativeSampling.allCases {
             var g = RandomGenerator(seed: 11)
-            let negatives = InfoNCE.sampleNegatives(mode: mode, sequences: n, frames: t, positions: w, count: m,
+            let negatives = KStepInfoNCE.sampleNegatives(mode: mode, sequences: n, frames: t, positions: w, count: m,
                                                     speakers: speakers, generator: &g)
             #expect(negatives.count == n * w * m)
             var sequencesSeen = Set<Int>()
