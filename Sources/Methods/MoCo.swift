@@ -58,11 +58,7 @@ public final class MoCo: Method, MethodSpec {
     public static let key = "moco"
     public static let input = InputKind.imageViews
 
-    public static func validate(_ config: MoCoConfig, input: InputShape) throws {
-        if !input.views.isEmpty && input.views.count != 2 {
-            throw ConfigError(key: "data.views", message: "MoCo uses two views (query and key), found \(input.views.count)")
-        }
-    }
+    public static func validate(_ config: MoCoConfig, input: InputShape) throws { try requireTwoViews(input, method: "MoCo") }
 
     public static func make(_ config: MoCoConfig, input: InputShape, seed: UInt64) throws -> any Method {
         MoCo(config: config, imageChannels: input.channels, classes: config.onlineProbe ? input.classes : 0, seed: seed)
@@ -117,13 +113,8 @@ public final class MoCo: Method, MethodSpec {
                                         "collapse_std": collapseStandardDeviation(queries.detached()),
                                         "momentum": momentumSchedule(step: context.step, totalSteps: context.totalSteps,
                                                                      base: config.momentum, final: config.finalMomentum)]
-        var total = loss
         let firstFeatures = features.sliced(alongAxis: 0, start: 0, length: n)
-        if let probe, let labels = probeLabels(batch, classes: probe.classifier.weight.shape[0]) {
-            let (probeLoss, probeAccuracy) = probe.loss(firstFeatures, labels: labels)
-            total = total + probeLoss
-            metrics["online_accuracy"] = probeAccuracy
-        }
+        let total = probe?.adding(to: loss, features: firstFeatures, batch: batch, metrics: &metrics) ?? loss
         return StepOutput(loss: total, metrics: metrics, headline: ("acc", accuracy), features: firstFeatures.detached(),
                           state: ["keys": enqueue.detached()])
     }

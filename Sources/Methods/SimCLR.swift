@@ -36,11 +36,7 @@ public final class SimCLR: Method, MethodSpec {
     public static let key = "simclr"
     public static let input = InputKind.imageViews
 
-    public static func validate(_ config: SimCLRConfig, input: InputShape) throws {
-        if !input.views.isEmpty && input.views.count != 2 {
-            throw ConfigError(key: "data.views", message: "SimCLR pairs two views, found \(input.views.count)")
-        }
-    }
+    public static func validate(_ config: SimCLRConfig, input: InputShape) throws { try requireTwoViews(input, method: "SimCLR") }
 
     public static func make(_ config: SimCLRConfig, input: InputShape, seed: UInt64) throws -> any Method {
         SimCLR(config: config, imageChannels: input.channels, classes: config.onlineProbe ? input.classes : 0, seed: seed)
@@ -73,13 +69,8 @@ public final class SimCLR: Method, MethodSpec {
                                            projections.sliced(alongAxis: 0, start: n, length: n), temperature: config.temperature)
         var metrics: [String: Float] = ["contrastive_accuracy": accuracy, "ssl_loss": loss.item,
                                         "collapse_std": collapseStandardDeviation(projections.detached())]
-        var total = loss
         let first = features.sliced(alongAxis: 0, start: 0, length: n)
-        if let probe, let labels = probeLabels(batch, classes: probe.classifier.weight.shape[0]) {
-            let (probeLoss, probeAccuracy) = probe.loss(first, labels: labels)
-            total = total + probeLoss
-            metrics["online_accuracy"] = probeAccuracy
-        }
+        let total = probe?.adding(to: loss, features: first, batch: batch, metrics: &metrics) ?? loss
         return StepOutput(loss: total, metrics: metrics, headline: ("acc", accuracy), features: first.detached())
     }
 

@@ -134,3 +134,21 @@ func probeLabels(_ batch: Batch, classes: Int) -> [Int]? {
     guard classes > 0, batch.labels.count == batch.count, batch.labels.allSatisfy({ $0 >= 0 && $0 < classes }) else { return nil }
     return batch.labels
 }
+
+extension OnlineProbe {
+    /// `loss` plus the probe's cross-entropy on the detached `features` of the batch's items, with
+    /// `online_accuracy` in `metrics`; `loss` alone when the batch has no usable labels.
+    func adding(to loss: Tensor, features: Tensor, batch: Batch, metrics: inout [String: Float]) -> Tensor {
+        guard let labels = probeLabels(batch, classes: classifier.weight.shape[0]) else { return loss }
+        let (probeLoss, accuracy) = self.loss(features, labels: labels)
+        metrics["online_accuracy"] = accuracy
+        return loss + probeLoss
+    }
+}
+
+/// The check that a two-view method gets exactly two views (before the data are read, `views` may be empty).
+func requireTwoViews(_ input: InputShape, method: String) throws {
+    if !input.views.isEmpty && input.views.count != 2 {
+        throw ConfigError(key: "data.views", message: "\(method) uses two views per image, found \(input.views.count)")
+    }
+}
