@@ -43,7 +43,9 @@ let package = Package(
             name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
 
-        .target(name: "TensorCore", dependencies: ["CBLAS"]),
+        // Hand-vectorised kernels (direct convolution), compiled per instruction set and picked at run time.
+        .target(name: "CKernels"),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "Layers", dependencies: ["TensorCore"]),
         .target(name: "Objectives", dependencies: ["TensorCore", "CBLAS"]),
         .target(name: "Methods", dependencies: ["TensorCore", "Layers", "Objectives"]),

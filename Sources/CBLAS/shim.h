@@ -16,7 +16,7 @@ void ssyevd_(const char *jobz, const char *uplo, const int *n, float *a, const i
 /// Serve every block from the heap and never trim it, so freed tensor buffers are reused without page faults.
 static inline void swiftcpc_keep_freed_memory(void) {
     mallopt(M_MMAP_MAX, 0);
-    mallopt(M_TRIM_THRESHOLD, 0x7fffffff);
+    mallopt(M_TRIM_THRESHOLD, -1); // int -1 becomes SIZE_MAX: never trim
 }
 #else
 static inline void swiftcpc_keep_freed_memory(void) {}

@@ -85,7 +85,7 @@ private func permuteWeight(_ w: UnsafePointer<Float>, into r: UnsafeMutablePoint
 }
 
 /// Adds `bias` `[O]` to each of `rows` output rows of `channels` values, in place.
-private func addBias(_ bias: Tensor, to y: UnsafeMutablePointer<Float>, rows: Int, channels o: Int) {
+func addBias(_ bias: Tensor, to y: UnsafeMutablePointer<Float>, rows: Int, channels o: Int) {
     let b = bias.storage.pointer
     for r in 0..<rows {
         let out = y + r * o
@@ -101,7 +101,8 @@ private func addBias(_ bias: Tensor, to y: UnsafeMutablePointer<Float>, rows: In
 ///   - bias: `[O]` or nil.
 /// - Returns: `[N, Ho, Wo, O]` with `Ho = ⌊(H + 2·padH − dilationH·(KH−1) − 1) / strideH⌋ + 1`, likewise Wo.
 public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
-                   padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
+                   padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1,
+                   algorithm: ConvolutionAlgorithm = .automatic) -> Tensor {
     precondition(input.rank == 4, "conv2d expects input [N, H, W, C], found \(input.shape)")
     precondition(weight.rank == 4, "conv2d expects weight [O, C/groups, KH, KW], found \(weight.shape)")
     let geometry = ConvolutionGeometry(
@@ -120,6 +121,16 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
     if let bias { precondition(bias.shape == [geometry.outputChannels], "conv2d: bias \(bias.shape), expected [\(geometry.outputChannels)]") }
 
     let g = geometry
+    let direct = DirectConvolution.supports(g) && (!input.requiresGrad || DirectConvolution.supportsInputGradient(g))
+    switch algorithm {
+    case .automatic where direct:
+        return DirectConvolution.conv2d(input, weight: weight, bias: bias, geometry: g)
+    case .direct:
+        precondition(direct, "conv2d: the direct kernels need groups 1, dilation 1 and channel counts divisible by 16 (input channels only when the input needs a gradient), found \(weight.shape) on \(input.shape)")
+        return DirectConvolution.conv2d(input, weight: weight, bias: bias, geometry: g)
+    default:
+        break
+    }
     let o = g.outputChannels, og = g.groupOutputChannels, k = g.rowLength, pixels = g.outputPixels
     let kernelWeight = Tensor.uninitialized([o, g.kernelHeight, g.kernelWidth, g.groupChannels])
     permuteWeight(weight.storage.pointer, into: kernelWeight.storage.pointer, outputs: o,

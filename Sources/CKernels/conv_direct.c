@@ -1,0 +1,232 @@
+// Direct convolution kernels (see swiftcpc_kernels.h for the layouts and the glossary).
+//
+// Output pixels are taken in blocks of PIX consecutive positions of the flattened [N, HO, WO] grid, so a block may
+// span rows and samples and no row tail is wasted. For each block and kernel tap the kernel computes one input pointer
+// per pixel, pointing at a zero row (forward, weight gradient) or a scratch row (input gradient) when the tap falls in
+// the padding, and then runs a register-blocked loop: PIX pixels × OB vectors of 16 channels held in registers,
+// one broadcast of an input value and OB vector loads of weights per channel. Nothing like im2col is materialised.
+#include "swiftcpc_kernels.h"
+
+#include <stddef.h>
+
+// 16-float vectors are passed between the inlined helpers only; their ABI never crosses a call.
+#pragma clang diagnostic ignored "-Wpsabi"
+
+typedef float v16 __attribute__((ext_vector_type(16)));
+
+#define PIX 8
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE v16 load16(const float *p) { v16 v; __builtin_memcpy(&v, p, sizeof v); return v; }
+INLINE void store16(float *p, v16 v) { __builtin_memcpy(p, &v, sizeof v); }
+// `fused` is a constant in each compiled variant: without FMA instructions a vector fma would become libm calls.
+INLINE v16 madd(v16 a, v16 b, v16 c, int fused) { return fused ? __builtin_elementwise_fma(a, b, c) : a * b + c; }
+
+/// The block's pixels: the top-left input position of each one's receptive field, its sample's base offset, and
+/// whether it exists (the last block of a range may be short).
+typedef struct {
+    int top[PIX], left[PIX], valid[PIX];
+    ptrdiff_t sample[PIX], pixel[PIX];
+} block_positions;
+
+INLINE void locate(const swiftcpc_conv_geometry *g, ptrdiff_t q0, ptrdiff_t end, block_positions *b) {
+    const ptrdiff_t plane = (ptrdiff_t)g->ho * g->wo, image = (ptrdiff_t)g->h * g->w;
+    for (int p = 0; p < PIX; p++) {
+        ptrdiff_t q = q0 + p;
+        b->valid[p] = q < end;
+        if (q >= end) q = end - 1;
+        ptrdiff_t n = q / plane, r = q % plane;
+        b->top[p] = (int)(r / g->wo) * g->sh - g->ph;
+        b->left[p] = (int)(r % g->wo) * g->sw - g->pw;
+        b->sample[p] = n * image;
+        b->pixel[p] = q;
+    }
+}
+
+/// The input pixel that tap (i, j) of block pixel p reads, or -1 when it is padding (or p does not exist).
+INLINE ptrdiff_t tap_pixel(const swiftcpc_conv_geometry *g, const block_positions *b, int p, int i, int j) {
+    int iy = b->top[p] + i, ix = b->left[p] + j;
+    if (!b->valid[p] || iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) return -1;
+    return b->sample[p] + (ptrdiff_t)iy * g->w + ix;
+}
+
+INLINE void forward_impl(const float *x, const float *w, float *y, const swiftcpc_conv_geometry *g, int first,
+                         int last, const float *zeros, const int ob_count, const int fused) {
+    const int C = g->c, O = g->o;
+    const ptrdiff_t plane = (ptrdiff_t)g->ho * g->wo, end = last * plane;
+    block_positions b;
+    for (ptrdiff_t q0 = first * plane; q0 < end; q0 += PIX) {
+        locate(g, q0, end, &b);
+        for (int ob = 0; ob < O; ob += 16 * ob_count) {
+            v16 acc[PIX][2];
+            for (int p = 0; p < PIX; p++) for (int v = 0; v < ob_count; v++) acc[p][v] = (v16)(0.0f);
+            for (int i = 0; i < g->kh; i++) {
+                for (int j = 0; j < g->kw; j++) {
+                    const float *xp[PIX];
+                    for (int p = 0; p < PIX; p++) {
+                        ptrdiff_t at = tap_pixel(g, &b, p, i, j);
+                        xp[p] = at < 0 ? zeros : x + at * C;
+                    }
+                    const float *wt = w + (ptrdiff_t)(i * g->kw + j) * C * O + ob;
+                    for (int c = 0; c < C; c++) {
+                        v16 wv[2];
+                        for (int v = 0; v < ob_count; v++) wv[v] = load16(wt + (ptrdiff_t)c * O + 16 * v);
+                        for (int p = 0; p < PIX; p++) {
+                            v16 s = (v16)(xp[p][c]);
+                            for (int v = 0; v < ob_count; v++) acc[p][v] = madd(s, wv[v], acc[p][v], fused);
+                        }
+                    }
+                }
+            }
+            for (int p = 0; p < PIX; p++) {
+                if (!b.valid[p]) continue;
+                for (int v = 0; v < ob_count; v++) store16(y + b.pixel[p] * O + ob + 16 * v, acc[p][v]);
+            }
+        }
+    }
+}
+
+INLINE void backward_input_impl(const float *dy, const float *w, float *dx, const swiftcpc_conv_geometry *g,
+                                int first, int last, const float *zeros, float *scratch, const int cb_count,
+                                const int fused) {
+    const int C = g->c, O = g->o;
+    const ptrdiff_t plane = (ptrdiff_t)g->ho * g->wo, end = last * plane;
+    block_positions b;
+    for (ptrdiff_t q0 = first * plane; q0 < end; q0 += PIX) {
+        locate(g, q0, end, &b);
+        const float *dyp[PIX];
+        for (int p = 0; p < PIX; p++) dyp[p] = b.valid[p] ? dy + b.pixel[p] * O : zeros;
+        for (int i = 0; i < g->kh; i++) {
+            for (int j = 0; j < g->kw; j++) {
+                float *dxp[PIX];
+                for (int p = 0; p < PIX; p++) {
+                    ptrdiff_t at = tap_pixel(g, &b, p, i, j);
+                    dxp[p] = at < 0 ? scratch : dx + at * C;
+                }
+                const float *wt = w + (ptrdiff_t)(i * g->kw + j) * O * C;
+                for (int cb = 0; cb < C; cb += 16 * cb_count) {
+                    // Distinct pixels of a block read distinct input positions through one tap, so the rows loaded
+                    // here do not overlap (except scratch, whose contents are thrown away).
+                    v16 acc[PIX][2];
+                    for (int p = 0; p < PIX; p++)
+                        for (int v = 0; v < cb_count; v++) acc[p][v] = load16(dxp[p] + cb + 16 * v);
+                    for (int o = 0; o < O; o++) {
+                        v16 wv[2];
+                        for (int v = 0; v < cb_count; v++) wv[v] = load16(wt + (ptrdiff_t)o * C + cb + 16 * v);
+                        for (int p = 0; p < PIX; p++) {
+                            v16 s = (v16)(dyp[p][o]);
+                            for (int v = 0; v < cb_count; v++) acc[p][v] = madd(s, wv[v], acc[p][v], fused);
+                        }
+                    }
+                    for (int p = 0; p < PIX; p++)
+                        for (int v = 0; v < cb_count; v++) store16(dxp[p] + cb + 16 * v, acc[p][v]);
+                }
+            }
+        }
+    }
+}
+
+INLINE void backward_weight_impl(const float *x, const float *dy, float *dw, const swiftcpc_conv_geometry *g,
+                                 int first, int last, const float *zeros, const int ob_count, const int fused) {
+    const int C = g->c, O = g->o;
+    const ptrdiff_t plane = (ptrdiff_t)g->ho * g->wo, end = last * plane;
+    block_positions b;
+    for (ptrdiff_t q0 = first * plane; q0 < end; q0 += PIX) {
+        locate(g, q0, end, &b);
+        const float *dyp[PIX];
+        for (int p = 0; p < PIX; p++) dyp[p] = b.valid[p] ? dy + b.pixel[p] * O : zeros;
+        for (int i = 0; i < g->kh; i++) {
+            for (int j = 0; j < g->kw; j++) {
+                const float *xp[PIX];
+                for (int p = 0; p < PIX; p++) {
+                    ptrdiff_t at = tap_pixel(g, &b, p, i, j);
+                    xp[p] = at < 0 ? zeros : x + at * C;
+                }
+                float *dwt = dw + (ptrdiff_t)(i * g->kw + j) * C * O;
+                for (int ob = 0; ob < O; ob += 16 * ob_count) {
+                    v16 gv[PIX][2];
+                    for (int p = 0; p < PIX; p++)
+                        for (int v = 0; v < ob_count; v++) gv[p][v] = load16(dyp[p] + ob + 16 * v);
+                    for (int c = 0; c < C; c++) {
+                        float *row = dwt + (ptrdiff_t)c * O + ob;
+                        v16 acc[2];
+                        for (int v = 0; v < ob_count; v++) acc[v] = load16(row + 16 * v);
+                        for (int p = 0; p < PIX; p++) {
+                            v16 s = (v16)(xp[p][c]);
+                            for (int v = 0; v < ob_count; v++) acc[v] = madd(s, gv[p][v], acc[v], fused);
+                        }
+                        for (int v = 0; v < ob_count; v++) store16(row + 16 * v, acc[v]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// One set of entry points per instruction set. Two vectors of 16 channels per register block when the channel count
+// allows it (16 accumulators), else one.
+#define DEFINE_VARIANT(suffix, attributes, fused)                                                                     \
+    attributes static void forward_##suffix(const float *x, const float *w, float *y, const swiftcpc_conv_geometry *g, \
+                                            int first, int last, const float *zeros) {                              \
+        if (g->o % 32 == 0) forward_impl(x, w, y, g, first, last, zeros, 2, fused);                                   \
+        else forward_impl(x, w, y, g, first, last, zeros, 1, fused);                                                  \
+    }                                                                                                                 \
+    attributes static void backward_input_##suffix(const float *dy, const float *w, float *dx,                        \
+                                                   const swiftcpc_conv_geometry *g, int first, int last,              \
+                                                   const float *zeros, float *scratch) {                              \
+        if (g->c % 32 == 0) backward_input_impl(dy, w, dx, g, first, last, zeros, scratch, 2, fused);                 \
+        else backward_input_impl(dy, w, dx, g, first, last, zeros, scratch, 1, fused);                                \
+    }                                                                                                                 \
+    attributes static void backward_weight_##suffix(const float *x, const float *dy, float *dw,                       \
+                                                    const swiftcpc_conv_geometry *g, int first, int last,             \
+                                                    const float *zeros) {                                             \
+        if (g->o % 32 == 0) backward_weight_impl(x, dy, dw, g, first, last, zeros, 2, fused);                         \
+        else backward_weight_impl(x, dy, dw, g, first, last, zeros, 1, fused);                                        \
+    }
+
+DEFINE_VARIANT(baseline, , 0)
+#if defined(__x86_64__)
+DEFINE_VARIANT(avx2, __attribute__((target("avx2,fma"))), 1)
+DEFINE_VARIANT(avx512, __attribute__((target("avx512f,avx512vl,avx2,fma"))), 1)
+
+static int best_level(void) {
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+    return 0;
+}
+/// The requested instruction set (0 baseline, 1 AVX2, 2 AVX-512; negative: the best), lowered to what the processor has.
+static int level(int requested) {
+    int best = best_level();
+    return requested < 0 || requested > best ? best : requested;
+}
+#define DISPATCH(name, ...)                                                                                           \
+    do {                                                                                                              \
+        switch (level(isa)) {                                                                                            \
+        case 2: name##_avx512(__VA_ARGS__); return;                                                                   \
+        case 1: name##_avx2(__VA_ARGS__); return;                                                                     \
+        default: name##_baseline(__VA_ARGS__); return;                                                                \
+        }                                                                                                             \
+    } while (0)
+const char *swiftcpc_kernels_isa(void) {
+    static const char *names[] = {"baseline", "avx2", "avx512"};
+    return names[level(-1)];
+}
+#else
+#define DISPATCH(name, ...) ((void)isa, name##_baseline(__VA_ARGS__))
+const char *swiftcpc_kernels_isa(void) { return "baseline"; }
+#endif
+
+void swiftcpc_conv_forward(const float *x, const float *w_hwio, float *y, const swiftcpc_conv_geometry *g,
+                           int first, int last, const float *zeros, int isa) {
+    DISPATCH(forward, x, w_hwio, y, g, first, last, zeros);
+}
+
+void swiftcpc_conv_backward_input(const float *dy, const float *w_hwoi, float *dx, const swiftcpc_conv_geometry *g,
+                                  int first, int last, const float *zeros, float *scratch, int isa) {
+    DISPATCH(backward_input, dy, w_hwoi, dx, g, first, last, zeros, scratch);
+}
+
+void swiftcpc_conv_backward_weight(const float *x, const float *dy, float *dw_hwio, const swiftcpc_conv_geometry *g,
+                                   int first, int last, const float *zeros, int isa) {
+    DISPATCH(backward_weight, x, dy, dw_hwio, g, first, last, zeros);
+}

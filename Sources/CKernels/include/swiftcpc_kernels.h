@@ -1,0 +1,36 @@
+// Direct (im2col-free) convolution kernels for channels-last images, written once over 16-float vectors and
+// compiled for AVX-512, AVX2+FMA and baseline x86-64 / other CPUs; the widest the processor supports is picked at run
+// time. TensorCore's conv2d calls them for ungrouped, undilated convolutions whose output channels (and, for the
+// input gradient, input channels) are multiples of 16: the ResNet backbones of the image-pair methods.
+//
+// Glossary: N batch, H/W input height/width, C input channels, O output channels, KH/KW kernel extents, SH/SW
+// strides, PH/PW zero padding, HO/WO output height/width. Input x [N, H, W, C]; output y [N, HO, WO, O];
+// weights in "HWIO" layout w[KH][KW][C][O] (the output channel fastest), or "HWOI" w[KH][KW][O][C] for the input
+// gradient. Every function works on the samples [first, last) so that callers can split a batch across threads, and
+// runs with the instruction set `isa` asks for (0 baseline, 1 AVX2+FMA, 2 AVX-512; negative: the best there is),
+// lowered to what the processor has, so that tests can compare the variants.
+#ifndef SWIFTCPC_KERNELS_H
+#define SWIFTCPC_KERNELS_H
+
+typedef struct {
+    int n, h, w, c, o, kh, kw, sh, sw, ph, pw, ho, wo;
+} swiftcpc_conv_geometry;
+
+/// y[first..<last] = conv(x, w_hwio). O must be a multiple of 16. `zeros` holds at least C zero floats.
+void swiftcpc_conv_forward(const float *x, const float *w_hwio, float *y, const swiftcpc_conv_geometry *g,
+                           int first, int last, const float *zeros, int isa);
+
+/// dx[first..<last] += the input gradient of conv for output gradient dy (C and O multiples of 16). `zeros` holds at
+/// least O zero floats; `scratch` C floats that out-of-image taps write into and that are never read as a result.
+void swiftcpc_conv_backward_input(const float *dy, const float *w_hwoi, float *dx, const swiftcpc_conv_geometry *g,
+                                  int first, int last, const float *zeros, float *scratch, int isa);
+
+/// dw_hwio += Σ over samples [first, last) of the weight gradient (O a multiple of 16). `zeros` holds at least
+/// max(C, O) zero floats.
+void swiftcpc_conv_backward_weight(const float *x, const float *dy, float *dw_hwio, const swiftcpc_conv_geometry *g,
+                                   int first, int last, const float *zeros, int isa);
+
+/// The instruction set the kernels run with by default: "avx512", "avx2" or "baseline".
+const char *swiftcpc_kernels_isa(void);
+
+#endif

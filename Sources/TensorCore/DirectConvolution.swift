@@ -1,0 +1,128 @@
+// The direct (im2col-free) 2-D convolution: TensorCore's side of the CKernels kernels, with the weight layouts they
+// take, the split of the batch across threads, and the hand-written backward.
+//
+// Glossary as in Convolution.swift: N batch, H/W input height/width, C input channels, O output channels, KH/KW
+// kernel extents. Input [N, H, W, C], weight [O, C, KH, KW] (PyTorch), output [N, Ho, Wo, O]. The kernels take the
+// weight as HWIO [KH, KW, C, O] (forward, weight gradient) and HWOI [KH, KW, O, C] (input gradient).
+
+import CKernels
+import Dispatch
+
+/// How `conv2d` computes a convolution.
+public enum ConvolutionAlgorithm: Sendable {
+    /// The direct kernels where they apply (no groups, no dilation, output channels a multiple of 16), else im2col.
+    case automatic
+    /// im2col + sgemm, with col2im for the input gradient: every geometry (the oracle of the direct kernels).
+    case im2col
+    /// The direct kernels; the geometry must be one they support.
+    case direct
+}
+
+enum DirectConvolution {
+    /// Whether the direct kernels compute this convolution's output and weight gradient.
+    static func supports(_ g: ConvolutionGeometry) -> Bool {
+        g.groups == 1 && g.dilationH == 1 && g.dilationW == 1 && g.outputChannels % 16 == 0
+    }
+
+    /// Whether they also compute its input gradient (vectorised over input channels).
+    static func supportsInputGradient(_ g: ConvolutionGeometry) -> Bool { g.channels % 16 == 0 }
+
+    /// The instruction set the kernels use on this processor ("avx512", "avx2" or "baseline").
+    static var instructionSet: String { String(cString: swiftcpc_kernels_isa()) }
+
+    /// PyTorch's [O, C, KH, KW] as [KH, KW, C, O] (`outputFastest`) or [KH, KW, O, C].
+    static func permute(_ weight: UnsafePointer<Float>, into r: UnsafeMutablePointer<Float>, outputs o: Int,
+                        channels c: Int, taps: Int, outputFastest: Bool) {
+        for out in 0..<o {
+            for channel in 0..<c {
+                let source = weight + (out * c + channel) * taps
+                for tap in 0..<taps {
+                    r[outputFastest ? (tap * c + channel) * o + out : (tap * o + out) * c + channel] = source[tap]
+                }
+            }
+        }
+    }
+
+    /// Runs `body(first, last)` over the batch split into one contiguous sample range per thread.
+    static func splitSamples(_ batch: Int, _ body: (Int, Int, Int) -> Void) {
+        let parts = max(1, min(batch, Threads.blasCount))
+        if parts == 1 { body(0, 0, batch); return }
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                box.value(part, batch * part / parts, batch * (part + 1) / parts)
+            }
+        }
+    }
+
+    static func cGeometry(_ g: ConvolutionGeometry) -> swiftcpc_conv_geometry {
+        swiftcpc_conv_geometry(
+            n: Int32(g.batch), h: Int32(g.height), w: Int32(g.width), c: Int32(g.channels), o: Int32(g.outputChannels),
+            kh: Int32(g.kernelHeight), kw: Int32(g.kernelWidth), sh: Int32(g.strideH), sw: Int32(g.strideW),
+            ph: Int32(g.padH), pw: Int32(g.padW), ho: Int32(g.outputHeight), wo: Int32(g.outputWidth))
+    }
+
+    /// The convolution of `input` with `weight` (+ `bias`), recorded for backward.
+    /// `instructionSet`: 0 baseline, 1 AVX2, 2 AVX-512, −1 the best the processor has (tests compare the variants).
+    static func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvolutionGeometry,
+                       instructionSet isa: Int32 = -1) -> Tensor {
+        let o = g.outputChannels, c = g.channels, taps = g.kernelHeight * g.kernelWidth
+        var geometry = cGeometry(g)
+        let hwio = Tensor.uninitialized([g.kernelHeight, g.kernelWidth, c, o])
+        permute(weight.storage.pointer, into: hwio.storage.pointer, outputs: o, channels: c, taps: taps,
+                outputFastest: true)
+        let zeros = Tensor.zeros([max(c, o)])
+        let result = Tensor.uninitialized([g.batch, g.outputHeight, g.outputWidth, o])
+        let x = input.storage.pointer, w = hwio.storage.pointer, y = result.storage.pointer, z = zeros.storage.pointer
+        splitSamples(g.batch) { _, first, last in
+            swiftcpc_conv_forward(x, w, y, &geometry, Int32(first), Int32(last), z, isa)
+        }
+        if let bias { addBias(bias, to: y, rows: g.batch * g.outputPixels, channels: o) }
+        var inputs = [input, weight]
+        if let bias { inputs.append(bias) }
+        return Tensor.record(result, inputs: inputs) { gradOutput, _ in
+            var geometry = cGeometry(g)
+            let x = input.storage.pointer, gy = gradOutput.storage.pointer, z = zeros.storage.pointer
+            var gradInput: Tensor?, gradWeight: Tensor?, gradBias: Tensor?
+            if input.requiresGrad {
+                precondition(supportsInputGradient(g), "conv2d: the direct input gradient needs input channels divisible by 16, found \(c)")
+                let hwoi = Tensor.uninitialized([g.kernelHeight, g.kernelWidth, o, c])
+                permute(weight.storage.pointer, into: hwoi.storage.pointer, outputs: o, channels: c, taps: taps,
+                        outputFastest: false)
+                let gx = Tensor.zeros(input.shape)
+                let parts = max(1, min(g.batch, Threads.blasCount))
+                let scratch = Tensor.zeros([parts, c])
+                let w = hwoi.storage.pointer, dx = gx.storage.pointer, s = scratch.storage.pointer
+                splitSamples(g.batch) { part, first, last in
+                    swiftcpc_conv_backward_input(gy, w, dx, &geometry, Int32(first), Int32(last), z, s + part * c, isa)
+                }
+                gradInput = gx
+            }
+            if weight.requiresGrad {
+                // One partial sum per thread, added in a fixed order: the result depends on the thread count only.
+                let parts = max(1, min(g.batch, Threads.blasCount)), size = taps * c * o
+                let partial = Tensor.zeros([parts, size])
+                let dw = partial.storage.pointer
+                splitSamples(g.batch) { part, first, last in
+                    swiftcpc_conv_backward_weight(x, gy, dw + part * size, &geometry, Int32(first), Int32(last), z, isa)
+                }
+                for part in 1..<max(parts, 1) {
+                    let source = dw + part * size
+                    for index in 0..<size { dw[index] += source[index] }
+                }
+                let gw = Tensor.uninitialized(weight.shape)
+                let out = gw.storage.pointer
+                for tap in 0..<taps {
+                    for channel in 0..<c {
+                        for output in 0..<o { out[(output * c + channel) * taps + tap] = dw[(tap * c + channel) * o + output] }
+                    }
+                }
+                gradWeight = gw
+            }
+            if let bias, bias.requiresGrad {
+                gradBias = gradOutput.reshaped([g.batch * g.outputPixels, o]).sum(alongAxis: 0)
+            }
+            return bias == nil ? [gradInput, gradWeight] : [gradInput, gradWeight, gradBias]
+        }
+    }
+}
