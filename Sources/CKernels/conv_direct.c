@@ -50,6 +50,30 @@ INLINE ptrdiff_t tap_pixel(const swiftcpc_conv_geometry *g, const block_position
     return b->sample[p] + (ptrdiff_t)iy * g->w + ix;
 }
 
+/// Whether tap row i of every block pixel lies inside the image: the KW taps are then one run of KW·C floats
+/// (channels-last), read or written as one row instead of KW pieces.
+INLINE int row_inside(const swiftcpc_conv_geometry *g, const block_positions *b, int i) {
+    int inside = 1;
+    for (int p = 0; p < PIX; p++) {
+        int iy = b->top[p] + i;
+        inside &= b->valid[p] & (iy >= 0) & (iy < g->h) & (b->left[p] >= 0) & (b->left[p] + g->kw <= g->w);
+    }
+    return inside;
+}
+
+/// acc[p] += Σ_{k<count} x_p[k] · w[k·O ..< k·O + 16·ob_count].
+INLINE void forward_run(v16 acc[PIX][2], const float *const xp[PIX], const float *w, int count, int O,
+                        const int ob_count, const int fused) {
+    for (int k = 0; k < count; k++) {
+        v16 wv[2];
+        for (int v = 0; v < ob_count; v++) wv[v] = load16(w + (ptrdiff_t)k * O + 16 * v);
+        for (int p = 0; p < PIX; p++) {
+            v16 s = (v16)(xp[p][k]);
+            for (int v = 0; v < ob_count; v++) acc[p][v] = madd(s, wv[v], acc[p][v], fused);
+        }
+    }
+}
+
 INLINE void forward_impl(const float *x, const float *w, float *y, const swiftcpc_conv_geometry *g, int first,
                          int last, const float *zeros, const int ob_count, const int fused) {
     const int C = g->c, O = g->o;
@@ -61,21 +85,19 @@ INLINE void forward_impl(const float *x, const float *w, float *y, const swiftcp
             v16 acc[PIX][2];
             for (int p = 0; p < PIX; p++) for (int v = 0; v < ob_count; v++) acc[p][v] = (v16)(0.0f);
             for (int i = 0; i < g->kh; i++) {
+                const float *wi = w + (ptrdiff_t)i * g->kw * C * O + ob;
+                const float *xp[PIX];
+                if (row_inside(g, &b, i)) {
+                    for (int p = 0; p < PIX; p++) xp[p] = x + (b.sample[p] + (ptrdiff_t)(b.top[p] + i) * g->w + b.left[p]) * C;
+                    forward_run(acc, xp, wi, g->kw * C, O, ob_count, fused);
+                    continue;
+                }
                 for (int j = 0; j < g->kw; j++) {
-                    const float *xp[PIX];
                     for (int p = 0; p < PIX; p++) {
                         ptrdiff_t at = tap_pixel(g, &b, p, i, j);
                         xp[p] = at < 0 ? zeros : x + at * C;
                     }
-                    const float *wt = w + (ptrdiff_t)(i * g->kw + j) * C * O + ob;
-                    for (int c = 0; c < C; c++) {
-                        v16 wv[2];
-                        for (int v = 0; v < ob_count; v++) wv[v] = load16(wt + (ptrdiff_t)c * O + 16 * v);
-                        for (int p = 0; p < PIX; p++) {
-                            v16 s = (v16)(xp[p][c]);
-                            for (int v = 0; v < ob_count; v++) acc[p][v] = madd(s, wv[v], acc[p][v], fused);
-                        }
-                    }
+                    forward_run(acc, xp, wi + (ptrdiff_t)j * C * O, C, O, ob_count, fused);
                 }
             }
             for (int p = 0; p < PIX; p++) {
@@ -86,10 +108,32 @@ INLINE void forward_impl(const float *x, const float *w, float *y, const swiftcp
     }
 }
 
+/// dx_p[0 ..< count] += Σ_o dy_p[o] · w[o·stride ..< o·stride + count], 16·cb_count floats at a time. Distinct
+/// pixels of a block reach distinct input positions through one tap, so the rows loaded here do not overlap (but
+/// for scratch, whose contents are thrown away).
+INLINE void backward_input_run(float *const dxp[PIX], const float *const dyp[PIX], const float *w, int count,
+                               int stride, int O, const int cb_count, const int fused) {
+    for (int cb = 0; cb < count; cb += 16 * cb_count) {
+        v16 acc[PIX][2];
+        for (int p = 0; p < PIX; p++)
+            for (int v = 0; v < cb_count; v++) acc[p][v] = load16(dxp[p] + cb + 16 * v);
+        for (int o = 0; o < O; o++) {
+            v16 wv[2];
+            for (int v = 0; v < cb_count; v++) wv[v] = load16(w + (ptrdiff_t)o * stride + cb + 16 * v);
+            for (int p = 0; p < PIX; p++) {
+                v16 s = (v16)(dyp[p][o]);
+                for (int v = 0; v < cb_count; v++) acc[p][v] = madd(s, wv[v], acc[p][v], fused);
+            }
+        }
+        for (int p = 0; p < PIX; p++)
+            for (int v = 0; v < cb_count; v++) store16(dxp[p] + cb + 16 * v, acc[p][v]);
+    }
+}
+
+/// Weights here are [KH][O][KW][C] ("HOWI"): for one kernel row and output channel the KW·C values are one run.
 INLINE void backward_input_impl(const float *dy, const float *w, float *dx, const swiftcpc_conv_geometry *g,
-                                int first, int last, const float *zeros, float *scratch, const int cb_count,
-                                const int fused) {
-    const int C = g->c, O = g->o;
+                                int first, int last, const float *zeros, float *scratch, const int fused) {
+    const int C = g->c, O = g->o, run = g->kw * C;
     const ptrdiff_t plane = (ptrdiff_t)g->ho * g->wo, end = last * plane;
     block_positions b;
     for (ptrdiff_t q0 = first * plane; q0 < end; q0 += PIX) {
@@ -97,31 +141,42 @@ INLINE void backward_input_impl(const float *dy, const float *w, float *dx, cons
         const float *dyp[PIX];
         for (int p = 0; p < PIX; p++) dyp[p] = b.valid[p] ? dy + b.pixel[p] * O : zeros;
         for (int i = 0; i < g->kh; i++) {
+            const float *wi = w + (ptrdiff_t)i * O * run;
+            float *dxp[PIX];
+            if (row_inside(g, &b, i)) {
+                for (int p = 0; p < PIX; p++) dxp[p] = dx + (b.sample[p] + (ptrdiff_t)(b.top[p] + i) * g->w + b.left[p]) * C;
+                if (run % 32 == 0) backward_input_run(dxp, dyp, wi, run, run, O, 2, fused);
+                else backward_input_run(dxp, dyp, wi, run, run, O, 1, fused);
+                continue;
+            }
             for (int j = 0; j < g->kw; j++) {
-                float *dxp[PIX];
                 for (int p = 0; p < PIX; p++) {
                     ptrdiff_t at = tap_pixel(g, &b, p, i, j);
                     dxp[p] = at < 0 ? scratch : dx + at * C;
                 }
-                const float *wt = w + (ptrdiff_t)(i * g->kw + j) * O * C;
-                for (int cb = 0; cb < C; cb += 16 * cb_count) {
-                    // Distinct pixels of a block read distinct input positions through one tap, so the rows loaded
-                    // here do not overlap (except scratch, whose contents are thrown away).
-                    v16 acc[PIX][2];
-                    for (int p = 0; p < PIX; p++)
-                        for (int v = 0; v < cb_count; v++) acc[p][v] = load16(dxp[p] + cb + 16 * v);
-                    for (int o = 0; o < O; o++) {
-                        v16 wv[2];
-                        for (int v = 0; v < cb_count; v++) wv[v] = load16(wt + (ptrdiff_t)o * C + cb + 16 * v);
-                        for (int p = 0; p < PIX; p++) {
-                            v16 s = (v16)(dyp[p][o]);
-                            for (int v = 0; v < cb_count; v++) acc[p][v] = madd(s, wv[v], acc[p][v], fused);
-                        }
-                    }
-                    for (int p = 0; p < PIX; p++)
-                        for (int v = 0; v < cb_count; v++) store16(dxp[p] + cb + 16 * v, acc[p][v]);
-                }
+                if (C % 32 == 0) backward_input_run(dxp, dyp, wi + (ptrdiff_t)j * C, C, run, O, 2, fused);
+                else backward_input_run(dxp, dyp, wi + (ptrdiff_t)j * C, C, run, O, 1, fused);
             }
+        }
+    }
+}
+
+/// dw[k·O + ob ..] += Σ_p x_p[k] · dy_p[ob ..] for k < count.
+INLINE void backward_weight_run(float *dw, const float *const xp[PIX], const float *const dyp[PIX], int count, int O,
+                                const int ob_count, const int fused) {
+    for (int ob = 0; ob < O; ob += 16 * ob_count) {
+        v16 gv[PIX][2];
+        for (int p = 0; p < PIX; p++)
+            for (int v = 0; v < ob_count; v++) gv[p][v] = load16(dyp[p] + ob + 16 * v);
+        for (int k = 0; k < count; k++) {
+            float *row = dw + (ptrdiff_t)k * O + ob;
+            v16 acc[2];
+            for (int v = 0; v < ob_count; v++) acc[v] = load16(row + 16 * v);
+            for (int p = 0; p < PIX; p++) {
+                v16 s = (v16)(xp[p][k]);
+                for (int v = 0; v < ob_count; v++) acc[v] = madd(s, gv[p][v], acc[v], fused);
+            }
+            for (int v = 0; v < ob_count; v++) store16(row + 16 * v, acc[v]);
         }
     }
 }
@@ -136,28 +191,19 @@ INLINE void backward_weight_impl(const float *x, const float *dy, float *dw, con
         const float *dyp[PIX];
         for (int p = 0; p < PIX; p++) dyp[p] = b.valid[p] ? dy + b.pixel[p] * O : zeros;
         for (int i = 0; i < g->kh; i++) {
+            float *dwi = dw + (ptrdiff_t)i * g->kw * C * O;
+            const float *xp[PIX];
+            if (row_inside(g, &b, i)) {
+                for (int p = 0; p < PIX; p++) xp[p] = x + (b.sample[p] + (ptrdiff_t)(b.top[p] + i) * g->w + b.left[p]) * C;
+                backward_weight_run(dwi, xp, dyp, g->kw * C, O, ob_count, fused);
+                continue;
+            }
             for (int j = 0; j < g->kw; j++) {
-                const float *xp[PIX];
                 for (int p = 0; p < PIX; p++) {
                     ptrdiff_t at = tap_pixel(g, &b, p, i, j);
                     xp[p] = at < 0 ? zeros : x + at * C;
                 }
-                float *dwt = dw + (ptrdiff_t)(i * g->kw + j) * C * O;
-                for (int ob = 0; ob < O; ob += 16 * ob_count) {
-                    v16 gv[PIX][2];
-                    for (int p = 0; p < PIX; p++)
-                        for (int v = 0; v < ob_count; v++) gv[p][v] = load16(dyp[p] + ob + 16 * v);
-                    for (int c = 0; c < C; c++) {
-                        float *row = dwt + (ptrdiff_t)c * O + ob;
-                        v16 acc[2];
-                        for (int v = 0; v < ob_count; v++) acc[v] = load16(row + 16 * v);
-                        for (int p = 0; p < PIX; p++) {
-                            v16 s = (v16)(xp[p][c]);
-                            for (int v = 0; v < ob_count; v++) acc[v] = madd(s, gv[p][v], acc[v], fused);
-                        }
-                        for (int v = 0; v < ob_count; v++) store16(row + 16 * v, acc[v]);
-                    }
-                }
+                backward_weight_run(dwi + (ptrdiff_t)j * C * O, xp, dyp, C, O, ob_count, fused);
             }
         }
     }
@@ -174,8 +220,7 @@ INLINE void backward_weight_impl(const float *x, const float *dy, float *dw, con
     attributes static void backward_input_##suffix(const float *dy, const float *w, float *dx,                        \
                                                    const swiftcpc_conv_geometry *g, int first, int last,              \
                                                    const float *zeros, float *scratch) {                              \
-        if (g->c % 32 == 0) backward_input_impl(dy, w, dx, g, first, last, zeros, scratch, 2, fused);                 \
-        else backward_input_impl(dy, w, dx, g, first, last, zeros, scratch, 1, fused);                                \
+        backward_input_impl(dy, w, dx, g, first, last, zeros, scratch, fused);                                        \
     }                                                                                                                 \
     attributes static void backward_weight_##suffix(const float *x, const float *dy, float *dw,                       \
                                                     const swiftcpc_conv_geometry *g, int first, int last,             \
@@ -221,9 +266,9 @@ void swiftcpc_conv_forward(const float *x, const float *w_hwio, float *y, const 
     DISPATCH(forward, x, w_hwio, y, g, first, last, zeros);
 }
 
-void swiftcpc_conv_backward_input(const float *dy, const float *w_hwoi, float *dx, const swiftcpc_conv_geometry *g,
+void swiftcpc_conv_backward_input(const float *dy, const float *w_howi, float *dx, const swiftcpc_conv_geometry *g,
                                   int first, int last, const float *zeros, float *scratch, int isa) {
-    DISPATCH(backward_input, dy, w_hwoi, dx, g, first, last, zeros, scratch);
+    DISPATCH(backward_input, dy, w_howi, dx, g, first, last, zeros, scratch);
 }
 
 void swiftcpc_conv_backward_weight(const float *x, const float *dy, float *dw_hwio, const swiftcpc_conv_geometry *g,

@@ -3,7 +3,7 @@
 //
 // Glossary as in Convolution.swift: N batch, H/W input height/width, C input channels, O output channels, KH/KW
 // kernel extents. Input [N, H, W, C], weight [O, C, KH, KW] (PyTorch), output [N, Ho, Wo, O]. The kernels take the
-// weight as HWIO [KH, KW, C, O] (forward, weight gradient) and HWOI [KH, KW, O, C] (input gradient).
+// weight as HWIO [KH, KW, C, O] (forward, weight gradient) and HOWI [KH, O, KW, C] (input gradient).
 
 import CKernels
 import Dispatch
@@ -30,14 +30,16 @@ enum DirectConvolution {
     /// The instruction set the kernels use on this processor ("avx512", "avx2" or "baseline").
     static var instructionSet: String { String(cString: swiftcpc_kernels_isa()) }
 
-    /// PyTorch's [O, C, KH, KW] as [KH, KW, C, O] (`outputFastest`) or [KH, KW, O, C].
+    /// PyTorch's [O, C, KH, KW] as HWIO [KH, KW, C, O] (`forInputGradient` false) or HOWI [KH, O, KW, C].
     static func permute(_ weight: UnsafePointer<Float>, into r: UnsafeMutablePointer<Float>, outputs o: Int,
-                        channels c: Int, taps: Int, outputFastest: Bool) {
+                        channels c: Int, kernelHeight kh: Int, kernelWidth kw: Int, forInputGradient: Bool) {
         for out in 0..<o {
             for channel in 0..<c {
-                let source = weight + (out * c + channel) * taps
-                for tap in 0..<taps {
-                    r[outputFastest ? (tap * c + channel) * o + out : (tap * o + out) * c + channel] = source[tap]
+                for i in 0..<kh {
+                    for j in 0..<kw {
+                        let value = weight[((out * c + channel) * kh + i) * kw + j]
+                        r[forInputGradient ? ((i * o + out) * kw + j) * c + channel : ((i * kw + j) * c + channel) * o + out] = value
+                    }
                 }
             }
         }
@@ -69,8 +71,8 @@ enum DirectConvolution {
         let o = g.outputChannels, c = g.channels, taps = g.kernelHeight * g.kernelWidth
         var geometry = cGeometry(g)
         let hwio = Tensor.uninitialized([g.kernelHeight, g.kernelWidth, c, o])
-        permute(weight.storage.pointer, into: hwio.storage.pointer, outputs: o, channels: c, taps: taps,
-                outputFastest: true)
+        permute(weight.storage.pointer, into: hwio.storage.pointer, outputs: o, channels: c,
+                kernelHeight: g.kernelHeight, kernelWidth: g.kernelWidth, forInputGradient: false)
         let zeros = Tensor.zeros([max(c, o)])
         let result = Tensor.uninitialized([g.batch, g.outputHeight, g.outputWidth, o])
         let x = input.storage.pointer, w = hwio.storage.pointer, y = result.storage.pointer, z = zeros.storage.pointer
@@ -86,13 +88,13 @@ enum DirectConvolution {
             var gradInput: Tensor?, gradWeight: Tensor?, gradBias: Tensor?
             if input.requiresGrad {
                 precondition(supportsInputGradient(g), "conv2d: the direct input gradient needs input channels divisible by 16, found \(c)")
-                let hwoi = Tensor.uninitialized([g.kernelHeight, g.kernelWidth, o, c])
-                permute(weight.storage.pointer, into: hwoi.storage.pointer, outputs: o, channels: c, taps: taps,
-                        outputFastest: false)
+                let howi = Tensor.uninitialized([g.kernelHeight, o, g.kernelWidth, c])
+                permute(weight.storage.pointer, into: howi.storage.pointer, outputs: o, channels: c,
+                        kernelHeight: g.kernelHeight, kernelWidth: g.kernelWidth, forInputGradient: true)
                 let gx = Tensor.zeros(input.shape)
                 let parts = max(1, min(g.batch, Threads.blasCount))
                 let scratch = Tensor.zeros([parts, c])
-                let w = hwoi.storage.pointer, dx = gx.storage.pointer, s = scratch.storage.pointer
+                let w = howi.storage.pointer, dx = gx.storage.pointer, s = scratch.storage.pointer
                 splitSamples(g.batch) { part, first, last in
                     swiftcpc_conv_backward_input(gy, w, dx, &geometry, Int32(first), Int32(last), z, s + part * c, isa)
                 }

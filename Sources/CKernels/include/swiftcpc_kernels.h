@@ -5,8 +5,8 @@
 //
 // Glossary: N batch, H/W input height/width, C input channels, O output channels, KH/KW kernel extents, SH/SW
 // strides, PH/PW zero padding, HO/WO output height/width. Input x [N, H, W, C]; output y [N, HO, WO, O];
-// weights in "HWIO" layout w[KH][KW][C][O] (the output channel fastest), or "HWOI" w[KH][KW][O][C] for the input
-// gradient. Every function works on the samples [first, last) so that callers can split a batch across threads, and
+// weights in "HWIO" layout w[KH][KW][C][O] (the output channel fastest), or "HOWI" w[KH][O][KW][C] for the input
+// gradient (one kernel row's KW·C values per output channel contiguous). Every function works on the samples [first, last) so that callers can split a batch across threads, and
 // runs with the instruction set `isa` asks for (0 baseline, 1 AVX2+FMA, 2 AVX-512; negative: the best there is),
 // lowered to what the processor has, so that tests can compare the variants.
 #ifndef SWIFTCPC_KERNELS_H
@@ -22,7 +22,7 @@ void swiftcpc_conv_forward(const float *x, const float *w_hwio, float *y, const 
 
 /// dx[first..<last] += the input gradient of conv for output gradient dy (C and O multiples of 16). `zeros` holds at
 /// least O zero floats; `scratch` C floats that out-of-image taps write into and that are never read as a result.
-void swiftcpc_conv_backward_input(const float *dy, const float *w_hwoi, float *dx, const swiftcpc_conv_geometry *g,
+void swiftcpc_conv_backward_input(const float *dy, const float *w_howi, float *dx, const swiftcpc_conv_geometry *g,
                                   int first, int last, const float *zeros, float *scratch, int isa);
 
 /// dw_hwio += Σ over samples [first, last) of the weight gradient (O a multiple of 16). `zeros` holds at least
