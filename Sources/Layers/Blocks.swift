@@ -76,13 +76,18 @@ public final class ResidualBlock: UnaryLayer {
     }
 
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        var y = conv1(input)
-        if let norm1 { y = norm1(y) }
-        y = conv2(y.relu())
-        if let norm2 { y = norm2(y) }
+        let y = normalizedReLU(norm1, conv1(input), adding: nil)
         let shortcut = downsample.map { $0(input) } ?? input
-        return (y + shortcut).relu()
+        return normalizedReLU(norm2, conv2(y), adding: shortcut)
     }
+}
+
+/// relu(norm(x) + residual): one fused op for BatchNorm, the composite for other normalisations (or none).
+func normalizedReLU(_ norm: (any UnaryLayer)?, _ x: Tensor, adding residual: Tensor?) -> Tensor {
+    if let batchNorm = norm as? BatchNorm { return batchNorm(x, adding: residual, relu: true) }
+    var y = norm.map { $0(x) } ?? x
+    if let residual { y = y + residual }
+    return y.relu()
 }
 
 /// A momentum (exponential moving average) copy of a layer, the target network of MoCo and BYOL:

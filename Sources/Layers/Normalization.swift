@@ -34,15 +34,21 @@ public final class BatchNorm: UnaryLayer {
         [("running_mean", runningMean), ("running_var", runningVariance), ("num_batches_tracked", batchesTracked)]
     }
 
-    public func callAsFunction(_ input: Tensor) -> Tensor {
+    public func callAsFunction(_ input: Tensor) -> Tensor { callAsFunction(input, adding: nil, relu: false) }
+
+    /// relu(norm(input) + residual) (each part optional), fused into the normalisation in training mode.
+    public func callAsFunction(_ input: Tensor, adding residual: Tensor?, relu: Bool) -> Tensor {
         let c = runningMean.count
         precondition(input.rank >= 2 && input.shape.last == c, "BatchNorm expects [..., \(c)], found \(input.shape)")
         guard isTraining else {
-            return input.batchNormalized(mean: runningMean, variance: runningVariance, weight: weight, bias: bias, epsilon: epsilon)
+            var y = input.batchNormalized(mean: runningMean, variance: runningVariance, weight: weight, bias: bias, epsilon: epsilon)
+            if let residual { y = y + residual }
+            return relu ? y.relu() : y
         }
         let count = input.count / c
         precondition(count > 1, "BatchNorm in training needs more than one value per channel, found \(input.shape)")
-        let (output, mean, variance) = input.batchNormalized(weight: weight, bias: bias, epsilon: epsilon)
+        let (output, mean, variance) = input.batchNormalized(weight: weight, bias: bias, epsilon: epsilon,
+                                                             adding: residual, relu: relu)
         let unbiased = Float(count) / Float(count - 1), m = momentum
         runningMean.withUnsafeMutableBufferPointer { r in for j in 0..<c { r[j] = r[j] * (1 - m) + mean[j] * m } }
         runningVariance.withUnsafeMutableBufferPointer { r in for j in 0..<c { r[j] = r[j] * (1 - m) + variance[j] * unbiased * m } }

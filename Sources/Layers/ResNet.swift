@@ -74,9 +74,7 @@ public final class ResNet: UnaryLayer {
     /// The last stage's feature map `[N, H', W', D]`.
     public func featureMap(_ images: Tensor) -> Tensor {
         precondition(images.rank == 4, "ResNet expects images [N, H, W, C], found \(images.shape)")
-        var x = stem(images)
-        if let stemNorm { x = stemNorm(x) }
-        x = x.relu()
+        var x = normalizedReLU(stemNorm, stem(images), adding: nil)
         for stage in stages { x = stage(x) }
         return x
     }

@@ -1,6 +1,7 @@
-// Fused batch normalisation over channels-last data in training mode: one pass for the per-channel statistics, one
-// for x̂ and y, and a hand-written backward from the cached x̂ and 1/σ (it dominates the image-pair methods' steps,
-// where the composite of ops made five passes and kept four temporaries).
+// Fused batch normalisation over channels-last data in training mode: one pass for the per-channel Σx and Σx², one
+// for y, and a hand-written backward of two passes that recomputes x̂ from x (it dominates the image-pair methods'
+// steps once the convolutions are fast). Each pass is split by rows across the threads, with per-thread partial sums
+// combined in a fixed order.
 //
 // Glossary: M = N·H·W rows (every axis but the last), C channels.
 
@@ -10,86 +11,138 @@ extension Tensor {
     /// Batch normalisation with batch statistics: y = (x − μ_c) / √(σ²_c + eps) · weight_c + bias_c over the
     /// rows `[M, C]` of this `[…, C]` tensor, σ² biased (divided by M), as `torch.nn.functional.batch_norm` in
     /// training mode. Returns y and the batch mean and biased variance `[C]` (for the running statistics; no grad).
-    public func batchNormalized(weight: Tensor?, bias: Tensor?, epsilon: Float) -> (output: Tensor, mean: [Float], variance: [Float]) {
+    ///
+    /// With `residual` (the shape of this tensor) and `relu`, returns relu(y + residual) in the same pass, and the
+    /// backward masks by the output: a ResNet block's tail (norm, shortcut add, ReLU) without the two intermediate
+    /// tensors or their passes.
+    public func batchNormalized(weight: Tensor?, bias: Tensor?, epsilon: Float, adding residual: Tensor? = nil,
+                                relu: Bool = false) -> (output: Tensor, mean: [Float], variance: [Float]) {
         let c = shape.last ?? 1
         let m = count / Swift.max(c, 1)
         precondition(rank >= 2 && m > 1, "batch norm in training needs more than one value per channel, found \(shape)")
         if let weight { precondition(weight.shape == [c], "batch norm weight \(weight.shape), expected [\(c)]") }
         if let bias { precondition(bias.shape == [c], "batch norm bias \(bias.shape), expected [\(c)]") }
+        if let residual { precondition(residual.shape == shape, "batch norm residual \(residual.shape), expected \(shape)") }
         let x = storage.pointer
-        // Statistics accumulated in double: M reaches 10⁵–10⁶ rows.
-        var sums = [Double](repeating: 0, count: c), squares = [Double](repeating: 0, count: c)
-        sums.withUnsafeMutableBufferPointer { s in
-            for row in 0..<m {
-                let r = x + row * c
-                for j in 0..<c { s[j] += Double(r[j]) }
-            }
-        }
-        let mean = sums.map { Float($0 / Double(m)) }
-        squares.withUnsafeMutableBufferPointer { q in
-            mean.withUnsafeBufferPointer { mu in
-                for row in 0..<m {
+        // Σx and Σx² per channel in one pass, in double (M reaches 10⁵–10⁶ rows), one partial sum per thread.
+        let parts = partCount(m, minimumPerPart: 2048)
+        var partial = [Double](repeating: 0, count: parts * 2 * c)
+        partial.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            parallelParts(m, parts: parts) { part, rows in
+                let sums = base + part * 2 * c, squares = sums + c
+                for row in rows {
                     let r = x + row * c
-                    for j in 0..<c { let d = Double(r[j] - mu[j]); q[j] += d * d }
+                    for j in 0..<c { let v = Double(r[j]); sums[j] += v; squares[j] += v * v }
                 }
             }
         }
-        let variance = squares.map { Float($0 / Double(m)) }
+        var mean = [Float](repeating: 0, count: c), variance = [Float](repeating: 0, count: c)
+        for j in 0..<c {
+            var sum = 0.0, square = 0.0
+            for part in 0..<parts { sum += partial[part * 2 * c + j]; square += partial[part * 2 * c + c + j] }
+            let mu = sum / Double(m)
+            mean[j] = Float(mu)
+            variance[j] = Float(Swift.max(0, square / Double(m) - mu * mu))
+        }
         let reciprocalStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
-        let unitWeight = weight ?? Tensor.ones([c]), zeroBias = bias ?? Tensor.zeros([c])
-        let normalized = Tensor.uninitialized(shape), result = Tensor.uninitialized(shape)
-        let xh = normalized.storage.pointer, y = result.storage.pointer
-        let w = unitWeight.storage.pointer, b = zeroBias.storage.pointer
-        mean.withUnsafeBufferPointer { mu in
-            reciprocalStd.withUnsafeBufferPointer { rs in
-                for row in 0..<m {
-                    let base = row * c
-                    for j in 0..<c {
-                        let v = (x[base + j] - mu[j]) * rs[j]
-                        xh[base + j] = v
-                        y[base + j] = v * w[j] + b[j]
-                    }
-                }
-            }
-        }
+        let w = weight?.scalars ?? [Float](repeating: 1, count: c), b = bias?.scalars ?? [Float](repeating: 0, count: c)
+        // y = x·scale + shift with scale = w·rstd, shift = b − μ·scale.
+        let scale = (0..<c).map { w[$0] * reciprocalStd[$0] }, shift = (0..<c).map { b[$0] - mean[$0] * w[$0] * reciprocalStd[$0] }
+        let result = Tensor.uninitialized(shape)
+        Tensor.affineChannels(x, scale: scale, shift: shift, into: result.storage.pointer, rows: m, channels: c,
+                              adding: residual?.storage.pointer, relu: relu)
         var inputs = [self]
         if let weight { inputs.append(weight) }
         if let bias { inputs.append(bias) }
-        let output = Tensor.record(result, inputs: inputs) { g, _ in
-            let gy = g.storage.pointer, xh = normalized.storage.pointer, w = unitWeight.storage.pointer
-            // Σ_rows dy and Σ_rows dy·x̂ per channel: the bias and weight gradients, and the two means of dx.
-            let gradBias = Tensor.zeros([c]), gradWeight = Tensor.zeros([c])
-            let sb = gradBias.storage.pointer, sw = gradWeight.storage.pointer
-            for row in 0..<m {
-                vectorAccumulate(sb, gy + row * c, times: nil, c)
-                vectorAccumulate(sw, gy + row * c, times: xh + row * c, c)
+        if let residual { inputs.append(residual) }
+        // The backward recomputes x̂ = (x − μ)·rstd from x rather than keeping x̂: one tensor fewer written.
+        let output = Tensor.record(result, inputs: inputs) { gradOutput, output in
+            // Through the ReLU: dy·[out > 0], the gradient of the pre-activation sum (and so of the residual).
+            let g = relu ? Tensor.maskedByPositive(gradOutput, output) : gradOutput
+            let gy = g.storage.pointer, x = self.storage.pointer
+            // Σ_rows dy and Σ_rows dy·x per channel (double, per thread), then Σ dy·x̂ = rstd·(Σ dy·x − μ·Σ dy).
+            var partial = [Double](repeating: 0, count: parts * 2 * c)
+            partial.withUnsafeMutableBufferPointer { buffer in
+                let base = buffer.baseAddress!
+                parallelParts(m, parts: parts) { part, rows in
+                    let sumDy = base + part * 2 * c, sumDyX = sumDy + c
+                    for row in rows {
+                        let d = gy + row * c, r = x + row * c
+                        for j in 0..<c { let v = Double(d[j]); sumDy[j] += v; sumDyX[j] += v * Double(r[j]) }
+                    }
+                }
             }
-            // dx = w·rstd · (dy − Σdy/M − x̂ · Σ(dy·x̂)/M)
-            var scale = [Float](repeating: 0, count: c), meanDy = [Float](repeating: 0, count: c),
-                meanDyXh = [Float](repeating: 0, count: c)
+            var gradBiasValues = [Float](repeating: 0, count: c), gradWeightValues = [Float](repeating: 0, count: c)
+            // dx = scale·(dy − Σdy/M − x̂·Σ(dy·x̂)/M) = scale·dy + k·x + k0 with k = −scale·rstd·Σ(dy·x̂)/M.
+            var k = [Float](repeating: 0, count: c), k0 = [Float](repeating: 0, count: c)
             for j in 0..<c {
-                scale[j] = w[j] * reciprocalStd[j]
-                meanDy[j] = sb[j] / Float(m)
-                meanDyXh[j] = sw[j] / Float(m)
+                var sumDy = 0.0, sumDyX = 0.0
+                for part in 0..<parts { sumDy += partial[part * 2 * c + j]; sumDyX += partial[part * 2 * c + c + j] }
+                let rstd = Double(reciprocalStd[j]), mu = Double(mean[j])
+                let sumDyXh = rstd * (sumDyX - mu * sumDy)
+                gradBiasValues[j] = Float(sumDy)
+                gradWeightValues[j] = Float(sumDyXh)
+                let s = Double(scale[j]), slope = -s * rstd * sumDyXh / Double(m)
+                k[j] = Float(slope)
+                k0[j] = Float(-s * sumDy / Double(m) - slope * mu)
             }
             let gradInput = Tensor.uninitialized(self.shape)
             let gx = gradInput.storage.pointer
             scale.withUnsafeBufferPointer { s in
-                meanDy.withUnsafeBufferPointer { md in
-                    meanDyXh.withUnsafeBufferPointer { mx in
-                        for row in 0..<m {
-                            let base = row * c
-                            for j in 0..<c { gx[base + j] = s[j] * (gy[base + j] - md[j] - xh[base + j] * mx[j]) }
+                k.withUnsafeBufferPointer { k in
+                    k0.withUnsafeBufferPointer { k0 in
+                        parallelParts(m, parts: parts) { _, rows in
+                            for row in rows {
+                                let base = row * c
+                                for j in 0..<c { gx[base + j] = s[j] * gy[base + j] + k[j] * x[base + j] + k0[j] }
+                            }
                         }
                     }
                 }
             }
             var grads: [Tensor?] = [gradInput]
-            if let weight { grads.append(weight.requiresGrad ? gradWeight : nil) }
-            if let bias { grads.append(bias.requiresGrad ? gradBias : nil) }
+            if let weight { grads.append(weight.requiresGrad ? Tensor(gradWeightValues) : nil) }
+            if let bias { grads.append(bias.requiresGrad ? Tensor(gradBiasValues) : nil) }
+            if let residual { grads.append(residual.requiresGrad ? g : nil) }
             return grads
         }
         return (output, mean, variance)
+    }
+
+    /// y[row, j] = x[row, j]·scale[j] + shift[j] (+ r[row, j]) (then max(0, ·)) over `rows` rows of `channels`,
+    /// split across threads.
+    static func affineChannels(_ x: UnsafePointer<Float>, scale: [Float], shift: [Float], into y: UnsafeMutablePointer<Float>,
+                               rows: Int, channels c: Int, adding r: UnsafePointer<Float>? = nil, relu: Bool = false) {
+        scale.withUnsafeBufferPointer { s in
+            shift.withUnsafeBufferPointer { t in
+                parallelParts(rows, parts: partCount(rows, minimumPerPart: 2048)) { _, range in
+                    for row in range {
+                        let base = row * c
+                        switch (r, relu) {
+                        case (nil, false):
+                            for j in 0..<c { y[base + j] = x[base + j] * s[j] + t[j] }
+                        case (nil, true):
+                            for j in 0..<c { y[base + j] = Swift.max(0, x[base + j] * s[j] + t[j]) }
+                        case (let r?, false):
+                            for j in 0..<c { y[base + j] = x[base + j] * s[j] + t[j] + r[base + j] }
+                        case (let r?, true):
+                            for j in 0..<c { y[base + j] = Swift.max(0, x[base + j] * s[j] + t[j] + r[base + j]) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// g·[output > 0], elementwise, split across threads.
+    static func maskedByPositive(_ g: Tensor, _ output: Tensor) -> Tensor {
+        let result = Tensor.uninitialized(g.shape)
+        let gy = g.storage.pointer, y = output.storage.pointer, out = result.storage.pointer
+        parallelParts(g.count, parts: partCount(g.count, minimumPerPart: 1 << 16)) { _, range in
+            for index in range { out[index] = y[index] > 0 ? gy[index] : 0 }
+        }
+        return result
     }
 
     /// Batch normalisation with fixed statistics (evaluation mode): y = (x − mean) / √(variance + eps) · w + b,
@@ -103,15 +156,8 @@ extension Tensor {
         let w = weight?.scalars ?? [Float](repeating: 1, count: c), b = bias?.scalars ?? [Float](repeating: 0, count: c)
         let scale = (0..<c).map { w[$0] * rstd[$0] }, shift = (0..<c).map { b[$0] - mu[$0] * w[$0] * rstd[$0] }
         let result = Tensor.uninitialized(shape)
-        let x = storage.pointer, y = result.storage.pointer
-        scale.withUnsafeBufferPointer { s in
-            shift.withUnsafeBufferPointer { t in
-                for row in 0..<m {
-                    let base = row * c
-                    for j in 0..<c { y[base + j] = x[base + j] * s[j] + t[j] }
-                }
-            }
-        }
+        Tensor.affineChannels(storage.pointer, scale: scale, shift: shift, into: result.storage.pointer, rows: m, channels: c)
+        let x = storage.pointer
         var inputs = [self]
         if let weight { inputs.append(weight) }
         if let bias { inputs.append(bias) }

@@ -45,15 +45,10 @@ enum DirectConvolution {
         }
     }
 
-    /// Runs `body(first, last)` over the batch split into one contiguous sample range per thread.
+    /// Runs `body(part, first, last)` over the batch split into one contiguous sample range per thread.
     static func splitSamples(_ batch: Int, _ body: (Int, Int, Int) -> Void) {
-        let parts = max(1, min(batch, Threads.blasCount))
-        if parts == 1 { body(0, 0, batch); return }
-        withoutActuallyEscaping(body) { body in
-            let box = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: parts) { part in
-                box.value(part, batch * part / parts, batch * (part + 1) / parts)
-            }
+        parallelParts(batch, parts: partCount(batch, minimumPerPart: 1)) { part, range in
+            body(part, range.lowerBound, range.upperBound)
         }
     }
 
@@ -92,7 +87,7 @@ enum DirectConvolution {
                 permute(weight.storage.pointer, into: howi.storage.pointer, outputs: o, channels: c,
                         kernelHeight: g.kernelHeight, kernelWidth: g.kernelWidth, forInputGradient: true)
                 let gx = Tensor.zeros(input.shape)
-                let parts = max(1, min(g.batch, Threads.blasCount))
+                let parts = partCount(g.batch, minimumPerPart: 1)
                 let scratch = Tensor.zeros([parts, c])
                 let w = howi.storage.pointer, dx = gx.storage.pointer, s = scratch.storage.pointer
                 splitSamples(g.batch) { part, first, last in
@@ -102,7 +97,7 @@ enum DirectConvolution {
             }
             if weight.requiresGrad {
                 // One partial sum per thread, added in a fixed order: the result depends on the thread count only.
-                let parts = max(1, min(g.batch, Threads.blasCount)), size = taps * c * o
+                let parts = partCount(g.batch, minimumPerPart: 1), size = taps * c * o
                 let partial = Tensor.zeros([parts, size])
                 let dw = partial.storage.pointer
                 splitSamples(g.batch) { part, first, last in

@@ -55,6 +55,25 @@ func parallelChunks(_ count: Int, _ body: (Range<Int>) -> Void) {
     }
 }
 
+/// The number of contiguous parts `rows` rows are split into for `parallelParts`: one per BLAS thread (the
+/// `--threads` count), with at least `minimumPerPart` rows each.
+func partCount(_ rows: Int, minimumPerPart: Int) -> Int {
+    max(1, min(Threads.blasCount, rows / max(1, minimumPerPart)))
+}
+
+/// Runs `body(part, rows)` for `parts` contiguous ranges of `0..<rows`, on that many threads. Callers that
+/// reduce keep one partial result per part and combine them in part order, so results depend on the thread count
+/// only, never on timing.
+func parallelParts(_ rows: Int, parts: Int, _ body: (Int, Range<Int>) -> Void) {
+    if parts <= 1 { body(0, 0..<rows); return }
+    withoutActuallyEscaping(body) { body in
+        let box = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            box.value(part, rows * part / parts ..< rows * (part + 1) / parts)
+        }
+    }
+}
+
 /// Marks a value as safe to share across the worker threads of one `parallelChunks` call (each writes its own range).
 struct UncheckedSendable<Value>: @unchecked Sendable {
     let value: Value

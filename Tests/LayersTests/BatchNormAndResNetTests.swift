@@ -49,6 +49,38 @@ import TestSupport
         #expect(eval.passed, "evaluation: \(eval)")
     }
 
+    /// relu(bn(x) + r) fused against the composite of ops (forward and every gradient), and by finite differences.
+    @Test func fusedResidualReLUMatchesTheComposite() {
+        var g = RandomGenerator(seed: 9)
+        let x = Tensor.uniform([4, 3, 3, 5], low: -1, high: 1, generator: &g)
+        let r = Tensor.uniform([4, 3, 3, 5], low: -1, high: 1, generator: &g)
+        let w = Tensor.uniform([5], low: 0.5, high: 1.5, generator: &g), b = Tensor.uniform([5], low: -0.5, high: 0.5, generator: &g)
+        let probe = Tensor.uniform([4, 3, 3, 5], low: -1, high: 1, generator: &g)
+        for residual in [false, true] {
+            func run(fused: Bool) -> [Tensor] {
+                let (xs, rs, ws, bs) = (x.copy(), r.copy(), w.copy(), b.copy())
+                for t in [xs, rs, ws, bs] { t.requiresGrad = true }
+                let y: Tensor
+                if fused {
+                    y = xs.batchNormalized(weight: ws, bias: bs, epsilon: 1e-5, adding: residual ? rs : nil, relu: true).output
+                } else {
+                    let n = xs.batchNormalized(weight: ws, bias: bs, epsilon: 1e-5).output
+                    y = (residual ? n + rs : n).relu()
+                }
+                (y * probe).sum().backward()
+                return [y, xs.grad!, ws.grad!, bs.grad!] + (residual ? [rs.grad!] : [])
+            }
+            let (fused, composite) = (run(fused: true), run(fused: false))
+            for (index, name) in ["output", "input", "weight", "bias", "residual"].prefix(fused.count).enumerated() {
+                #expect(maxAbsoluteDifference(fused[index].scalars, composite[index].scalars) < 1e-5, "\(name), residual \(residual)")
+            }
+        }
+        let check = checkGradients([x, r, w, b]) { t in
+            t[0].batchNormalized(weight: t[2], bias: t[3], epsilon: 1e-5, adding: t[1], relu: true).output
+        }
+        #expect(check.passed, "\(check)")
+    }
+
     @Test func cifarResNetHasTorchvisionNamesAndResNet18Size() {
         var g = RandomGenerator(seed: 1)
         var config = ResNetConfig()
