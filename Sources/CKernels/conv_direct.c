@@ -61,6 +61,13 @@ INLINE int row_inside(const swiftcpc_conv_geometry *g, const block_positions *b,
     return inside;
 }
 
+/// The first input pixel of tap row i for each block pixel (when `row_inside`), or of tap (i, j) with −1 for
+/// padding (j ≥ 0).
+INLINE void tap_offsets(const swiftcpc_conv_geometry *g, const block_positions *b, int i, int j, ptrdiff_t at[PIX]) {
+    for (int p = 0; p < PIX; p++)
+        at[p] = j < 0 ? b->sample[p] + (ptrdiff_t)(b->top[p] + i) * g->w + b->left[p] : tap_pixel(g, b, p, i, j);
+}
+
 /// acc[p] += Σ_{k<count} x_p[k] · w[k·O ..< k·O + 16·ob_count].
 INLINE void forward_run(v16 acc[PIX][2], const float *const xp[PIX], const float *w, int count, int O,
                         const int ob_count, const int fused) {
@@ -87,16 +94,16 @@ INLINE void forward_impl(const float *x, const float *w, float *y, const swiftcp
             for (int i = 0; i < g->kh; i++) {
                 const float *wi = w + (ptrdiff_t)i * g->kw * C * O + ob;
                 const float *xp[PIX];
+                ptrdiff_t at[PIX];
                 if (row_inside(g, &b, i)) {
-                    for (int p = 0; p < PIX; p++) xp[p] = x + (b.sample[p] + (ptrdiff_t)(b.top[p] + i) * g->w + b.left[p]) * C;
+                    tap_offsets(g, &b, i, -1, at);
+                    for (int p = 0; p < PIX; p++) xp[p] = x + at[p] * C;
                     forward_run(acc, xp, wi, g->kw * C, O, ob_count, fused);
                     continue;
                 }
                 for (int j = 0; j < g->kw; j++) {
-                    for (int p = 0; p < PIX; p++) {
-                        ptrdiff_t at = tap_pixel(g, &b, p, i, j);
-                        xp[p] = at < 0 ? zeros : x + at * C;
-                    }
+                    tap_offsets(g, &b, i, j, at);
+                    for (int p = 0; p < PIX; p++) xp[p] = at[p] < 0 ? zeros : x + at[p] * C;
                     forward_run(acc, xp, wi + (ptrdiff_t)j * C * O, C, O, ob_count, fused);
                 }
             }
@@ -143,17 +150,17 @@ INLINE void backward_input_impl(const float *dy, const float *w, float *dx, cons
         for (int i = 0; i < g->kh; i++) {
             const float *wi = w + (ptrdiff_t)i * O * run;
             float *dxp[PIX];
+            ptrdiff_t at[PIX];
             if (row_inside(g, &b, i)) {
-                for (int p = 0; p < PIX; p++) dxp[p] = dx + (b.sample[p] + (ptrdiff_t)(b.top[p] + i) * g->w + b.left[p]) * C;
+                tap_offsets(g, &b, i, -1, at);
+                for (int p = 0; p < PIX; p++) dxp[p] = dx + at[p] * C;
                 if (run % 32 == 0) backward_input_run(dxp, dyp, wi, run, run, O, 2, fused);
                 else backward_input_run(dxp, dyp, wi, run, run, O, 1, fused);
                 continue;
             }
             for (int j = 0; j < g->kw; j++) {
-                for (int p = 0; p < PIX; p++) {
-                    ptrdiff_t at = tap_pixel(g, &b, p, i, j);
-                    dxp[p] = at < 0 ? scratch : dx + at * C;
-                }
+                tap_offsets(g, &b, i, j, at);
+                for (int p = 0; p < PIX; p++) dxp[p] = at[p] < 0 ? scratch : dx + at[p] * C;
                 if (C % 32 == 0) backward_input_run(dxp, dyp, wi + (ptrdiff_t)j * C, C, run, O, 2, fused);
                 else backward_input_run(dxp, dyp, wi + (ptrdiff_t)j * C, C, run, O, 1, fused);
             }
@@ -193,16 +200,16 @@ INLINE void backward_weight_impl(const float *x, const float *dy, float *dw, con
         for (int i = 0; i < g->kh; i++) {
             float *dwi = dw + (ptrdiff_t)i * g->kw * C * O;
             const float *xp[PIX];
+            ptrdiff_t at[PIX];
             if (row_inside(g, &b, i)) {
-                for (int p = 0; p < PIX; p++) xp[p] = x + (b.sample[p] + (ptrdiff_t)(b.top[p] + i) * g->w + b.left[p]) * C;
+                tap_offsets(g, &b, i, -1, at);
+                for (int p = 0; p < PIX; p++) xp[p] = x + at[p] * C;
                 backward_weight_run(dwi, xp, dyp, g->kw * C, O, ob_count, fused);
                 continue;
             }
             for (int j = 0; j < g->kw; j++) {
-                for (int p = 0; p < PIX; p++) {
-                    ptrdiff_t at = tap_pixel(g, &b, p, i, j);
-                    xp[p] = at < 0 ? zeros : x + at * C;
-                }
+                tap_offsets(g, &b, i, j, at);
+                for (int p = 0; p < PIX; p++) xp[p] = at[p] < 0 ? zeros : x + at[p] * C;
                 backward_weight_run(dwi + (ptrdiff_t)j * C * O, xp, dyp, C, O, ob_count, fused);
             }
         }

@@ -24,26 +24,13 @@ extension Tensor {
         if let bias { precondition(bias.shape == [c], "batch norm bias \(bias.shape), expected [\(c)]") }
         if let residual { precondition(residual.shape == shape, "batch norm residual \(residual.shape), expected \(shape)") }
         let x = storage.pointer
-        // Σx and Σx² per channel in one pass, in double (M reaches 10⁵–10⁶ rows), one partial sum per thread.
+        // Σx and Σx² per channel in one pass, in double (M reaches 10⁵–10⁶ rows).
         let parts = partCount(m, minimumPerPart: 2048)
-        var partial = [Double](repeating: 0, count: parts * 2 * c)
-        partial.withUnsafeMutableBufferPointer { buffer in
-            let base = buffer.baseAddress!
-            parallelParts(m, parts: parts) { part, rows in
-                let sums = base + part * 2 * c, squares = sums + c
-                for row in rows {
-                    let r = x + row * c
-                    for j in 0..<c { let v = Double(r[j]); sums[j] += v; squares[j] += v * v }
-                }
-            }
-        }
-        var mean = [Float](repeating: 0, count: c), variance = [Float](repeating: 0, count: c)
-        for j in 0..<c {
-            var sum = 0.0, square = 0.0
-            for part in 0..<parts { sum += partial[part * 2 * c + j]; square += partial[part * 2 * c + c + j] }
-            let mu = sum / Double(m)
-            mean[j] = Float(mu)
-            variance[j] = Float(Swift.max(0, square / Double(m) - mu * mu))
+        let (sums, squares) = Tensor.channelSums(x, times: x, rows: m, channels: c, parts: parts)
+        let mean = sums.map { Float($0 / Double(m)) }
+        let variance = (0..<c).map { j in
+            let mu = sums[j] / Double(m)
+            return Float(Swift.max(0, squares[j] / Double(m) - mu * mu))
         }
         let reciprocalStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
         let w = weight?.scalars ?? [Float](repeating: 1, count: c), b = bias?.scalars ?? [Float](repeating: 0, count: c)
@@ -61,24 +48,13 @@ extension Tensor {
             // Through the ReLU: dy·[out > 0], the gradient of the pre-activation sum (and so of the residual).
             let g = relu ? Tensor.maskedByPositive(gradOutput, output) : gradOutput
             let gy = g.storage.pointer, x = self.storage.pointer
-            // Σ_rows dy and Σ_rows dy·x per channel (double, per thread), then Σ dy·x̂ = rstd·(Σ dy·x − μ·Σ dy).
-            var partial = [Double](repeating: 0, count: parts * 2 * c)
-            partial.withUnsafeMutableBufferPointer { buffer in
-                let base = buffer.baseAddress!
-                parallelParts(m, parts: parts) { part, rows in
-                    let sumDy = base + part * 2 * c, sumDyX = sumDy + c
-                    for row in rows {
-                        let d = gy + row * c, r = x + row * c
-                        for j in 0..<c { let v = Double(d[j]); sumDy[j] += v; sumDyX[j] += v * Double(r[j]) }
-                    }
-                }
-            }
+            // Σ_rows dy and Σ_rows dy·x per channel, then Σ dy·x̂ = rstd·(Σ dy·x − μ·Σ dy).
+            let (sumsDy, sumsDyX) = Tensor.channelSums(gy, times: x, rows: m, channels: c, parts: parts)
             var gradBiasValues = [Float](repeating: 0, count: c), gradWeightValues = [Float](repeating: 0, count: c)
             // dx = scale·(dy − Σdy/M − x̂·Σ(dy·x̂)/M) = scale·dy + k·x + k0 with k = −scale·rstd·Σ(dy·x̂)/M.
             var k = [Float](repeating: 0, count: c), k0 = [Float](repeating: 0, count: c)
             for j in 0..<c {
-                var sumDy = 0.0, sumDyX = 0.0
-                for part in 0..<parts { sumDy += partial[part * 2 * c + j]; sumDyX += partial[part * 2 * c + c + j] }
+                let (sumDy, sumDyX) = (sumsDy[j], sumsDyX[j])
                 let rstd = Double(reciprocalStd[j]), mu = Double(mean[j])
                 let sumDyXh = rstd * (sumDyX - mu * sumDy)
                 gradBiasValues[j] = Float(sumDy)
@@ -108,6 +84,28 @@ extension Tensor {
             return grads
         }
         return (output, mean, variance)
+    }
+
+    /// Σ_rows a[row, j] and Σ_rows a[row, j]·b[row, j] per channel, in double: one partial sum per part (thread),
+    /// added in part order.
+    static func channelSums(_ a: UnsafePointer<Float>, times b: UnsafePointer<Float>, rows: Int, channels c: Int,
+                            parts: Int) -> (sums: [Double], products: [Double]) {
+        var partial = [Double](repeating: 0, count: parts * 2 * c)
+        partial.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            parallelParts(rows, parts: parts) { part, range in
+                let sums = base + part * 2 * c, products = sums + c
+                for row in range {
+                    let u = a + row * c, v = b + row * c
+                    for j in 0..<c { let value = Double(u[j]); sums[j] += value; products[j] += value * Double(v[j]) }
+                }
+            }
+        }
+        var sums = [Double](repeating: 0, count: c), products = [Double](repeating: 0, count: c)
+        for part in 0..<parts {
+            for j in 0..<c { sums[j] += partial[part * 2 * c + j]; products[j] += partial[part * 2 * c + c + j] }
+        }
+        return (sums, products)
     }
 
     /// y[row, j] = x[row, j]·scale[j] + shift[j] (+ r[row, j]) (then max(0, ·)) over `rows` rows of `channels`,
