@@ -195,14 +195,19 @@ public final class LARS: Optimizer {
     public var learningRate: Float
     public let momentum, weightDecay, trustCoefficient: Float
     public let excludeBiasAndNormalization: Bool
+    /// solo-learn's `clip_lr`: the trust ratio is divided by the learning rate and capped at 1, so that a weight moves
+    /// by at most trustCoefficient·‖w‖ per step (before momentum) whatever the learning rate.
+    public let clipTrustRatio: Bool
     public private(set) var stepCount = 0
     let slots: OptimizerSlots
 
     public init(parameters: [(name: String, tensor: Tensor)], learningRate: Float, momentum: Float = 0.9,
-                weightDecay: Float = 1e-6, trustCoefficient: Float = 0.001, excludeBiasAndNormalization: Bool = true) {
+                weightDecay: Float = 1e-6, trustCoefficient: Float = 0.001, excludeBiasAndNormalization: Bool = true,
+                clipTrustRatio: Bool = false) {
         self.parameters = parameters
         (self.learningRate, self.momentum, self.weightDecay, self.trustCoefficient, self.excludeBiasAndNormalization) =
             (learningRate, momentum, weightDecay, trustCoefficient, excludeBiasAndNormalization)
+        self.clipTrustRatio = clipTrustRatio
         slots = OptimizerSlots(names: ["momentum_buffer"], parameterNames: parameters.map(\.name))
     }
 
@@ -221,6 +226,7 @@ public final class LARS: Optimizer {
             var trust: Float = 1
             if adapted && parameterNorm > 0 && directionNorm > 0 {
                 trust = eta * Float(parameterNorm.squareRoot() / directionNorm.squareRoot())
+                if clipTrustRatio { trust = Swift.min(trust / lr, 1) }
             }
             if slots.get("momentum_buffer", index) == nil { slots.set("momentum_buffer", index, Tensor.zeros(parameter.shape)) }
             let buffer = slots.get("momentum_buffer", index)!.withUnsafeMutableBufferPointer { $0.baseAddress! }

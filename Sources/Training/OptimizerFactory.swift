@@ -46,7 +46,8 @@ public enum OptimizerFactory {
                                            epsilon: o.epsilon, weightDecay: weightDecay)
             case .sgd: return SGD(parameters: parameters, learningRate: o.learningRate, momentum: o.momentum, weightDecay: weightDecay)
             case .lars: return LARS(parameters: parameters, learningRate: o.learningRate, momentum: o.momentum,
-                                    weightDecay: weightDecay, excludeBiasAndNormalization: o.excludeBiasAndNorm)
+                                    weightDecay: weightDecay, trustCoefficient: o.trustCoefficient,
+                                    excludeBiasAndNormalization: o.excludeBiasAndNorm, clipTrustRatio: o.clipLR)
             }
         }
         guard o.excludeBiasAndNorm && o.weightDecay > 0 && o.type != .lars else { return single(trainable, weightDecay: o.weightDecay) }

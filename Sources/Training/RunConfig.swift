@@ -26,12 +26,17 @@ public struct OptimizerConfig: Codable, Sendable, Equatable {
     /// Biases and normalisation parameters (every tensor of rank ≤ 1) get no weight decay and no LARS adaptation,
     /// as the pair-method papers train (false: every parameter alike).
     public var excludeBiasAndNorm = true
+    /// LARS: η, the trust coefficient (the update of a weight tensor w is η·‖w‖/‖g + λw‖ times its direction).
+    public var trustCoefficient: Float = 0.001
+    /// LARS: divide the trust ratio by the learning rate and cap it at 1 (solo-learn's `clip_lr`).
+    public var clipLR = false
 
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
         case type, betas, epsilon, momentum, schedule
         case learningRate = "learning_rate", weightDecay = "weight_decay", warmupSteps = "warmup_steps"
         case finalLearningRate = "final_learning_rate", clipNorm = "clip_norm", excludeBiasAndNorm = "exclude_bias_and_norm"
+        case trustCoefficient = "trust_coefficient", clipLR = "clip_lr"
     }
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -48,6 +53,9 @@ public struct OptimizerConfig: Codable, Sendable, Equatable {
         finalLearningRate = try c.value(.finalLearningRate, default: d.finalLearningRate)
         clipNorm = try c.decodeIfPresent(Float.self, forKey: .clipNorm)
         excludeBiasAndNorm = try c.value(.excludeBiasAndNorm, default: d.excludeBiasAndNorm)
+        trustCoefficient = try c.value(.trustCoefficient, default: d.trustCoefficient)
+        clipLR = try c.value(.clipLR, default: d.clipLR)
+        if !(trustCoefficient > 0) { throw decoder.invalid("trust_coefficient", "must be positive, found \(trustCoefficient)") }
         if !(learningRate > 0) { throw decoder.invalid("learning_rate", "must be positive, found \(learningRate)") }
         if betas.count != 2 || betas.contains(where: { !($0 >= 0 && $0 < 1) }) {
             throw decoder.invalid("betas", "must be two numbers in [0, 1), found \(betas)")

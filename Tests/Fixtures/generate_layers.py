@@ -172,8 +172,9 @@ optimizer_case("adam", lambda ps: torch.optim.Adam(ps, lr=0.01, betas=(0.8, 0.95
 optimizer_case("adamw", lambda ps: torch.optim.AdamW(ps, lr=0.01, weight_decay=0.1))
 
 
-def lars_update(params, g, state, lr=0.5, momentum=0.9, weight_decay=0.01, eta=0.02):
-    # You et al. 2017, as in SimCLR/BYOL: rank-1 parameters skip weight decay and adaptation.
+def lars_update(params, g, state, lr=0.5, momentum=0.9, weight_decay=0.01, eta=0.02, clip=False):
+    # You et al. 2017, as in SimCLR/BYOL: rank-1 parameters skip weight decay and adaptation. clip: solo-learn's
+    # clip_lr, the trust ratio divided by the learning rate and capped at 1.
     for k, p in params.items():
         d = g[k].clone()
         adapted = p.dim() > 1
@@ -181,7 +182,8 @@ def lars_update(params, g, state, lr=0.5, momentum=0.9, weight_decay=0.01, eta=0
             d = d + weight_decay * p
             pn, dn = torch.norm(p), torch.norm(d)
             if pn > 0 and dn > 0:
-                d = d * (eta * pn / dn)
+                trust = eta * pn / dn
+                d = d * (torch.clamp(trust / lr, max=1.0) if clip else trust)
         buf = state.get(k, torch.zeros_like(p))
         buf = momentum * buf + d
         state[k] = buf
@@ -189,6 +191,7 @@ def lars_update(params, g, state, lr=0.5, momentum=0.9, weight_decay=0.01, eta=0
 
 
 optimizer_case("lars", None, manual=lars_update)
+optimizer_case("lars_clip", None, manual=lambda params, g, state: lars_update(params, g, state, lr=2.0, eta=0.5, clip=True))
 
 # Schedules.
 w = torch.zeros(1, requires_grad=True)

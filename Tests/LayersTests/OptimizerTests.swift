@@ -38,6 +38,9 @@ private func runOptimizer(_ name: String, _ make: ([(name: String, tensor: Tenso
         try runOptimizer("lars") {
             LARS(parameters: $0, learningRate: 0.5, momentum: 0.9, weightDecay: 0.01, trustCoefficient: 0.02)
         }
+        try runOptimizer("lars_clip") {
+            LARS(parameters: $0, learningRate: 2, momentum: 0.9, weightDecay: 0.01, trustCoefficient: 0.5, clipTrustRatio: true)
+        }
     }
 
     @Test func optimizerStateRoundTrips() throws {
