@@ -1,10 +1,11 @@
 // Direct convolution kernels (see swiftcpc_kernels.h for the layouts and the glossary).
 //
-// Output pixels are taken in blocks of PIX consecutive positions of the flattened [N, HO, WO] grid, so a block may
+// Output pixels are taken in blocks of `pix` ≤ PIX consecutive positions of the flattened [N, HO, WO] grid, so a block may
 // span rows and samples and no row tail is wasted. For each block and kernel tap the kernel computes one input pointer
 // per pixel, pointing at a zero row (forward, weight gradient) or a scratch row (input gradient) when the tap falls in
-// the padding, and then runs a register-blocked loop: PIX pixels × OB vectors of 16 channels held in registers,
-// one broadcast of an input value and OB vector loads of weights per channel. Nothing like im2col is materialised.
+// the padding, and then runs a register-blocked loop: `pix` pixels (8 with AVX-512, 4 otherwise) × OB vectors of 16
+// channels held in registers, one broadcast of an input value and OB vector loads of weights per channel. Nothing
+// like im2col is materialised.
 #include "swiftcpc_kernels.h"
 
 #include <stddef.h>
@@ -29,9 +30,9 @@ typedef struct {
     ptrdiff_t sample[PIX], pixel[PIX];
 } block_positions;
 
-INLINE void locate(const swiftcpc_conv_geometry *g, ptrdiff_t q0, ptrdiff_t end, block_positions *b) {
+INLINE void locate(const swiftcpc_conv_geometry *g, ptrdiff_t q0, ptrdiff_t end, block_positions *b, const int pix) {
     const ptrdiff_t plane = (ptrdiff_t)g->ho * g->wo, image = (ptrdiff_t)g->h * g->w;
-    for (int p = 0; p < PIX; p++) {
+    for (int p = 0; p < pix; p++) {
         ptrdiff_t q = q0 + p;
         b->valid[p] = q < end;
         if (q >= end) q = end - 1;
@@ -52,9 +53,9 @@ INLINE ptrdiff_t tap_pixel(const swiftcpc_conv_geometry *g, const block_position
 
 /// Whether tap row i of every block pixel lies inside the image: the KW taps are then one run of KW·C floats
 /// (channels-last), read or written as one row instead of KW pieces.
-INLINE int row_inside(const swiftcpc_conv_geometry *g, const block_positions *b, int i) {
+INLINE int row_inside(const swiftcpc_conv_geometry *g, const block_positions *b, int i, const int pix) {
     int inside = 1;
-    for (int p = 0; p < PIX; p++) {
+    for (int p = 0; p < pix; p++) {
         int iy = b->top[p] + i;
         inside &= b->valid[p] & (iy >= 0) & (iy < g->h) & (b->left[p] >= 0) & (b->left[p] + g->kw <= g->w);
     }
@@ -63,18 +64,19 @@ INLINE int row_inside(const swiftcpc_conv_geometry *g, const block_positions *b,
 
 /// The first input pixel of tap row i for each block pixel (when `row_inside`), or of tap (i, j) with −1 for
 /// padding (j ≥ 0).
-INLINE void tap_offsets(const swiftcpc_conv_geometry *g, const block_positions *b, int i, int j, ptrdiff_t at[PIX]) {
-    for (int p = 0; p < PIX; p++)
+INLINE void tap_offsets(const swiftcpc_conv_geometry *g, const block_positions *b, int i, int j, ptrdiff_t at[PIX],
+                        const int pix) {
+    for (int p = 0; p < pix; p++)
         at[p] = j < 0 ? b->sample[p] + (ptrdiff_t)(b->top[p] + i) * g->w + b->left[p] : tap_pixel(g, b, p, i, j);
 }
 
 /// acc[p] += Σ_{k<count} x_p[k] · w[k·O ..< k·O + 16·ob_count].
 INLINE void forward_run(v16 acc[PIX][2], const float *const xp[PIX], const float *w, int count, int O,
-                        const int ob_count, const int fused) {
+                        const int pix, const int ob_count, const int fused) {
     for (int k = 0; k < count; k++) {
         v16 wv[2];
         for (int v = 0; v < ob_count; v++) wv[v] = load16(w + (ptrdiff_t)k * O + 16 * v);
-        for (int p = 0; p < PIX; p++) {
+        for (int p = 0; p < pix; p++) {
             v16 s = (v16)(xp[p][k]);
             for (int v = 0; v < ob_count; v++) acc[p][v] = madd(s, wv[v], acc[p][v], fused);
         }
@@ -82,32 +84,32 @@ INLINE void forward_run(v16 acc[PIX][2], const float *const xp[PIX], const float
 }
 
 INLINE void forward_impl(const float *x, const float *w, float *y, const swiftcpc_conv_geometry *g, int first,
-                         int last, const float *zeros, const int ob_count, const int fused) {
+                         int last, const float *zeros, const int pix, const int ob_count, const int fused) {
     const int C = g->c, O = g->o;
     const ptrdiff_t plane = (ptrdiff_t)g->ho * g->wo, end = last * plane;
     block_positions b;
-    for (ptrdiff_t q0 = first * plane; q0 < end; q0 += PIX) {
-        locate(g, q0, end, &b);
+    for (ptrdiff_t q0 = first * plane; q0 < end; q0 += pix) {
+        locate(g, q0, end, &b, pix);
         for (int ob = 0; ob < O; ob += 16 * ob_count) {
             v16 acc[PIX][2];
-            for (int p = 0; p < PIX; p++) for (int v = 0; v < ob_count; v++) acc[p][v] = (v16)(0.0f);
+            for (int p = 0; p < pix; p++) for (int v = 0; v < ob_count; v++) acc[p][v] = (v16)(0.0f);
             for (int i = 0; i < g->kh; i++) {
                 const float *wi = w + (ptrdiff_t)i * g->kw * C * O + ob;
                 const float *xp[PIX];
                 ptrdiff_t at[PIX];
-                if (row_inside(g, &b, i)) {
-                    tap_offsets(g, &b, i, -1, at);
-                    for (int p = 0; p < PIX; p++) xp[p] = x + at[p] * C;
-                    forward_run(acc, xp, wi, g->kw * C, O, ob_count, fused);
+                if (row_inside(g, &b, i, pix)) {
+                    tap_offsets(g, &b, i, -1, at, pix);
+                    for (int p = 0; p < pix; p++) xp[p] = x + at[p] * C;
+                    forward_run(acc, xp, wi, g->kw * C, O, pix, ob_count, fused);
                     continue;
                 }
                 for (int j = 0; j < g->kw; j++) {
-                    tap_offsets(g, &b, i, j, at);
-                    for (int p = 0; p < PIX; p++) xp[p] = at[p] < 0 ? zeros : x + at[p] * C;
-                    forward_run(acc, xp, wi + (ptrdiff_t)j * C * O, C, O, ob_count, fused);
+                    tap_offsets(g, &b, i, j, at, pix);
+                    for (int p = 0; p < pix; p++) xp[p] = at[p] < 0 ? zeros : x + at[p] * C;
+                    forward_run(acc, xp, wi + (ptrdiff_t)j * C * O, C, O, pix, ob_count, fused);
                 }
             }
-            for (int p = 0; p < PIX; p++) {
+            for (int p = 0; p < pix; p++) {
                 if (!b.valid[p]) continue;
                 for (int v = 0; v < ob_count; v++) store16(y + b.pixel[p] * O + ob + 16 * v, acc[p][v]);
             }
@@ -119,50 +121,51 @@ INLINE void forward_impl(const float *x, const float *w, float *y, const swiftcp
 /// pixels of a block reach distinct input positions through one tap, so the rows loaded here do not overlap (but
 /// for scratch, whose contents are thrown away).
 INLINE void backward_input_run(float *const dxp[PIX], const float *const dyp[PIX], const float *w, int count,
-                               int stride, int O, const int cb_count, const int fused) {
+                               int stride, int O, const int pix, const int cb_count, const int fused) {
     for (int cb = 0; cb < count; cb += 16 * cb_count) {
         v16 acc[PIX][2];
-        for (int p = 0; p < PIX; p++)
+        for (int p = 0; p < pix; p++)
             for (int v = 0; v < cb_count; v++) acc[p][v] = load16(dxp[p] + cb + 16 * v);
         for (int o = 0; o < O; o++) {
             v16 wv[2];
             for (int v = 0; v < cb_count; v++) wv[v] = load16(w + (ptrdiff_t)o * stride + cb + 16 * v);
-            for (int p = 0; p < PIX; p++) {
+            for (int p = 0; p < pix; p++) {
                 v16 s = (v16)(dyp[p][o]);
                 for (int v = 0; v < cb_count; v++) acc[p][v] = madd(s, wv[v], acc[p][v], fused);
             }
         }
-        for (int p = 0; p < PIX; p++)
+        for (int p = 0; p < pix; p++)
             for (int v = 0; v < cb_count; v++) store16(dxp[p] + cb + 16 * v, acc[p][v]);
     }
 }
 
 /// Weights here are [KH][O][KW][C] ("HOWI"): for one kernel row and output channel the KW·C values are one run.
 INLINE void backward_input_impl(const float *dy, const float *w, float *dx, const swiftcpc_conv_geometry *g,
-                                int first, int last, const float *zeros, float *scratch, const int fused) {
+                                int first, int last, const float *zeros, float *scratch, const int pix,
+                                const int wide, const int fused) {
     const int C = g->c, O = g->o, run = g->kw * C;
     const ptrdiff_t plane = (ptrdiff_t)g->ho * g->wo, end = last * plane;
     block_positions b;
-    for (ptrdiff_t q0 = first * plane; q0 < end; q0 += PIX) {
-        locate(g, q0, end, &b);
+    for (ptrdiff_t q0 = first * plane; q0 < end; q0 += pix) {
+        locate(g, q0, end, &b, pix);
         const float *dyp[PIX];
-        for (int p = 0; p < PIX; p++) dyp[p] = b.valid[p] ? dy + b.pixel[p] * O : zeros;
+        for (int p = 0; p < pix; p++) dyp[p] = b.valid[p] ? dy + b.pixel[p] * O : zeros;
         for (int i = 0; i < g->kh; i++) {
             const float *wi = w + (ptrdiff_t)i * O * run;
             float *dxp[PIX];
             ptrdiff_t at[PIX];
-            if (row_inside(g, &b, i)) {
-                tap_offsets(g, &b, i, -1, at);
-                for (int p = 0; p < PIX; p++) dxp[p] = dx + at[p] * C;
-                if (run % 32 == 0) backward_input_run(dxp, dyp, wi, run, run, O, 2, fused);
-                else backward_input_run(dxp, dyp, wi, run, run, O, 1, fused);
+            if (row_inside(g, &b, i, pix)) {
+                tap_offsets(g, &b, i, -1, at, pix);
+                for (int p = 0; p < pix; p++) dxp[p] = dx + at[p] * C;
+                if (wide && run % 32 == 0) backward_input_run(dxp, dyp, wi, run, run, O, pix, 2, fused);
+                else backward_input_run(dxp, dyp, wi, run, run, O, pix, 1, fused);
                 continue;
             }
             for (int j = 0; j < g->kw; j++) {
-                tap_offsets(g, &b, i, j, at);
-                for (int p = 0; p < PIX; p++) dxp[p] = at[p] < 0 ? scratch : dx + at[p] * C;
-                if (C % 32 == 0) backward_input_run(dxp, dyp, wi + (ptrdiff_t)j * C, C, run, O, 2, fused);
-                else backward_input_run(dxp, dyp, wi + (ptrdiff_t)j * C, C, run, O, 1, fused);
+                tap_offsets(g, &b, i, j, at, pix);
+                for (int p = 0; p < pix; p++) dxp[p] = at[p] < 0 ? scratch : dx + at[p] * C;
+                if (wide && C % 32 == 0) backward_input_run(dxp, dyp, wi + (ptrdiff_t)j * C, C, run, O, pix, 2, fused);
+                else backward_input_run(dxp, dyp, wi + (ptrdiff_t)j * C, C, run, O, pix, 1, fused);
             }
         }
     }
@@ -170,16 +173,16 @@ INLINE void backward_input_impl(const float *dy, const float *w, float *dx, cons
 
 /// dw[k·O + ob ..] += Σ_p x_p[k] · dy_p[ob ..] for k < count.
 INLINE void backward_weight_run(float *dw, const float *const xp[PIX], const float *const dyp[PIX], int count, int O,
-                                const int ob_count, const int fused) {
+                                const int pix, const int ob_count, const int fused) {
     for (int ob = 0; ob < O; ob += 16 * ob_count) {
         v16 gv[PIX][2];
-        for (int p = 0; p < PIX; p++)
+        for (int p = 0; p < pix; p++)
             for (int v = 0; v < ob_count; v++) gv[p][v] = load16(dyp[p] + ob + 16 * v);
         for (int k = 0; k < count; k++) {
             float *row = dw + (ptrdiff_t)k * O + ob;
             v16 acc[2];
             for (int v = 0; v < ob_count; v++) acc[v] = load16(row + 16 * v);
-            for (int p = 0; p < PIX; p++) {
+            for (int p = 0; p < pix; p++) {
                 v16 s = (v16)(xp[p][k]);
                 for (int v = 0; v < ob_count; v++) acc[v] = madd(s, gv[p][v], acc[v], fused);
             }
@@ -189,57 +192,58 @@ INLINE void backward_weight_run(float *dw, const float *const xp[PIX], const flo
 }
 
 INLINE void backward_weight_impl(const float *x, const float *dy, float *dw, const swiftcpc_conv_geometry *g,
-                                 int first, int last, const float *zeros, const int ob_count, const int fused) {
+                                 int first, int last, const float *zeros, const int pix, const int ob_count,
+                                 const int fused) {
     const int C = g->c, O = g->o;
     const ptrdiff_t plane = (ptrdiff_t)g->ho * g->wo, end = last * plane;
     block_positions b;
-    for (ptrdiff_t q0 = first * plane; q0 < end; q0 += PIX) {
-        locate(g, q0, end, &b);
+    for (ptrdiff_t q0 = first * plane; q0 < end; q0 += pix) {
+        locate(g, q0, end, &b, pix);
         const float *dyp[PIX];
-        for (int p = 0; p < PIX; p++) dyp[p] = b.valid[p] ? dy + b.pixel[p] * O : zeros;
+        for (int p = 0; p < pix; p++) dyp[p] = b.valid[p] ? dy + b.pixel[p] * O : zeros;
         for (int i = 0; i < g->kh; i++) {
             float *dwi = dw + (ptrdiff_t)i * g->kw * C * O;
             const float *xp[PIX];
             ptrdiff_t at[PIX];
-            if (row_inside(g, &b, i)) {
-                tap_offsets(g, &b, i, -1, at);
-                for (int p = 0; p < PIX; p++) xp[p] = x + at[p] * C;
-                backward_weight_run(dwi, xp, dyp, g->kw * C, O, ob_count, fused);
+            if (row_inside(g, &b, i, pix)) {
+                tap_offsets(g, &b, i, -1, at, pix);
+                for (int p = 0; p < pix; p++) xp[p] = x + at[p] * C;
+                backward_weight_run(dwi, xp, dyp, g->kw * C, O, pix, ob_count, fused);
                 continue;
             }
             for (int j = 0; j < g->kw; j++) {
-                tap_offsets(g, &b, i, j, at);
-                for (int p = 0; p < PIX; p++) xp[p] = at[p] < 0 ? zeros : x + at[p] * C;
-                backward_weight_run(dwi + (ptrdiff_t)j * C * O, xp, dyp, C, O, ob_count, fused);
+                tap_offsets(g, &b, i, j, at, pix);
+                for (int p = 0; p < pix; p++) xp[p] = at[p] < 0 ? zeros : x + at[p] * C;
+                backward_weight_run(dwi + (ptrdiff_t)j * C * O, xp, dyp, C, O, pix, ob_count, fused);
             }
         }
     }
 }
 
-// One set of entry points per instruction set. Two vectors of 16 channels per register block when the channel count
-// allows it (16 accumulators), else one.
-#define DEFINE_VARIANT(suffix, attributes, fused)                                                                     \
+// One set of entry points per instruction set. `pix` pixels × up to 2 (`wide`) vectors of 16 channels per register
+// block: 8 × 2 fills AVX-512's 32 registers; with AVX2 a 16-float vector is two of only 16 registers, so 4 × 1.
+#define DEFINE_VARIANT(suffix, attributes, fused, pix, wide)                                                          \
     attributes static void forward_##suffix(const float *x, const float *w, float *y, const swiftcpc_conv_geometry *g, \
                                             int first, int last, const float *zeros) {                              \
-        if (g->o % 32 == 0) forward_impl(x, w, y, g, first, last, zeros, 2, fused);                                   \
-        else forward_impl(x, w, y, g, first, last, zeros, 1, fused);                                                  \
+        if (wide && g->o % 32 == 0) forward_impl(x, w, y, g, first, last, zeros, pix, 2, fused);                      \
+        else forward_impl(x, w, y, g, first, last, zeros, pix, 1, fused);                                             \
     }                                                                                                                 \
     attributes static void backward_input_##suffix(const float *dy, const float *w, float *dx,                        \
                                                    const swiftcpc_conv_geometry *g, int first, int last,              \
                                                    const float *zeros, float *scratch) {                              \
-        backward_input_impl(dy, w, dx, g, first, last, zeros, scratch, fused);                                        \
+        backward_input_impl(dy, w, dx, g, first, last, zeros, scratch, pix, wide, fused);                             \
     }                                                                                                                 \
     attributes static void backward_weight_##suffix(const float *x, const float *dy, float *dw,                       \
                                                     const swiftcpc_conv_geometry *g, int first, int last,             \
                                                     const float *zeros) {                                             \
-        if (g->o % 32 == 0) backward_weight_impl(x, dy, dw, g, first, last, zeros, 2, fused);                         \
-        else backward_weight_impl(x, dy, dw, g, first, last, zeros, 1, fused);                                        \
+        if (wide && g->o % 32 == 0) backward_weight_impl(x, dy, dw, g, first, last, zeros, pix, 2, fused);            \
+        else backward_weight_impl(x, dy, dw, g, first, last, zeros, pix, 1, fused);                                   \
     }
 
-DEFINE_VARIANT(baseline, , 0)
+DEFINE_VARIANT(baseline, , 0, 4, 0)
 #if defined(__x86_64__)
-DEFINE_VARIANT(avx2, __attribute__((target("avx2,fma"))), 1)
-DEFINE_VARIANT(avx512, __attribute__((target("avx512f,avx512vl,avx2,fma"))), 1)
+DEFINE_VARIANT(avx2, __attribute__((target("avx2,fma"))), 1, 4, 0)
+DEFINE_VARIANT(avx512, __attribute__((target("avx512f,avx512vl,avx2,fma"))), 1, 8, 1)
 
 static int best_level(void) {
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) return 2;

@@ -123,7 +123,7 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
     let g = geometry
     let direct = DirectConvolution.supports(g) && (!input.requiresGrad || DirectConvolution.supportsInputGradient(g))
     switch algorithm {
-    case .automatic where direct:
+    case .automatic where direct && DirectConvolution.preferred:
         return DirectConvolution.conv2d(input, weight: weight, bias: bias, geometry: g)
     case .direct:
         precondition(direct, "conv2d: the direct kernels need groups 1, dilation 1 and channel counts divisible by 16 (input channels only when the input needs a gradient), found \(weight.shape) on \(input.shape)")

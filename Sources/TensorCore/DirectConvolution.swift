@@ -24,6 +24,10 @@ enum DirectConvolution {
         g.groups == 1 && g.dilationH == 1 && g.dilationW == 1 && g.outputChannels % 16 == 0
     }
 
+    /// Whether `.automatic` uses them: only with AVX2 or AVX-512, where they beat im2col + sgemm (the baseline
+    /// build of the kernels is the fallback that keeps `.direct` and the tests working everywhere).
+    static let preferred = instructionSet != "baseline"
+
     /// Whether they also compute its input gradient (vectorised over input channels).
     static func supportsInputGradient(_ g: ConvolutionGeometry) -> Bool { g.channels % 16 == 0 }
 
