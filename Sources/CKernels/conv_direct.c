@@ -70,6 +70,15 @@ INLINE void tap_offsets(const swiftcpc_conv_geometry *g, const block_positions *
         at[p] = j < 0 ? b->sample[p] + (ptrdiff_t)(b->top[p] + i) * g->w + b->left[p] : tap_pixel(g, b, p, i, j);
 }
 
+/// The input rows block pixel p reads through tap row i (j < 0: the whole run, which `row_inside` vouches for) or
+/// through tap (i, j), with `outside` standing for padding.
+INLINE void input_rows(const swiftcpc_conv_geometry *g, const block_positions *b, int i, int j, const float *x,
+                       const float *outside, const float *rows[PIX], const int pix) {
+    ptrdiff_t at[PIX];
+    tap_offsets(g, b, i, j, at, pix);
+    for (int p = 0; p < pix; p++) rows[p] = at[p] < 0 ? outside : x + at[p] * g->c;
+}
+
 /// acc[p] += Σ_{k<count} x_p[k] · w[k·O ..< k·O + 16·ob_count].
 INLINE void forward_run(v16 acc[PIX][2], const float *const xp[PIX], const float *w, int count, int O,
                         const int pix, const int ob_count, const int fused) {
@@ -96,16 +105,13 @@ INLINE void forward_impl(const float *x, const float *w, float *y, const swiftcp
             for (int i = 0; i < g->kh; i++) {
                 const float *wi = w + (ptrdiff_t)i * g->kw * C * O + ob;
                 const float *xp[PIX];
-                ptrdiff_t at[PIX];
                 if (row_inside(g, &b, i, pix)) {
-                    tap_offsets(g, &b, i, -1, at, pix);
-                    for (int p = 0; p < pix; p++) xp[p] = x + at[p] * C;
+                    input_rows(g, &b, i, -1, x, zeros, xp, pix);
                     forward_run(acc, xp, wi, g->kw * C, O, pix, ob_count, fused);
                     continue;
                 }
                 for (int j = 0; j < g->kw; j++) {
-                    tap_offsets(g, &b, i, j, at, pix);
-                    for (int p = 0; p < pix; p++) xp[p] = at[p] < 0 ? zeros : x + at[p] * C;
+                    input_rows(g, &b, i, j, x, zeros, xp, pix);
                     forward_run(acc, xp, wi + (ptrdiff_t)j * C * O, C, O, pix, ob_count, fused);
                 }
             }
@@ -204,16 +210,13 @@ INLINE void backward_weight_impl(const float *x, const float *dy, float *dw, con
         for (int i = 0; i < g->kh; i++) {
             float *dwi = dw + (ptrdiff_t)i * g->kw * C * O;
             const float *xp[PIX];
-            ptrdiff_t at[PIX];
             if (row_inside(g, &b, i, pix)) {
-                tap_offsets(g, &b, i, -1, at, pix);
-                for (int p = 0; p < pix; p++) xp[p] = x + at[p] * C;
+                input_rows(g, &b, i, -1, x, zeros, xp, pix);
                 backward_weight_run(dwi, xp, dyp, g->kw * C, O, pix, ob_count, fused);
                 continue;
             }
             for (int j = 0; j < g->kw; j++) {
-                tap_offsets(g, &b, i, j, at, pix);
-                for (int p = 0; p < pix; p++) xp[p] = at[p] < 0 ? zeros : x + at[p] * C;
+                input_rows(g, &b, i, j, x, zeros, xp, pix);
                 backward_weight_run(dwi + (ptrdiff_t)j * C * O, xp, dyp, C, O, pix, ob_count, fused);
             }
         }

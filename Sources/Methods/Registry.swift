@@ -84,7 +84,7 @@ public enum MethodRegistry {
     /// The methods of this package, in the order help texts list them.
     public static let builtIn: [RegisteredMethod] = [
         RegisteredMethod(CPCAudio.self), RegisteredMethod(CPCImage.self),
-        RegisteredMethod(SimCLR.self), RegisteredMethod(MoCo.self),
+        RegisteredMethod(SimCLR.self), RegisteredMethod(MoCo.self), RegisteredMethod(BYOL.self),
     ]
 
     nonisolated(unsafe) private static var added: [RegisteredMethod] = []

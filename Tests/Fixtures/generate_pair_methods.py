@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes Tests/Fixtures/pair_methods.json: PyTorch reference values for the image-pair methods' pieces — NT-Xent
-(SimCLR), MoCo's queue InfoNCE, fused batch norm in training and evaluation mode (running statistics included),
+(SimCLR), MoCo's queue InfoNCE, BYOL's negative cosine, fused batch norm in training and evaluation mode (running statistics included),
 and one whole SimCLR step (CIFAR-style ResNet + projector with batch norm + NT-Xent: the loss and every parameter
 gradient).
 
@@ -142,6 +142,14 @@ loss = nt_xent(z[:3], z[3:], 0.2)
 loss.backward()
 cases["simclr_step"] = {"view1": t(view1), "view2": t(view2), "temperature": 0.2, "loss": float(loss),
                         "state": state, "grads": {name: t(p.grad) for name, p in net.named_parameters()}}
+
+# BYOL: 2 - 2 cos(p, z) with the targets detached (solo-learn's byol_loss_func); drawn last, so that the cases
+# above keep their random numbers.
+p = torch.randn(5, 6, requires_grad=True)
+z = torch.randn(5, 6, requires_grad=True)
+loss = 2 - 2 * F.cosine_similarity(p, z.detach(), dim=-1).mean()
+loss.backward()
+cases["byol"] = {"predictions": t(p), "targets": t(z), "loss": float(loss), "grad_predictions": t(p.grad)}
 
 with open(os.path.join(here, "pair_methods.json"), "w") as f:
     json.dump({"generator": "Tests/Fixtures/generate_pair_methods.py (torch " + torch.__version__ + ")", "cases": cases}, f)

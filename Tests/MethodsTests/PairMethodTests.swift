@@ -48,6 +48,24 @@ import TestSupport
         #expect(maxAbsoluteDifference(k.grad!.scalars, try fixture.tensor("moco", "grad_keys").scalars) < 1e-5)
     }
 
+    @Test func byolLossMatchesPyTorch() throws {
+        let fixture = try Fixture("pair_methods")
+        let p = try fixture.tensor("byol", "predictions"), z = try fixture.tensor("byol", "targets")
+        p.requiresGrad = true
+        z.requiresGrad = true
+        let loss = NegativeCosine.loss(predictions: p, targets: z)
+        #expect(Swift.abs(Double(loss.item) - (try fixture.number("byol", "loss"))) < 1e-5)
+        loss.backward()
+        #expect(maxAbsoluteDifference(p.grad!.scalars, try fixture.tensor("byol", "grad_predictions").scalars) < 1e-5)
+        #expect(z.grad == nil, "the targets are held fixed")
+        var g = RandomGenerator(seed: 11)
+        let target = Tensor.uniform([4, 5], low: -1, high: 1, generator: &g)
+        let check = checkGradients([Tensor.uniform([4, 5], low: -1, high: 1, generator: &g)]) { t in
+            NegativeCosine.loss(predictions: t[0], targets: target)
+        }
+        #expect(check.passed, "\(check)")
+    }
+
     @Test func aPerfectCriticScoresEveryPositiveFirst() {
         // Two views that are the same one-hot rows: every anchor's positive is its most similar row.
         let rows = Tensor([1, 0, 0, 0, 1, 0, 0, 0, 1], shape: [3, 3])
@@ -108,18 +126,22 @@ import TestSupport
         #expect(MethodRegistry.entry("simclr")?.input == .imageViews && MethodRegistry.entry("cpc")?.input == .audioWindows)
         // key = file name: Methods/<Key>.swift exists for every built-in method.
         for entry in MethodRegistry.builtIn {
-            let file = ["cpc": "CPC", "cpc-image": "CPCImage", "simclr": "SimCLR", "moco": "MoCo"][entry.key]!
+            let file = ["cpc": "CPC", "cpc-image": "CPCImage", "simclr": "SimCLR", "moco": "MoCo", "byol": "BYOL"][entry.key]!
             #expect(FileManager.default.fileExists(atPath: repositoryRoot.appendingPathComponent("Sources/Methods/\(file).swift").path))
         }
     }
 
-    @Test(arguments: ["simclr", "moco"]) func lossFallsUnderAFewOptimiserSteps(key: String) throws {
+    @Test(arguments: ["simclr", "moco", "byol"]) func lossFallsUnderAFewOptimiserSteps(key: String) throws {
         var input = InputShape(kind: .imageViews)
         input.channels = 1
         input.classes = 3
         let entry = try #require(MethodRegistry.entry(key))
         var config = entry.defaultConfig
-        if key == "simclr" {
+        if key == "byol" {
+            config[as: BYOLConfig.self].backbone = { var b = ResNetConfig(); b.width = 2; b.blocks = [1, 1]; return b }()
+            config[as: BYOLConfig.self].projector = HeadConfig(hidden: [8], output: 4)
+            config[as: BYOLConfig.self].predictor = HeadConfig(hidden: [8], output: 4)
+        } else if key == "simclr" {
             config[as: SimCLRConfig.self].backbone = { var b = ResNetConfig(); b.width = 2; b.blocks = [1, 1]; return b }()
             config[as: SimCLRConfig.self].projector = HeadConfig(hidden: [8], output: 4)
         } else {

@@ -136,9 +136,14 @@ func trainStraightAndResumed(_ config: RunConfig) throws -> (straight: Data, res
         #expect(counters.1.scalars == [4, 2])
     }
 
-    @Test(arguments: ["simclr", "moco"]) func pairMethodsTrainAndResumeExactly(method: String) throws {
+    @Test(arguments: ["simclr", "moco", "byol"]) func pairMethodsTrainAndResumeExactly(method: String) throws {
         var config = try tinyViewRunConfig(method: method, corpus: try tinyImageCorpus())
-        if method == "simclr" {
+        if method == "byol" {
+            config.model[as: BYOLConfig.self].backbone.width = 2
+            config.model[as: BYOLConfig.self].backbone.blocks = [1, 1]
+            config.model[as: BYOLConfig.self].projector = HeadConfig(hidden: [8], output: 4)
+            config.model[as: BYOLConfig.self].predictor = HeadConfig(hidden: [8], output: 4)
+        } else if method == "simclr" {
             config.model[as: SimCLRConfig.self].backbone.width = 2
             config.model[as: SimCLRConfig.self].backbone.blocks = [1, 1]
             config.model[as: SimCLRConfig.self].projector = HeadConfig(hidden: [8], output: 4)
