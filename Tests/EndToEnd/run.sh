@@ -85,11 +85,11 @@ sys.exit(0 if [x["features"] for x in r] == ["cpc", "pixels"] and all(x["task"] 
 PY
 }
 check "cpc probe image writes CPC and pixel results well above chance" image_probe_ok
-# The pair methods through the registry: SimCLR and MoCo on Fashion-MNIST with a small backbone for a few dozen
+# The pair methods through the registry: SimCLR, MoCo and BYOL on Fashion-MNIST with a small backbone for a few dozen
 # steps (the contrastive loss must fall; the online probe is logged — under LARS it needs more steps than this to
 # learn), then the kNN and linear probes
 # on the backbone's features.
-for method in simclr moco; do
+for method in simclr moco byol; do
     sed -e 's/width: 16/width: 4/; s/blocks: \[2, 2, 2, 2\]/blocks: [1, 1, 1]/; s/batch_size: 256/batch_size: 64/' \
         -e 's/hidden: \[512\]/hidden: [64]/; s/queue_size: 4096/queue_size: 512/; s/warmup_steps: 50/warmup_steps: 5/' \
         -e 's/log_every: 20/log_every: 5/; s/validate_every: 200/validate_every: 40/; s/checkpoint_every: 200/checkpoint_every: 40/' \
