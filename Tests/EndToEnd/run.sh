@@ -103,7 +103,9 @@ log = [json.loads(line) for line in open(sys.argv[1])]
 first, last = log[0], log[-1]
 print(f"{sys.argv[1].split('/')[-2]}: contrastive loss {first['ssl_loss']:.3f} -> {last['ssl_loss']:.3f}; "
       f"online probe {last['online_accuracy']:.3f}; collapse std {last['collapse_std']:.3f}")
-sys.exit(0 if last["ssl_loss"] < first["ssl_loss"] - 0.2 and "online_accuracy" in last and "validation_loss" in last else 1)
+# BYOL's loss (2 − 2·cos, twice) starts near 1.5 on this small run, the contrastive losses near log(batch).
+drop = 0.1 * first["ssl_loss"] if sys.argv[1].endswith("byol/log.jsonl") else 0.2
+sys.exit(0 if last["ssl_loss"] < first["ssl_loss"] - drop and "online_accuracy" in last and "validation_loss" in last else 1)
 PY
     }
     check "$method's contrastive loss falls, with the online probe and validation logged" pair_learned "$method"
