@@ -34,25 +34,33 @@ enum DirectConvolution {
     /// The instruction set the kernels use on this processor ("avx512", "avx2" or "baseline").
     static var instructionSet: String { String(cString: swiftcpc_kernels_isa()) }
 
-    /// PyTorch's [O, C, KH, KW] as HWIO [KH, KW, C, O] (`forInputGradient` false) or HOWI [KH, O, KW, C].
-    static func permute(_ weight: UnsafePointer<Float>, into r: UnsafeMutablePointer<Float>, outputs o: Int,
-                        channels c: Int, kernelHeight kh: Int, kernelWidth kw: Int, forInputGradient: Bool) {
-        for out in 0..<o {
-            for channel in 0..<c {
-                for i in 0..<kh {
-                    for j in 0..<kw {
-                        let value = weight[((out * c + channel) * kh + i) * kw + j]
-                        r[forInputGradient ? ((i * o + out) * kw + j) * c + channel : ((i * kw + j) * c + channel) * o + out] = value
-                    }
-                }
+    /// The kernels' weight layouts: HWIO [KH, KW, C, O] (forward, weight gradient), HOWI [KH, O, KW, C] (input gradient).
+    enum Layout {
+        case hwio, howi
+
+        /// Where element (out, channel, i, j) of PyTorch's [O, C, KH, KW] lies in this layout.
+        func index(out: Int, channel: Int, i: Int, j: Int, outputs o: Int, channels c: Int, kernelWidth kw: Int) -> Int {
+            switch self {
+            case .hwio: return ((i * kw + j) * c + channel) * o + out
+            case .howi: return ((i * o + out) * kw + j) * c + channel
             }
         }
     }
 
-    /// Runs `body(part, first, last)` over the batch split into one contiguous sample range per thread.
-    static func splitSamples(_ batch: Int, _ body: (Int, Int, Int) -> Void) {
-        parallelParts(batch, parts: partCount(batch, minimumPerPart: 1)) { part, range in
-            body(part, range.lowerBound, range.upperBound)
+    /// Copies PyTorch's [O, C, KH, KW] `pytorch` into `layout` (`toPyTorch` false) or back.
+    static func permute(_ pytorch: UnsafeMutablePointer<Float>, _ layout: Layout, _ kernel: UnsafeMutablePointer<Float>,
+                        geometry g: ConvolutionGeometry, toPyTorch: Bool = false) {
+        let (o, c, kh, kw) = (g.outputChannels, g.channels, g.kernelHeight, g.kernelWidth)
+        for out in 0..<o {
+            for channel in 0..<c {
+                for i in 0..<kh {
+                    for j in 0..<kw {
+                        let source = ((out * c + channel) * kh + i) * kw + j
+                        let target = layout.index(out: out, channel: channel, i: i, j: j, outputs: o, channels: c, kernelWidth: kw)
+                        if toPyTorch { pytorch[source] = kernel[target] } else { kernel[target] = pytorch[source] }
+                    }
+                }
+            }
         }
     }
 
@@ -68,15 +76,16 @@ enum DirectConvolution {
     static func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvolutionGeometry,
                        instructionSet isa: Int32 = -1) -> Tensor {
         let o = g.outputChannels, c = g.channels, taps = g.kernelHeight * g.kernelWidth
+        // One contiguous range of samples per thread; reductions keep one partial per part, added in part order.
+        let parts = partCount(g.batch, minimumPerPart: 1)
         var geometry = cGeometry(g)
         let hwio = Tensor.uninitialized([g.kernelHeight, g.kernelWidth, c, o])
-        permute(weight.storage.pointer, into: hwio.storage.pointer, outputs: o, channels: c,
-                kernelHeight: g.kernelHeight, kernelWidth: g.kernelWidth, forInputGradient: false)
+        permute(weight.storage.pointer, .hwio, hwio.storage.pointer, geometry: g)
         let zeros = Tensor.zeros([max(c, o)])
         let result = Tensor.uninitialized([g.batch, g.outputHeight, g.outputWidth, o])
         let x = input.storage.pointer, w = hwio.storage.pointer, y = result.storage.pointer, z = zeros.storage.pointer
-        splitSamples(g.batch) { _, first, last in
-            swiftcpc_conv_forward(x, w, y, &geometry, Int32(first), Int32(last), z, isa)
+        parallelParts(g.batch, parts: parts) { _, samples in
+            swiftcpc_conv_forward(x, w, y, &geometry, Int32(samples.lowerBound), Int32(samples.upperBound), z, isa)
         }
         if let bias { addBias(bias, to: y, rows: g.batch * g.outputPixels, channels: o) }
         var inputs = [input, weight]
@@ -88,36 +97,30 @@ enum DirectConvolution {
             if input.requiresGrad {
                 precondition(supportsInputGradient(g), "conv2d: the direct input gradient needs input channels divisible by 16, found \(c)")
                 let howi = Tensor.uninitialized([g.kernelHeight, o, g.kernelWidth, c])
-                permute(weight.storage.pointer, into: howi.storage.pointer, outputs: o, channels: c,
-                        kernelHeight: g.kernelHeight, kernelWidth: g.kernelWidth, forInputGradient: true)
+                permute(weight.storage.pointer, .howi, howi.storage.pointer, geometry: g)
                 let gx = Tensor.zeros(input.shape)
-                let parts = partCount(g.batch, minimumPerPart: 1)
                 let scratch = Tensor.zeros([parts, c])
                 let w = howi.storage.pointer, dx = gx.storage.pointer, s = scratch.storage.pointer
-                splitSamples(g.batch) { part, first, last in
-                    swiftcpc_conv_backward_input(gy, w, dx, &geometry, Int32(first), Int32(last), z, s + part * c, isa)
+                parallelParts(g.batch, parts: parts) { part, samples in
+                    swiftcpc_conv_backward_input(gy, w, dx, &geometry, Int32(samples.lowerBound), Int32(samples.upperBound),
+                                                 z, s + part * c, isa)
                 }
                 gradInput = gx
             }
             if weight.requiresGrad {
-                // One partial sum per thread, added in a fixed order: the result depends on the thread count only.
-                let parts = partCount(g.batch, minimumPerPart: 1), size = taps * c * o
+                let size = taps * c * o
                 let partial = Tensor.zeros([parts, size])
                 let dw = partial.storage.pointer
-                splitSamples(g.batch) { part, first, last in
-                    swiftcpc_conv_backward_weight(x, gy, dw + part * size, &geometry, Int32(first), Int32(last), z, isa)
+                parallelParts(g.batch, parts: parts) { part, samples in
+                    swiftcpc_conv_backward_weight(x, gy, dw + part * size, &geometry, Int32(samples.lowerBound),
+                                                  Int32(samples.upperBound), z, isa)
                 }
-                for part in 1..<max(parts, 1) {
+                for part in 1..<parts {
                     let source = dw + part * size
                     for index in 0..<size { dw[index] += source[index] }
                 }
                 let gw = Tensor.uninitialized(weight.shape)
-                let out = gw.storage.pointer
-                for tap in 0..<taps {
-                    for channel in 0..<c {
-                        for output in 0..<o { out[(output * c + channel) * taps + tap] = dw[(tap * c + channel) * o + output] }
-                    }
-                }
+                permute(gw.storage.pointer, .hwio, dw, geometry: g, toPyTorch: true)
                 gradWeight = gw
             }
             if let bias, bias.requiresGrad {
