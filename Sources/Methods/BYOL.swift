@@ -38,9 +38,7 @@ public struct BYOLConfig: MethodConfig {
         if predictor.output != projector.output {
             throw decoder.invalid("predictor", "output must equal the projector's output \(projector.output) (it predicts a projection), found \(predictor.output)")
         }
-        for (key, value) in [("momentum", momentum), ("final_momentum", finalMomentum)] where !(value >= 0 && value <= 1) {
-            throw decoder.invalid(key, "must be in [0, 1], found \(value)")
-        }
+        try MomentumTarget.validate(momentum: momentum, finalMomentum: finalMomentum, decoder: decoder)
     }
 }
 
@@ -58,7 +56,7 @@ public final class BYOL: Method, MethodSpec {
 
     public let config: BYOLConfig
     public let backbone: ResNet, projector: Sequential, predictor: Sequential
-    public let momentumBackbone: MomentumCopy<ResNet>, momentumProjector: MomentumCopy<Sequential>
+    public let target: MomentumTarget
     public let probe: OnlineProbe?
     public let model: any Layer
 
@@ -68,15 +66,12 @@ public final class BYOL: Method, MethodSpec {
         let backbone = ResNet(config: config.backbone, imageChannels: imageChannels, generator: &generator)
         let projector = config.projector.make(inputSize: config.backbone.outputWidth, generator: &generator)
         predictor = config.predictor.make(inputSize: config.projector.output, generator: &generator)
-        var unused = RandomGenerator(seed: 0)
-        momentumBackbone = MomentumCopy(of: backbone) { ResNet(config: config.backbone, imageChannels: imageChannels, generator: &unused) }
-        momentumProjector = MomentumCopy(of: projector) { config.projector.make(inputSize: config.backbone.outputWidth, generator: &unused) }
+        target = MomentumTarget(of: backbone, projector, backbone: config.backbone, projector: config.projector,
+                                imageChannels: imageChannels, momentum: config.momentum, finalMomentum: config.finalMomentum)
         probe = classes > 0 ? OnlineProbe(features: config.backbone.outputWidth, classes: classes, generator: &generator) : nil
         (self.backbone, self.projector) = (backbone, projector)
-        var named: [(name: String, layer: any Layer)] = [
-            ("backbone", backbone), ("projector", projector), ("predictor", predictor),
-            ("momentum_backbone", momentumBackbone.target), ("momentum_projector", momentumProjector.target),
-        ]
+        var named: [(name: String, layer: any Layer)] = [("backbone", backbone), ("projector", projector), ("predictor", predictor)]
+        named += target.networks
         if let probe { named.append(("online_probe", probe)) }
         model = MethodNetworks(named)
     }
@@ -89,7 +84,7 @@ public final class BYOL: Method, MethodSpec {
         let projections = projector(features)
         let predictions = predictor(projections)
         // Targets without gradient; the target network runs in the mode of the online one (batch statistics).
-        let targets = withoutGrad { momentumProjector.target(momentumBackbone.target(both)) }
+        let targets = target(both)
         func half(_ t: Tensor, _ index: Int) -> Tensor { t.sliced(alongAxis: 0, start: index * n, length: n) }
         // View 1's prediction regresses view 2's target and the other way round (the paper's symmetrised loss).
         let loss = NegativeCosine.loss(predictions: half(predictions, 0), targets: half(targets, 1))
@@ -97,8 +92,7 @@ public final class BYOL: Method, MethodSpec {
         let cosine = 1 - loss.item / 4
         var metrics: [String: Float] = ["ssl_loss": loss.item, "cosine": cosine,
                                         "collapse_std": collapseStandardDeviation(projections.detached()),
-                                        "momentum": momentumSchedule(step: context.step, totalSteps: context.totalSteps,
-                                                                     base: config.momentum, final: config.finalMomentum)]
+                                        "momentum": target.tau(context)]
         let firstFeatures = half(features, 0)
         let total = probe?.adding(to: loss, features: firstFeatures, batch: batch, metrics: &metrics) ?? loss
         return StepOutput(loss: total, metrics: metrics, headline: ("cos", cosine), features: firstFeatures.detached())
@@ -106,9 +100,7 @@ public final class BYOL: Method, MethodSpec {
 
     /// EMA update of the target network with this step's τ.
     public func afterOptimizerStep(_ output: StepOutput, _ context: StepContext) {
-        let tau = momentumSchedule(step: context.step, totalSteps: context.totalSteps, base: config.momentum, final: config.finalMomentum)
-        momentumBackbone.update(from: backbone, momentum: tau)
-        momentumProjector.update(from: projector, momentum: tau)
+        target.update(from: backbone, projector, context)
     }
 
     public func features(_ inputs: Tensor, _ request: FeatureRequest) -> Tensor? {

@@ -46,9 +46,7 @@ public struct MoCoConfig: MethodConfig {
         onlineProbe = try c.value(.onlineProbe, default: d.onlineProbe)
         if !(temperature > 0 && temperature.isFinite) { throw decoder.invalid("temperature", "must be positive, found \(temperature)") }
         if queueSize < 1 || queueSize > 1 << 20 { throw decoder.invalid("queue_size", "must be in 1...1048576, found \(queueSize)") }
-        for (key, value) in [("momentum", momentum), ("final_momentum", finalMomentum)] where !(value >= 0 && value <= 1) {
-            throw decoder.invalid(key, "must be in [0, 1], found \(value)")
-        }
+        try MomentumTarget.validate(momentum: momentum, finalMomentum: finalMomentum, decoder: decoder)
     }
 }
 
@@ -66,7 +64,7 @@ public final class MoCo: Method, MethodSpec {
 
     public let config: MoCoConfig
     public let backbone: ResNet, projector: Sequential
-    public let momentumBackbone: MomentumCopy<ResNet>, momentumProjector: MomentumCopy<Sequential>
+    public let target: MomentumTarget
     public let queue: FeatureQueue
     public let probe: OnlineProbe?
     public let model: any Layer
@@ -76,16 +74,13 @@ public final class MoCo: Method, MethodSpec {
         var generator = RandomGenerator(seed: seed, stream: 1)
         let backbone = ResNet(config: config.backbone, imageChannels: imageChannels, generator: &generator)
         let projector = config.projector.make(inputSize: config.backbone.outputWidth, generator: &generator)
-        var unused = RandomGenerator(seed: 0)
-        momentumBackbone = MomentumCopy(of: backbone) { ResNet(config: config.backbone, imageChannels: imageChannels, generator: &unused) }
-        momentumProjector = MomentumCopy(of: projector) { config.projector.make(inputSize: config.backbone.outputWidth, generator: &unused) }
+        target = MomentumTarget(of: backbone, projector, backbone: config.backbone, projector: config.projector,
+                                imageChannels: imageChannels, momentum: config.momentum, finalMomentum: config.finalMomentum)
         queue = FeatureQueue(length: config.queueSize, width: config.projector.output, generator: &generator)
         probe = classes > 0 ? OnlineProbe(features: config.backbone.outputWidth, classes: classes, generator: &generator) : nil
         (self.backbone, self.projector) = (backbone, projector)
-        var named: [(name: String, layer: any Layer)] = [
-            ("backbone", backbone), ("projector", projector), ("momentum_backbone", momentumBackbone.target),
-            ("momentum_projector", momentumProjector.target), ("queue", queue),
-        ]
+        var named: [(name: String, layer: any Layer)] = [("backbone", backbone), ("projector", projector)]
+        named += target.networks + [("queue", queue)]
         if let probe { named.append(("online_probe", probe)) }
         model = MethodNetworks(named)
     }
@@ -97,7 +92,7 @@ public final class MoCo: Method, MethodSpec {
         let features = backbone(both)
         let queries = projector(features)
         // Keys without gradient; the key encoder runs in the mode of the online one (batch statistics in training).
-        let keys = withoutGrad { momentumProjector.target(momentumBackbone.target(both)).l2Normalized(alongAxis: 1) }
+        let keys = withoutGrad { target(both).l2Normalized(alongAxis: 1) }
         let q1 = queries.sliced(alongAxis: 0, start: 0, length: n), q2 = queries.sliced(alongAxis: 0, start: n, length: n)
         let k1 = keys.sliced(alongAxis: 0, start: 0, length: n), k2 = keys.sliced(alongAxis: 0, start: n, length: n)
         let first = QueueContrastive.loss(queries: q1, keys: k2, queue: queue.queue, temperature: config.temperature)
@@ -111,8 +106,7 @@ public final class MoCo: Method, MethodSpec {
         }
         var metrics: [String: Float] = ["contrastive_accuracy": accuracy, "ssl_loss": loss.item,
                                         "collapse_std": collapseStandardDeviation(queries.detached()),
-                                        "momentum": momentumSchedule(step: context.step, totalSteps: context.totalSteps,
-                                                                     base: config.momentum, final: config.finalMomentum)]
+                                        "momentum": target.tau(context)]
         let firstFeatures = features.sliced(alongAxis: 0, start: 0, length: n)
         let total = probe?.adding(to: loss, features: firstFeatures, batch: batch, metrics: &metrics) ?? loss
         return StepOutput(loss: total, metrics: metrics, headline: ("acc", accuracy), features: firstFeatures.detached(),
@@ -121,9 +115,7 @@ public final class MoCo: Method, MethodSpec {
 
     /// EMA update of the key encoder with this step's τ, then this batch's keys into the queue.
     public func afterOptimizerStep(_ output: StepOutput, _ context: StepContext) {
-        let tau = momentumSchedule(step: context.step, totalSteps: context.totalSteps, base: config.momentum, final: config.finalMomentum)
-        momentumBackbone.update(from: backbone, momentum: tau)
-        momentumProjector.update(from: projector, momentum: tau)
+        target.update(from: backbone, projector, context)
         if let keys = output.state["keys"] { queue.enqueue(keys) }
     }
 

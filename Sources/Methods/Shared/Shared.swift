@@ -51,6 +51,49 @@ public func momentumSchedule(step: Int, totalSteps: Int, base: Float, final: Flo
     return final - (final - base) * Float((Foundation.cos(Double.pi * progress) + 1) / 2)
 }
 
+/// The momentum (EMA) target of an online backbone and projector — MoCo's key encoder, BYOL's target network —
+/// whose τ rises from `momentum` to `finalMomentum` on `momentumSchedule`. Its networks are checkpointed as
+/// `momentum_backbone` and `momentum_projector`; their parameters never require grad.
+public final class MomentumTarget {
+    public let backbone: MomentumCopy<ResNet>, projector: MomentumCopy<Sequential>
+    public let momentum, finalMomentum: Float
+
+    public init(of onlineBackbone: ResNet, _ onlineProjector: Sequential, backbone: ResNetConfig, projector: HeadConfig,
+                imageChannels: Int, momentum: Float, finalMomentum: Float) {
+        var unused = RandomGenerator(seed: 0)
+        self.backbone = MomentumCopy(of: onlineBackbone) { ResNet(config: backbone, imageChannels: imageChannels, generator: &unused) }
+        self.projector = MomentumCopy(of: onlineProjector) { projector.make(inputSize: backbone.outputWidth, generator: &unused) }
+        (self.momentum, self.finalMomentum) = (momentum, finalMomentum)
+    }
+
+    /// The named networks, for `MethodNetworks`.
+    public var networks: [(name: String, layer: any Layer)] {
+        [("momentum_backbone", backbone.target), ("momentum_projector", projector.target)]
+    }
+
+    /// The target's projections of `images`, without gradient (in the mode of the online networks).
+    public func callAsFunction(_ images: Tensor) -> Tensor { withoutGrad { projector.target(backbone.target(images)) } }
+
+    /// τ at this step.
+    public func tau(_ context: StepContext) -> Float {
+        momentumSchedule(step: context.step, totalSteps: context.totalSteps, base: momentum, final: finalMomentum)
+    }
+
+    /// Moves the target towards the online networks with this step's τ.
+    public func update(from onlineBackbone: ResNet, _ onlineProjector: Sequential, _ context: StepContext) {
+        let tau = tau(context)
+        backbone.update(from: onlineBackbone, momentum: tau)
+        projector.update(from: onlineProjector, momentum: tau)
+    }
+
+    /// The config check both methods share: `momentum` and `final_momentum` in [0, 1].
+    static func validate(momentum: Float, finalMomentum: Float, decoder: Decoder) throws {
+        for (key, value) in [("momentum", momentum), ("final_momentum", finalMomentum)] where !(value >= 0 && value <= 1) {
+            throw decoder.invalid(key, "must be in [0, 1], found \(value)")
+        }
+    }
+}
+
 /// A first-in first-out queue of L2-normalised keys (MoCo's negatives), as buffers so that checkpoints carry it:
 /// `queue` `[K, D]` and `queue_ptr` `[]` (the next row to overwrite).
 public final class FeatureQueue: Layer {
