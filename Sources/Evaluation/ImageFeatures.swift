@@ -33,7 +33,8 @@ public struct PixelFeatures: ImageFeatureExtractor {
 /// Builds a registered method from a checkpoint or a config, for data like `set` (the input shape is read from it).
 public enum MethodLoader {
     /// The input shape the method of `config` would have been trained with on images like `set` (audio needs none).
-    public static func inputShape(for config: RunConfig, like set: ImageSet?, classes: Int? = nil, source: String) throws -> InputShape {
+    public static func inputShape(for config: RunConfig, like set: ImageSet?, classes: Int? = nil, items: Int? = nil,
+                                  source: String) throws -> InputShape {
         var shape = config.data.knownShape
         switch config.data {
         case .audio: break
@@ -47,8 +48,10 @@ public enum MethodLoader {
             shape.channels = set.channels
             shape.views = data.augmentations.map { .init(height: $0.size ?? set.height, width: $0.size ?? set.width) }
             shape.classes = set.classNames.count
+            (shape.trainingItems, shape.batchSize) = (set.count, data.batchSize)
         }
         if let classes { shape.classes = classes }
+        if let items { shape.trainingItems = items }
         return shape
     }
 
@@ -58,6 +61,8 @@ public enum MethodLoader {
         let sidecar = try Checkpoint.readSidecar(for: path)
         var classes: Int? = nil
         if case .number(let value)? = sidecar.extra["input_classes"] { classes = Int(value) }
+        var items: Int? = nil
+        if case .number(let value)? = sidecar.extra["input_items"], value >= 1, value < 1e9 { items = Int(value) }
         if set == nil, config.data.kind != .audioWindows {
             throw ConfigError(file: Checkpoint.sidecarPath(for: path), key: "method",
                               message: "expected an audio model (cpc), found the image method '\(config.method)'; use cpc probe image")
@@ -66,7 +71,7 @@ public enum MethodLoader {
             throw ConfigError(file: Checkpoint.sidecarPath(for: path), key: "method",
                               message: "expected an image method, found the audio method '\(config.method)'; use cpc probe phone|speaker")
         }
-        let input = try inputShape(for: config, like: set, classes: classes, source: Checkpoint.sidecarPath(for: path))
+        let input = try inputShape(for: config, like: set, classes: classes, items: items, source: Checkpoint.sidecarPath(for: path))
         let method = try config.makeMethod(input: input, seed: 0)
         try Checkpoint.loadModel(method.model, from: path)
         method.model.setTraining(false)

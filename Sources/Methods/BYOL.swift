@@ -11,19 +11,26 @@ import TensorCore
 
 /// BYOL's networks and loss. Defaults: solo-learn's CIFAR settings (τ 0.99 → 1, batch-norm heads) with heads
 /// narrowed for a 2-core budget (solo-learn: 4096 hidden, 256 out).
-public struct BYOLConfig: MethodConfig {
+public struct BYOLConfig: ImagePairConfig {
     public var backbone = ResNetConfig()
     public var projector = HeadConfig(hidden: [512], output: 128, batchNorm: true)
     public var predictor = HeadConfig(hidden: [512], output: 128, batchNorm: true)
     /// The EMA momentum at the start and at the end of training.
     public var momentum: Float = 0.99
     public var finalMomentum: Float = 1
+    /// The predictor on the online branch; false only to show the collapse it prevents (the paper's table 5b).
+    public var usePredictor = true
     public var onlineProbe = true
+
+    public var heads: [HeadConfig] {
+        get { [projector, predictor] }
+        set { (projector, predictor) = (newValue[0], newValue[1]) }
+    }
 
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
         case backbone, projector, predictor, momentum
-        case finalMomentum = "final_momentum", onlineProbe = "online_probe"
+        case finalMomentum = "final_momentum", usePredictor = "use_predictor", onlineProbe = "online_probe"
     }
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -34,6 +41,7 @@ public struct BYOLConfig: MethodConfig {
         predictor = try c.value(.predictor, default: d.predictor)
         momentum = try c.value(.momentum, default: d.momentum)
         finalMomentum = try c.value(.finalMomentum, default: d.finalMomentum)
+        usePredictor = try c.value(.usePredictor, default: d.usePredictor)
         onlineProbe = try c.value(.onlineProbe, default: d.onlineProbe)
         if predictor.output != projector.output {
             throw decoder.invalid("predictor", "output must equal the projector's output \(projector.output) (it predicts a projection), found \(predictor.output)")
@@ -82,7 +90,7 @@ public final class BYOL: Method, MethodSpec {
         let both = Tensor.concatenate(batch.views, alongAxis: 0)
         let features = backbone(both)
         let projections = projector(features)
-        let predictions = predictor(projections)
+        let predictions = config.usePredictor ? predictor(projections) : projections
         // Targets without gradient; the target network runs in the mode of the online one (batch statistics).
         let targets = target(both)
         func half(_ t: Tensor, _ index: Int) -> Tensor { t.sliced(alongAxis: 0, start: index * n, length: n) }

@@ -116,6 +116,8 @@ public struct InputShape: Sendable, Equatable {
     public var views: [ViewShape] = []
     /// Classes of the labels (speakers, image classes) for an online probe; 0 when unknown.
     public var classes = 0
+    /// Items in the training set and per batch (DeepCluster's memory and its epoch); 0 when unknown.
+    public var trainingItems = 0, batchSize = 0
 
     public struct ViewShape: Sendable, Equatable {
         public var height: Int, width: Int

@@ -14,7 +14,7 @@ import TensorCore
 
 /// MoCo's networks, queue and loss. Defaults: MoCo v2's τ = 0.2 and an MLP head, a queue and momentum sized for
 /// Fashion-MNIST on 2 cores (solo-learn's CIFAR settings use K = 32768 and momentum 0.99).
-public struct MoCoConfig: MethodConfig {
+public struct MoCoConfig: ImagePairConfig {
     public var backbone = ResNetConfig()
     public var projector = HeadConfig(hidden: [512], output: 128, batchNorm: false)
     public var temperature: Float = 0.2
@@ -26,6 +26,8 @@ public struct MoCoConfig: MethodConfig {
     /// Both views as queries (the mean of the two losses), enqueueing both views' keys.
     public var symmetric = true
     public var onlineProbe = true
+
+    public var heads: [HeadConfig] { get { [projector] } set { projector = newValue[0] } }
 
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {

@@ -85,6 +85,7 @@ public enum MethodRegistry {
     public static let builtIn: [RegisteredMethod] = [
         RegisteredMethod(CPCAudio.self), RegisteredMethod(CPCImage.self),
         RegisteredMethod(SimCLR.self), RegisteredMethod(MoCo.self), RegisteredMethod(BYOL.self),
+        RegisteredMethod(SimSiam.self), RegisteredMethod(SwAV.self), RegisteredMethod(DeepCluster.self),
     ]
 
     nonisolated(unsafe) private static var added: [RegisteredMethod] = []

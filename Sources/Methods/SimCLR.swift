@@ -10,12 +10,14 @@ import TensorCore
 
 /// SimCLR's networks and loss. Defaults: solo-learn's CIFAR settings scaled to a 2-core budget (ResNet-18 layout at
 /// width 16, a 2-layer projector with batch norm, τ = 0.2).
-public struct SimCLRConfig: MethodConfig {
+public struct SimCLRConfig: ImagePairConfig {
     public var backbone = ResNetConfig()
     public var projector = HeadConfig(hidden: [512], output: 128, batchNorm: true)
     public var temperature: Float = 0.2
     /// Train a linear classifier on detached features beside the method (logged as `online_accuracy`).
     public var onlineProbe = true
+
+    public var heads: [HeadConfig] { get { [projector] } set { projector = newValue[0] } }
 
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable { case backbone, projector, temperature, onlineProbe = "online_probe" }

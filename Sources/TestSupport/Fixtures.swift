@@ -55,6 +55,19 @@ public struct Fixture {
         }
     }
 
+    /// The list of tensors `key` of case `name` (per-crop scores, per-head centroids), in order.
+    public func tensorList(_ name: String, _ key: String) throws -> [Tensor] {
+        guard let entries = cases[name]?[key] as? [[String: Any]] else {
+            throw FixtureError(description: "\(path): case '\(name)' has no tensor list '\(key)'")
+        }
+        return try entries.enumerated().map { index, entry in
+            guard let shape = entry["shape"] as? [Int], let data = entry["data"] as? [Double] else {
+                throw FixtureError(description: "\(path): case '\(name)', '\(key)[\(index)]' is not a tensor")
+            }
+            return Tensor(data.map { Float($0) }, shape: shape)
+        }
+    }
+
     /// Whether case `name` has an entry `key`.
     public func has(_ name: String, _ key: String) -> Bool { cases[name]?[key] != nil }
 

@@ -162,6 +162,7 @@ struct ViewPipeline: TrainingPipeline, MethodDataSource {
         shape.channels = train.set.channels
         shape.views = train.views.map { .init(height: $0.size ?? train.set.height, width: $0.size ?? train.set.width) }
         shape.classes = train.set.classNames.count
+        (shape.trainingItems, shape.batchSize) = (train.set.count, train.batchSize)
         return shape
     }
 

@@ -67,6 +67,7 @@ public final class Trainer {
         var extra = metrics.mapValues { JSONValue.number(Double($0)) }
         // What the model was built for beyond the config (the online probe's classes), so probes can rebuild it.
         extra["input_classes"] = .number(Double(pipeline.inputShape.classes))
+        if pipeline.inputShape.trainingItems > 0 { extra["input_items"] = .number(Double(pipeline.inputShape.trainingItems)) }
         let sidecar = CheckpointSidecar(step: step, config: try JSONValue.from(config), extra: extra)
         try Checkpoint.save(model: method.model, optimizer: optimizer, sidecar: sidecar, to: path)
     }

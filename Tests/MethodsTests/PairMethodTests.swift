@@ -126,28 +126,26 @@ import TestSupport
         #expect(MethodRegistry.entry("simclr")?.input == .imageViews && MethodRegistry.entry("cpc")?.input == .audioWindows)
         // key = file name: Methods/<Key>.swift exists for every built-in method.
         for entry in MethodRegistry.builtIn {
-            let file = ["cpc": "CPC", "cpc-image": "CPCImage", "simclr": "SimCLR", "moco": "MoCo", "byol": "BYOL"][entry.key]!
+            let file = ["cpc": "CPC", "cpc-image": "CPCImage", "simclr": "SimCLR", "moco": "MoCo", "byol": "BYOL", "simsiam": "SimSiam",
+                        "swav": "SwAV", "deepcluster": "DeepCluster"][entry.key]!
             #expect(FileManager.default.fileExists(atPath: repositoryRoot.appendingPathComponent("Sources/Methods/\(file).swift").path))
         }
     }
 
-    @Test(arguments: ["simclr", "moco", "byol"]) func lossFallsUnderAFewOptimiserSteps(key: String) throws {
+    @Test(arguments: ["simclr", "moco", "byol", "simsiam", "swav"]) func lossFallsUnderAFewOptimiserSteps(key: String) throws {
         var input = InputShape(kind: .imageViews)
         input.channels = 1
         input.classes = 3
         let entry = try #require(MethodRegistry.entry(key))
-        var config = entry.defaultConfig
-        if key == "byol" {
-            config[as: BYOLConfig.self].backbone = { var b = ResNetConfig(); b.width = 2; b.blocks = [1, 1]; return b }()
-            config[as: BYOLConfig.self].projector = HeadConfig(hidden: [8], output: 4)
-            config[as: BYOLConfig.self].predictor = HeadConfig(hidden: [8], output: 4)
-        } else if key == "simclr" {
-            config[as: SimCLRConfig.self].backbone = { var b = ResNetConfig(); b.width = 2; b.blocks = [1, 1]; return b }()
-            config[as: SimCLRConfig.self].projector = HeadConfig(hidden: [8], output: 4)
-        } else {
-            config[as: MoCoConfig.self].backbone = { var b = ResNetConfig(); b.width = 2; b.blocks = [1, 1]; return b }()
+        func tiny<C: ImagePairConfig>(_ c: C) -> AnyMethodConfig { AnyMethodConfig(sized(c, width: 2, hidden: 8, output: 4)) }
+        let pair: any ImagePairConfig = try #require(entry.defaultConfig.value as? any ImagePairConfig)
+        var config = tiny(pair)
+        if key == "moco" {
             config[as: MoCoConfig.self].projector = HeadConfig(hidden: [16], output: 8, batchNorm: false)
             config[as: MoCoConfig.self].queueSize = 64
+        } else if key == "swav" {
+            config[as: SwAVConfig.self].prototypes = 6
+            config[as: SwAVConfig.self].freezePrototypesSteps = 2
         }
         let method = try entry.make(config, input: input, seed: 3)
         let optimizer = Adam(parameters: method.model.parameters.filter { $0.tensor.requiresGrad }, learningRate: 1e-2)

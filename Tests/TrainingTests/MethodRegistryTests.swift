@@ -136,22 +136,34 @@ func trainStraightAndResumed(_ config: RunConfig) throws -> (straight: Data, res
         #expect(counters.1.scalars == [4, 2])
     }
 
-    @Test(arguments: ["simclr", "moco", "byol"]) func pairMethodsTrainAndResumeExactly(method: String) throws {
+    @Test(arguments: ["simclr", "moco", "byol", "simsiam", "swav", "deepcluster"]) func pairMethodsTrainAndResumeExactly(method: String) throws {
         var config = try tinyViewRunConfig(method: method, corpus: try tinyImageCorpus())
-        if method == "byol" {
-            config.model[as: BYOLConfig.self].backbone.width = 2
-            config.model[as: BYOLConfig.self].backbone.blocks = [1, 1]
-            config.model[as: BYOLConfig.self].projector = HeadConfig(hidden: [8], output: 4)
-            config.model[as: BYOLConfig.self].predictor = HeadConfig(hidden: [8], output: 4)
-        } else if method == "simclr" {
-            config.model[as: SimCLRConfig.self].backbone.width = 2
-            config.model[as: SimCLRConfig.self].backbone.blocks = [1, 1]
-            config.model[as: SimCLRConfig.self].projector = HeadConfig(hidden: [8], output: 4)
-        } else {
-            config.model[as: MoCoConfig.self].backbone.width = 2
-            config.model[as: MoCoConfig.self].backbone.blocks = [1, 1]
-            config.model[as: MoCoConfig.self].projector = HeadConfig(hidden: [8], output: 4, batchNorm: false)
-            config.model[as: MoCoConfig.self].queueSize = 6   // wraps around within the run
+        func tiny<C: ImagePairConfig>(_ c: C) -> AnyMethodConfig {
+            var c = c
+            c.backbone.width = 2
+            c.backbone.blocks = [1, 1]
+            c.heads = c.heads.map { var h = HeadConfig(hidden: [8], output: 4, batchNorm: $0.batchNorm); h.outputBatchNorm = $0.outputBatchNorm; return h }
+            return AnyMethodConfig(c)
+        }
+        let pair: any ImagePairConfig = try #require(config.model.value as? any ImagePairConfig)
+        config.model = tiny(pair)
+        switch method {
+        case "moco": config.model[as: MoCoConfig.self].queueSize = 6   // wraps around within the run
+        case "swav":
+            // Multi-crop (two local 4-pixel crops), a queue that starts within the run, prototypes frozen at first.
+            var local = ViewConfig()
+            (local.count, local.size, local.scale) = (2, 4, [0.2, 0.5])
+            config.data.views.views.append(local)
+            config.model[as: SwAVConfig.self].prototypes = 5
+            config.model[as: SwAVConfig.self].queueSize = 8
+            config.model[as: SwAVConfig.self].queueStartStep = 2
+            config.model[as: SwAVConfig.self].freezePrototypesSteps = 1
+        case "deepcluster":
+            // Refreshes before steps 0 (memory filled, then k-means) and 2 (k-means again, straight after the resume).
+            config.model[as: DeepClusterConfig.self].prototypes = [3, 4]
+            config.model[as: DeepClusterConfig.self].refreshEvery = 2
+            config.model[as: DeepClusterConfig.self].kmeansInitialization = .plusPlus
+        default: break
         }
         config.optimizer.type = .sgd
         config.optimizer.weightDecay = 1e-4
@@ -161,8 +173,15 @@ func trainStraightAndResumed(_ config: RunConfig) throws -> (straight: Data, res
         #expect(log.last?["online_accuracy"] != nil && log.last?["collapse_std"] != nil)
         let names = try SafeTensors.read(path).tensors.map(\.0)
         #expect(names.contains("backbone.conv1.weight") && names.contains("backbone.layer2.0.bn1.running_mean"))
-        if method == "moco" {
-            #expect(names.contains("queue.queue") && names.contains("queue.queue_ptr") && names.contains("momentum_backbone.conv1.weight"))
+        let expected = ["moco": ["queue.queue", "queue.queue_ptr", "momentum_backbone.conv1.weight"],
+                        "byol": ["momentum_projector.0.weight", "predictor.0.weight"], "simsiam": ["predictor.0.weight"],
+                        "swav": ["prototypes.weight", "queue.0.queue", "queue.1.queue_ptr"],
+                        "deepcluster": ["prototypes.0.weight", "prototypes.1.weight", "memory.embeddings", "memory.assignments"]]
+        for name in expected[method] ?? [] { #expect(names.contains(name), "\(method): \(name) is checkpointed") }
+        if method == "deepcluster" {
+            let state = try SafeTensors.read(path).tensors
+            let assignments = try #require(state.first { $0.0 == "memory.assignments" }).1
+            #expect(assignments.shape == [2, 16] && assignments.scalars.allSatisfy { $0 >= 0 }, "every training image has a cluster")
         }
     }
 }

@@ -43,6 +43,14 @@ public struct HeadConfig: Codable, Sendable, Equatable {
     }
 }
 
+/// The model config of an image-pair method: a ResNet backbone and MLP heads (projector, then predictor if any).
+/// Lets tools and tests size every such method alike.
+public protocol ImagePairConfig: MethodConfig {
+    var backbone: ResNetConfig { get set }
+    /// The method's MLP heads in order (projector first); setting it replaces them in that order.
+    var heads: [HeadConfig] { get set }
+}
+
 /// The momentum of an EMA target at step k of K, rising from `base` to `final` on a half cosine (BYOL's schedule,
 /// used by solo-learn for MoCo too): τ_k = final − (final − base)·(cos(πk/K) + 1)/2.
 public func momentumSchedule(step: Int, totalSteps: Int, base: Float, final: Float = 1) -> Float {
