@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The PyTorch twin of `cpc train` + `cpc probe image --knn` for a `method: simclr` config on Fashion-MNIST, trained
-the same way: the same CIFAR-style ResNet, projector and NT-Xent (bench/simclr_torch.py), the config's batch, steps,
+the same way: the same CIFAR-style ResNet, projector and NT-Xent (bench/pair_torch.py), the config's batch, steps,
 views (random resized crop with torchvision's box rule, flip, brightness/contrast jitter in a random order, [-1, 1]),
 LARS with the same rule (trust η·‖w‖/‖g + λw‖, optionally divided by the learning rate and capped at 1; biases and
 norm parameters neither decayed nor adapted), linear warm-up then cosine, an epoch permutation of the training set
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from simclr_torch import nt_xent, resnet
+from pair_torch import nt_xent, resnet
 
 
 def read_idx(path):

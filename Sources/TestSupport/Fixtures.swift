@@ -35,10 +35,15 @@ public struct Fixture {
 
     /// The tensor `key` of case `name`.
     public func tensor(_ name: String, _ key: String) throws -> Tensor {
-        guard let entry = cases[name]?[key] as? [String: Any],
-              let shape = entry["shape"] as? [Int], let data = entry["data"] as? [Double] else {
+        guard let tensor = Self.tensor(cases[name]?[key]) else {
             throw FixtureError(description: "\(path): case '\(name)' has no tensor '\(key)'")
         }
+        return tensor
+    }
+
+    /// A `{"shape": [..], "data": [..]}` object as a tensor, or nil.
+    private static func tensor(_ entry: Any?) -> Tensor? {
+        guard let entry = entry as? [String: Any], let shape = entry["shape"] as? [Int], let data = entry["data"] as? [Double] else { return nil }
         return Tensor(data.map { Float($0) }, shape: shape)
     }
 
@@ -48,10 +53,10 @@ public struct Fixture {
             throw FixtureError(description: "\(path): case '\(name)' has no tensor object '\(key)'")
         }
         return try entries.keys.sorted().map { entry in
-            guard let shape = entries[entry]?["shape"] as? [Int], let data = entries[entry]?["data"] as? [Double] else {
+            guard let tensor = Self.tensor(entries[entry]) else {
                 throw FixtureError(description: "\(path): case '\(name)', '\(key).\(entry)' is not a tensor")
             }
-            return (entry, Tensor(data.map { Float($0) }, shape: shape))
+            return (entry, tensor)
         }
     }
 
@@ -61,10 +66,10 @@ public struct Fixture {
             throw FixtureError(description: "\(path): case '\(name)' has no tensor list '\(key)'")
         }
         return try entries.enumerated().map { index, entry in
-            guard let shape = entry["shape"] as? [Int], let data = entry["data"] as? [Double] else {
+            guard let tensor = Self.tensor(entry) else {
                 throw FixtureError(description: "\(path): case '\(name)', '\(key)[\(index)]' is not a tensor")
             }
-            return Tensor(data.map { Float($0) }, shape: shape)
+            return tensor
         }
     }
 

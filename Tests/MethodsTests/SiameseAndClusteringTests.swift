@@ -140,6 +140,10 @@ func fixtureSized<C: ImagePairConfig>(_ config: C) -> C {
         #expect(Swift.abs(Double(loss.item) - (try fixture.number("deepcluster_loss", "loss"))) < 1e-5)
         loss.backward()
         #expect(maxAbsoluteDifference(z.grad!.scalars, try fixture.tensor("deepcluster_loss", "grad_projections").scalars) < 1e-5)
+        let check = checkGradients([z.detached()]) { t in
+            crossEntropy(logits: matmul(t[0].l2Normalized(alongAxis: 1), heads[0], transposeB: true) * 2, targets: targets[0] + targets[0], ignoreIndex: -1)
+        }
+        #expect(check.passed, "\(check)")
     }
 
     @Test func wholeBYOLStepMatchesPyTorch() throws {
