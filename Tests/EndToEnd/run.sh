@@ -92,8 +92,8 @@ check "cpc probe image writes CPC and pixel results well above chance" image_pro
 for method in simclr moco byol simsiam swav deepcluster; do
     sed -e 's/width: 16/width: 4/; s/blocks: \[2, 2, 2, 2\]/blocks: [1, 1, 1]/; s/batch_size: 256/batch_size: 64/' \
         -e 's/hidden: \[512\]/hidden: [64]/; s/hidden: \[512, 512\]/hidden: [64, 64]/; s/output: 512/output: 64/' \
-        -e 's/queue_size: 4096/queue_size: 512/; s/queue_size: 1024/queue_size: 256/; s/queue_start_step: 250/queue_start_step: 20/' \
-        -e 's/freeze_prototypes_steps: 100/freeze_prototypes_steps: 5/; s/warmup_steps: 50/warmup_steps: 5/' \
+        -e 's/queue_size: 4096/queue_size: 512/; s/queue_start_step: 250/queue_start_step: 20/' \
+        -e 's/freeze_prototypes_steps: 20/freeze_prototypes_steps: 5/; s/warmup_steps: 50/warmup_steps: 5/' \
         -e 's/log_every: 20/log_every: 5/; s/validate_every: 200/validate_every: 40/; s/checkpoint_every: 200/checkpoint_every: 40/' \
         "configs/$method-fashion.yaml" >"$work/$method.yaml"
     "$cpc" train --config "$work/$method.yaml" --out "$work/$method" --steps 40 --threads 2 >"$work/$method.txt" 2>&1
