@@ -65,7 +65,8 @@ let package = Package(
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "TestSupport"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "AudioFrontEnd", "ImageFrontEnd", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Objectives", "Layers", "AudioFrontEnd", "ImageFrontEnd",
+                                                        "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Methods", "Layers", "ImageFrontEnd", "TestSupport"]),
         .testTarget(name: "MethodsTests", dependencies: ["Methods", "Objectives", "Layers", "TestSupport"]),
         .testTarget(name: "AudioFrontEndTests", dependencies: ["AudioFrontEnd", "TestSupport"]),

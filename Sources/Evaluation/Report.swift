@@ -3,11 +3,19 @@
 import Foundation
 
 public enum RunReport {
-    /// One plotted series.
+    /// One plotted series; `colour` nil takes the next of the palette.
     public struct Series {
         public let name: String
         public let points: [(x: Double, y: Double)]
-        public init(name: String, points: [(x: Double, y: Double)]) { (self.name, self.points) = (name, points) }
+        public var colour: String?
+        public var dashed = false
+        public var strokeWidth = 1.5
+        public var opacity = 1.0
+        public init(name: String, points: [(x: Double, y: Double)], colour: String? = nil, dashed: Bool = false,
+                    strokeWidth: Double = 1.5, opacity: Double = 1.0) {
+            (self.name, self.points, self.colour, self.dashed, self.strokeWidth, self.opacity) =
+                (name, points, colour, dashed, strokeWidth, opacity)
+        }
     }
 
     /// Reads DIR/log.jsonl into one dictionary per line.
@@ -21,21 +29,34 @@ public enum RunReport {
         }
     }
 
+    static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+                          "#17becf", "#393b79", "#637939"]
+
     /// A standalone SVG line chart.
     public static func svg(title: String, xLabel: String, yLabel: String, series: [Series]) -> String {
-        let width = 640.0, height = 400.0, left = 60.0, right = 150.0, top = 40.0, bottom = 50.0
+        let width = 640.0, height = 400.0
+        return """
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" font-family="sans-serif" font-size="12">
+            <rect width="100%" height="100%" fill="white"/>
+
+            """ + chart(title: title, xLabel: xLabel, yLabel: yLabel, series: series, width: width, height: height) + "</svg>\n"
+    }
+
+    /// One chart as an SVG group at (`originX`, `originY`), `width` × `height`, with its legend on the right.
+    /// `yRange` fixes the vertical axis (points outside are clipped); by default it spans the data.
+    public static func chart(title: String, xLabel: String, yLabel: String, series: [Series], originX: Double = 0,
+                             originY: Double = 0, width: Double, height: Double, legendWidth: Double = 150,
+                             yRange: ClosedRange<Double>? = nil) -> String {
+        let left = 60.0, right = legendWidth, top = 40.0, bottom = 50.0
         let all = series.flatMap(\.points)
         let xs = all.map(\.x), ys = all.map(\.y)
         let (x0, x1) = (xs.min() ?? 0, max(xs.max() ?? 1, (xs.min() ?? 0) + 1e-9))
-        var (y0, y1) = (ys.min() ?? 0, ys.max() ?? 1)
+        var (y0, y1) = yRange.map { ($0.lowerBound, $0.upperBound) } ?? (ys.min() ?? 0, ys.max() ?? 1)
         if y1 - y0 < 1e-9 { y0 -= 0.5; y1 += 0.5 }
         func px(_ x: Double) -> Double { left + (x - x0) / (x1 - x0) * (width - left - right) }
-        func py(_ y: Double) -> Double { height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom) }
-        let colours = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-                       "#17becf", "#393b79", "#637939"]
+        func py(_ y: Double) -> Double { height - bottom - (min(max(y, y0), y1) - y0) / (y1 - y0) * (height - top - bottom) }
         var svg = """
-            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" font-family="sans-serif" font-size="12">
-            <rect width="100%" height="100%" fill="white"/>
+            <g transform="translate(\(originX),\(originY))">
             <text x="\(width / 2 - 40)" y="22" font-size="15">\(title)</text>
             <line x1="\(left)" y1="\(height - bottom)" x2="\(width - right)" y2="\(height - bottom)" stroke="black"/>
             <line x1="\(left)" y1="\(top)" x2="\(left)" y2="\(height - bottom)" stroke="black"/>
@@ -51,12 +72,15 @@ public enum RunReport {
             svg += "<text x=\"\(px(xValue) - 10)\" y=\"\(height - bottom + 16)\">\(String(format: "%.0f", xValue))</text>\n"
         }
         for (index, s) in series.enumerated() where !s.points.isEmpty {
-            let colour = colours[index % colours.count]
+            let colour = s.colour ?? palette[index % palette.count]
             let path = s.points.map { String(format: "%.1f,%.1f", px($0.x), py($0.y)) }.joined(separator: " ")
-            svg += "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"1.5\" points=\"\(path)\"/>\n"
-            svg += "<text x=\"\(width - right + 10)\" y=\"\(top + 16 * Double(index))\" fill=\"\(colour)\">\(s.name)</text>\n"
+            let style = (s.dashed ? " stroke-dasharray=\"5,4\"" : "") + (s.opacity < 1 ? " stroke-opacity=\"\(s.opacity)\"" : "")
+            svg += "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"\(s.strokeWidth)\"\(style) points=\"\(path)\"/>\n"
+            if !s.name.isEmpty {
+                svg += "<text x=\"\(width - right + 10)\" y=\"\(top + 16 * Double(index))\" fill=\"\(colour)\">\(s.name)</text>\n"
+            }
         }
-        return svg + "</svg>\n"
+        return svg + "</g>\n"
     }
 
     /// Writes loss.svg, accuracy.svg and report.md for the run in `runFolder` into `outFolder`; returns the paths.
@@ -91,6 +115,22 @@ public enum RunReport {
             paths.append(path)
             markdown += "![collapse](collapse.svg)\n\n"
         }
+        // CPC: the lower bound on I(x_{t+k}; c_t) its k-step loss implies, log N − L_k, under its ceiling log N.
+        let boundSteps = Set(log.flatMap(\.keys).filter { $0.hasPrefix("mi_bound_k") }).compactMap { Int($0.dropFirst(10)) }.sorted()
+        if !boundSteps.isEmpty {
+            var bounds = boundSteps.map { k in
+                Series(name: "k = \(k)", points: log.compactMap { l in l["mi_bound_k\(k)"].map { (l["step"] ?? 0, $0) } })
+            }
+            if var ceiling = series("mi_bound_limit", "log N (ceiling)") {
+                (ceiling.colour, ceiling.dashed) = ("#000000", true)
+                bounds.append(ceiling)
+            }
+            let path = out.appendingPathComponent("mi_bound.svg").path
+            try svg(title: "Implied lower bound on I(future k; context): log N − loss_k", xLabel: "step", yLabel: "nats",
+                    series: bounds).write(toFile: path, atomically: true, encoding: .utf8)
+            paths.append(path)
+            markdown += "![implied MI bound](mi_bound.svg)\n\n"
+        }
         if let last = log.last {
             markdown += "Last logged step \(Int(last["step"] ?? 0)) after \(String(format: "%.0f", last["elapsed_seconds"] ?? 0)) s: "
                 + "loss \(String(format: "%.4f", last["loss"] ?? .nan))"
@@ -99,6 +139,10 @@ public enum RunReport {
             }
             if !steps.isEmpty {
                 markdown += "; accuracy " + steps.map { "k=\($0) \(String(format: "%.3f", last["accuracy_k\($0)"] ?? .nan))" }.joined(separator: ", ")
+            }
+            if !boundSteps.isEmpty {
+                markdown += "; implied MI bound (nats) " + boundSteps.map { "k=\($0) \(String(format: "%.3f", last["mi_bound_k\($0)"] ?? .nan))" }
+                    .joined(separator: ", ")
             }
             for (key, name) in [("online_accuracy", "online probe accuracy"), ("collapse_std", "collapse monitor")] {
                 if let value = last[key] { markdown += "; \(name) \(String(format: "%.3f", value))" }

@@ -253,7 +253,10 @@ public final class CPCAudio: Method, MethodSpec {
         for step in 0..<k {
             metrics["accuracy_k\(step + 1)"] = result.accuracyPerStep[step]
             metrics["loss_k\(step + 1)"] = result.lossPerStep[step]
+            metrics["mi_bound_k\(step + 1)"] = MutualInformationBounds.impliedLowerBound(loss: result.lossPerStep[step],
+                                                                                         candidates: 1 + config.negatives)
         }
+        metrics["mi_bound_limit"] = Float(Foundation.log(Double(1 + config.negatives)))
         metrics["accuracy"] = result.accuracyPerStep.reduce(0, +) / Float(k)
         return StepOutput(loss: result.loss, metrics: metrics, headline: ("acc@1", result.accuracyPerStep[0]))
     }

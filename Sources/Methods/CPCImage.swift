@@ -6,6 +6,7 @@
 // Glossary: N images, GH×GW grid, G = GH·GW, Q×Q patch pixels, C image channels, D encoding width (the last
 // encoder width), H context size, K prediction steps, L sequence length along a direction, S sequences per image.
 
+import Foundation
 import Layers
 import Objectives
 import TensorCore
@@ -268,7 +269,9 @@ public final class CPCImage: Method, MethodSpec {
             guard !indices.isEmpty else { continue }
             metrics["accuracy_k\(k)"] = indices.map { result.accuracyPerStep[$0] }.reduce(0, +) / Float(indices.count)
             metrics["loss_k\(k)"] = indices.map { result.lossPerStep[$0] }.reduce(0, +) / Float(indices.count)
+            metrics["mi_bound_k\(k)"] = MutualInformationBounds.impliedLowerBound(loss: metrics["loss_k\(k)"]!, candidates: z.shape[0])
         }
+        metrics["mi_bound_limit"] = Float(Foundation.log(Double(z.shape[0])))
         metrics["accuracy"] = result.accuracyPerStep.reduce(0, +) / Float(entries.count)
         return StepOutput(loss: result.loss, metrics: metrics, headline: ("acc@1", metrics["accuracy_k1"] ?? 0))
     }

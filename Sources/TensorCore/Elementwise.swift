@@ -252,6 +252,16 @@ extension Tensor {
         return Tensor.record(result, inputs: [self]) { g, out in [Tensor.zipMap(g, out) { $0 * $1 * (1 - $1) }] }
     }
 
+    /// log(1 + e^x), computed without overflow as max(x, 0) + log(1 + e^−|x|); the gradient is sigmoid(x).
+    public func softplus() -> Tensor {
+        let result = map { x in Swift.max(x, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(x))) }
+        return Tensor.record(result, inputs: [self]) { g, _ in
+            [Tensor.zipMap(g, self) { g, x in
+                g * (x >= 0 ? 1 / (1 + Foundation.exp(-x)) : Foundation.exp(x) / (1 + Foundation.exp(x)))
+            }]
+        }
+    }
+
     /// Hyperbolic tangent.
     public func tanh() -> Tensor {
         Tensor.record(map { Foundation.tanh($0) }, inputs: [self]) { g, out in

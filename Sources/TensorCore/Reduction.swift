@@ -158,3 +158,41 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// Leave-one-out log Σ exp along the last axis: `out[r, j] = log Σ_{k ≠ j} exp(x[r, k])`, the log-partition of
+    /// each row without one of its entries (the interpolated MI bound's InfoNCE baseline, Poole et al. 2019).
+    /// Computed exactly from prefix and suffix log-sums (no cancellation when one entry dominates its row).
+    /// Shape: `[R, N] → [R, N]`, N ≥ 2. Gradient: `∂out[r, j]/∂x[r, k] = exp(x[r, k] − out[r, j])` for k ≠ j, 0 for k = j.
+    public func leaveOneOutLogSumExp() -> Tensor {
+        precondition(rank == 2 && shape[1] >= 2, "leaveOneOutLogSumExp expects [R, N] with N >= 2, found \(shape)")
+        let (rows, n) = (shape[0], shape[1])
+        let result = Tensor.uninitialized(shape)
+        let x = storage.pointer, y = result.storage.pointer
+        // log(e^a + e^b) in Double, −∞ when both are.
+        func logAddExp(_ a: Double, _ b: Double) -> Double {
+            let m = Swift.max(a, b)
+            return m == -.infinity ? -.infinity : m + Foundation.log(Foundation.exp(a - m) + Foundation.exp(b - m))
+        }
+        var prefix = [Double](repeating: -.infinity, count: n + 1), suffix = [Double](repeating: -.infinity, count: n + 1)
+        for r in 0..<rows {
+            let row = x + r * n
+            for k in 0..<n { prefix[k + 1] = logAddExp(prefix[k], Double(row[k])) }
+            for k in stride(from: n - 1, through: 0, by: -1) { suffix[k] = logAddExp(suffix[k + 1], Double(row[k])) }
+            for j in 0..<n { y[r * n + j] = Float(logAddExp(prefix[j], suffix[j + 1])) }
+        }
+        return Tensor.record(result, inputs: [self]) { g, out in
+            let gradient = Tensor.zeros([rows, n])
+            let x = self.storage.pointer, gx = gradient.storage.pointer, gy = g.storage.pointer, o = out.storage.pointer
+            for r in 0..<rows {
+                for k in 0..<n {
+                    var acc = 0.0
+                    let xk = Double(x[r * n + k])
+                    for j in 0..<n where j != k { acc += Double(gy[r * n + j]) * Foundation.exp(xk - Double(o[r * n + j])) }
+                    gx[r * n + k] = Float(acc)
+                }
+            }
+            return [gradient]
+        }
+    }
+}

@@ -1,4 +1,4 @@
-// The `cpc` command: the pipeline's entry point (prepare, train, embed, probe, bench, inspect).
+// The `cpc` command: the pipeline's entry point (prepare, train, embed, probe, report, mi, bench, inspect).
 
 import ArgumentParser
 import TensorCore
@@ -8,7 +8,8 @@ struct CPC: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cpc",
         abstract: "Self-supervised representation learning (Contrastive Predictive Coding and friends) on the CPU.",
-        subcommands: [Prepare.self, Train.self, Embed.self, ProbeCommand.self, Report.self, Bench.self, Inspect.self])
+        subcommands: [Prepare.self, Train.self, Embed.self, ProbeCommand.self, Report.self, MutualInformation.self, Bench.self,
+                      Inspect.self])
 
     static func main() {
         BLASKernels.restartWithFasterKernelsIfNeeded()

@@ -30,6 +30,20 @@ sys.exit(0 if last["loss"] < first["loss"] - 0.5 and last["accuracy_k1"] > 10 * 
 PY
 }
 check "the loss falls and k=1 accuracy is far above chance" learned
+# The bound CPC's loss implies, log N − L_k per k, is logged and plotted by cpc report.
+"$cpc" report --run "$work/run" --out "$work/report" >/dev/null
+implied_bound() {
+    python3 - "$work/run/log.jsonl" "$work/report" <<'PY'
+import json, math, os, sys
+last = [json.loads(line) for line in open(sys.argv[1])][-1]
+ks = sorted(int(key[10:]) for key in last if key.startswith("mi_bound_k"))
+ok = ks == list(range(1, 13)) and abs(last["mi_bound_limit"] - math.log(65)) < 1e-5
+ok = ok and all(abs(last[f"mi_bound_k{k}"] - (math.log(65) - last[f"loss_k{k}"])) < 1e-4 for k in ks)
+print(f"implied MI bound k=1 {last['mi_bound_k1']:.3f} nats, k=12 {last['mi_bound_k12']:.3f} (log N = {last['mi_bound_limit']:.3f})")
+sys.exit(0 if ok and last["mi_bound_k1"] > 0.5 and os.path.getsize(os.path.join(sys.argv[2], "mi_bound.svg")) > 1000 else 1)
+PY
+}
+check "CPC logs its implied MI bound log N - loss_k per k and cpc report plots it" implied_bound
 
 "$cpc" embed --corpus Corpora/synth-small --checkpoint "$work/run/final.safetensors" --features context \
     --split Corpora/synth-small/test.txt --out "$work/test.npy" >/dev/null
@@ -125,6 +139,27 @@ PY
     }
     check "cpc probe image --knn reads $method's backbone: kNN and linear well above chance" pair_probed "$method"
 done
+
+# The MI bounds on Poole et al.'s staircase, shortened (2 → 8 → 10 nats, 600 steps a level, two seeds): InfoNCE never
+# exceeds log N and saturates near it at 10 nats; NWJ and TUBA vary more than InfoNCE at 8 and 10 nats.
+"$cpc" mi --bound infonce,nwj,tuba --schedule 2,8,10 --steps-per-level 600 --seeds 2 --threads 2 --json "$work/mi.json" \
+    --summary "$work/mi-summary.json" --plot "$work/mi.svg" >"$work/mi.txt" 2>&1
+staircase_ok() {
+    python3 - "$work/mi.json" "$work/mi-summary.json" "$work/mi.svg" <<'PY'
+import json, math, os, sys
+rows, summary = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+log_n = math.log(64)
+stat = {(s["bound"], s["true_mi"]): s for s in summary}
+infonce = [r["estimate"] for r in rows if r["bound"] == "infonce"]
+at10 = stat[("infonce", 10)]["bias"] + 10
+print(f"InfoNCE max {max(infonce):.3f} (log N {log_n:.3f}), mean at 10 nats {at10:.3f}; variance at 8 / 10 nats: "
+      + ", ".join(f"{b} {stat[(b, 8)]['variance']:.3f} / {stat[(b, 10)]['variance']:.3f}" for b in ("infonce", "nwj", "tuba")))
+ok = len(rows) == 3 * 2 * 1800 and max(infonce) <= log_n + 1e-4 and log_n - 0.6 < at10 <= log_n
+ok = ok and all(stat[(b, level)]["variance"] > stat[("infonce", level)]["variance"] for b in ("nwj", "tuba") for level in (8, 10))
+sys.exit(0 if ok and os.path.getsize(sys.argv[3]) > 10000 else 1)
+PY
+}
+check "cpc mi: InfoNCE stays under log N and saturates; NWJ and TUBA vary more at 8-10 nats" staircase_ok
 
 echo "end-to-end: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -47,6 +47,8 @@ private func expectGradients(_ name: String, _ inputs: [Tensor], epsilon: Float 
         expectGradients("leaky relu", [x]) { $0[0].leakyReLU(slope: 0.1) }
         expectGradients("sigmoid", [x]) { $0[0].sigmoid() }
         expectGradients("tanh", [x]) { $0[0].tanh() }
+        expectGradients("softplus", [x]) { $0[0].softplus() }
+        expectGradients("softplus far out", [random([3, 6], seed: 9, low: -40, high: 40)]) { $0[0].softplus() }
         expectGradients("gelu", [x]) { $0[0].gelu() }
         expectGradients("gelu tanh", [x]) { $0[0].gelu(approximateTanh: true) }
     }
@@ -58,6 +60,7 @@ private func expectGradients(_ name: String, _ inputs: [Tensor], epsilon: Float 
         expectGradients("sum all", [x]) { $0[0].sum() }
         expectGradients("mean", [x]) { $0[0].mean(alongAxis: -1) }
         expectGradients("mean all", [x]) { $0[0].mean() }
+        expectGradients("leave-one-out logsumexp", [random([3, 5], seed: 10, low: -3, high: 3)]) { $0[0].leaveOneOutLogSumExp() }
         expectGradients("variance", [x]) { $0[0].variance(alongAxes: [0, 1], unbiased: true) }
         expectGradients("max", [x]) { $0[0].max(alongAxis: 1).values }
         expectGradients("logsumexp", [x]) { $0[0].logSumExp(alongAxis: 2, keepingDimensions: true) }
