@@ -76,10 +76,12 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var checkpointEvery = 500
     /// BLAS and elementwise threads; nil: all processors.
     public var threads: Int? = nil
+    /// Whether TensorBoard event files are written beside log.jsonl.
+    public var tensorboard = true
 
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case steps, seed, threads
+        case steps, seed, threads, tensorboard
         case logEvery = "log_every", validateEvery = "validate_every", validationBatches = "validation_batches"
         case checkpointEvery = "checkpoint_every"
     }
@@ -94,6 +96,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         validationBatches = try c.value(.validationBatches, default: d.validationBatches)
         checkpointEvery = try c.value(.checkpointEvery, default: d.checkpointEvery)
         threads = try c.decodeIfPresent(Int.self, forKey: .threads)
+        tensorboard = try c.value(.tensorboard, default: d.tensorboard)
         if steps < 1 { throw decoder.invalid("steps", "must be positive, found \(steps)") }
         for (key, value) in [("log_every", logEvery), ("validate_every", validateEvery), ("checkpoint_every", checkpointEvery)] where value < 1 {
             throw decoder.invalid(key, "must be positive, found \(value)")

@@ -1,8 +1,9 @@
 // The training loop: batches from the background loader, loss, backward, clipping, schedule, optimiser step; JSONL
 // logs, progress, validation, checkpoints, exact resume, NaN guard and Ctrl-C.
 //
-// Run folder: config.json (resolved config), log.jsonl (one object per logged step), checkpoints/step-N.safetensors
-// (+ .optimizer.safetensors, .json sidecar), final.safetensors (+ sidecar).
+// Run folder: config.json (resolved config), log.jsonl (one object per logged step), events.out.tfevents.* (the same
+// scalars for TensorBoard), checkpoints/step-N.safetensors (+ .optimizer.safetensors, .json sidecar), final.safetensors
+// (+ sidecar).
 
 import AudioFrontEnd
 import Foundation
@@ -116,6 +117,8 @@ public final class Trainer {
         } else {
             if resume { output("no checkpoint in \(checkpointsFolder.path); starting from step 0") }
             try? fileManager.removeItem(at: logURL)
+            // The event files of the run this one replaces, like its log.
+            for file in TensorBoardWriter.eventFiles(in: directory) { try? fileManager.removeItem(at: file) }
         }
         try SafeTensors.writeAtomically(try config.json(), to: directory.appendingPathComponent("config.json").path)
         if !fileManager.fileExists(atPath: logURL.path) { _ = fileManager.createFile(atPath: logURL.path, contents: nil) }
@@ -128,6 +131,8 @@ public final class Trainer {
             output("already trained for \(startStep) steps (config asks for \(totalSteps)); nothing to do")
             return TrainingSummary(completedSteps: startStep, finalLoss: .nan, interrupted: false, seconds: 0)
         }
+        // TensorBoard: a new event file per invocation; a resumed one hides what was logged after its checkpoint.
+        let tensorBoard = config.training.tensorboard ? try TensorBoardWriter(folder: directory, resumedAfter: startStep > 0 ? startStep : nil) : nil
         let loader = pipeline.loader(firstBatch: startStep)
         defer { loader.stop() }
         interruptRequested = 0
@@ -185,6 +190,7 @@ public final class Trainer {
                 var line = try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys])
                 line.append(0x0A)
                 try log.write(contentsOf: line)
+                try tensorBoard?.add(scalars: entry.filter { $0.key != "step" }.compactMapValues { $0 as? Double }, step: step)
                 progress.update(step: step, loss: value, headline: stepOutput.headline, validation: validation,
                                 itemsPerSecond: entry["\(pipeline.unit)_per_second"] as! Double, unit: pipeline.unit)
                 windowItems = 0

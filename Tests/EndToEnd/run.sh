@@ -82,10 +82,14 @@ import json, math, sys
 log = [json.loads(line) for line in open(sys.argv[1])]
 chance = math.log(32 * 36)
 print(f"image loss {log[0]['loss']:.3f} -> {log[-1]['loss']:.3f} (chance {chance:.3f}); k=1 accuracy {log[-1]['accuracy_k1']:.3f}")
-sys.exit(0 if log[-1]["loss"] < chance - 0.5 and "images_per_second" in log[-1] else 1)
+last = log[-1]
+# The implied MI bound per k: log N − L_k with N the batch's 1152 patches.
+bound_ok = abs(last["mi_bound_limit"] - chance) < 1e-4 and all(
+    abs(last[f"mi_bound_k{k}"] - (chance - last[f"loss_k{k}"])) < 1e-4 for k in (1, 2, 3, 4))
+sys.exit(0 if last["loss"] < chance - 0.5 and "images_per_second" in last and bound_ok else 1)
 PY
 }
-check "image CPC's loss falls well below chance" image_learned
+check "image CPC's loss falls well below chance, its implied MI bound logged per k" image_learned
 "$cpc" probe image --corpus "$fashion" --checkpoint "$work/image/final.safetensors" --train-limit 2000 --test-limit 1000 \
     --threads 2 --json "$work/image-probe.json" >/dev/null
 "$cpc" probe image --corpus "$fashion" --features pixels --train-limit 2000 --test-limit 1000 \
