@@ -117,7 +117,10 @@ public enum FrameFeatures {
         var blocks: [Tensor] = [], frameLabels: [Int] = []
         var ranges: [(id: String, start: Int, count: Int, speaker: Int)] = []
         var row = 0
+        let stage = StageProgress.begin("features", total: ids.count, unit: "utterances")
+        defer { stage?.finish() }
         for id in ids {
+            defer { stage?.advance() }
             guard let utterance = corpus.utterance(id) else {
                 throw CorpusError(path: corpus.root, problem: "utterance '\(id)' is not in the corpus")
             }

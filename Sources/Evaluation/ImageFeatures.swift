@@ -129,8 +129,11 @@ public final class MethodImageFeatures: ImageFeatureExtractor {
         method.model.setTraining(false)
         var blocks: [Tensor] = []
         var start = 0
+        let stage = StageProgress.begin("image features", total: set.count, unit: "images")
+        defer { stage?.finish() }
         while start < set.count {
             let indices = Array(start..<min(start + batchSize, set.count))
+            defer { stage?.advance(by: indices.count) }
             blocks.append(withoutGrad { method.features(inputs(of: set, images: indices), request)! })
             start += batchSize
         }

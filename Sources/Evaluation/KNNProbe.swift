@@ -7,6 +7,7 @@
 
 import Foundation
 import TensorCore
+import Training
 
 public enum KNNProbe {
     /// The predicted class of each test row. Shapes: `train` `[N, D]`, `test` `[M, D]`.
@@ -19,8 +20,11 @@ public enum KNNProbe {
         var predictions = [Int](repeating: 0, count: m)
         let block = 512
         var start = 0
+        let stage = StageProgress.begin("kNN", total: m, unit: "test items")
+        defer { stage?.finish() }
         while start < m {
             let rows = min(block, m - start)
+            defer { stage?.advance(by: rows) }
             let similarities = withoutGrad { matmul(queries.sliced(alongAxis: 0, start: start, length: rows), bank, transposeB: true) }
             similarities.withUnsafeBufferPointer { s in
                 var heapValues = [Float](repeating: 0, count: k), heapIndices = [Int](repeating: 0, count: k)

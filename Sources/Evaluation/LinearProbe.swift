@@ -6,6 +6,7 @@
 import Foundation
 import Layers
 import TensorCore
+import Training
 
 /// Probe settings (the defaults run in seconds on the bundled corpus).
 public struct ProbeSettings: Codable, Sendable {
@@ -55,16 +56,19 @@ public enum LinearProbe {
         let fitRows = (0..<trainLabels.count).filter { !heldOut.contains(trainGroups[$0]) }
         let validationRows = (0..<trainLabels.count).filter { heldOut.contains(trainGroups[$0]) }
 
+        // At most one run of the epochs per learning rate, and the refit.
+        let stage = StageProgress.begin("probe fit", total: (settings.learningRates.count + 1) * max(1, settings.epochs), unit: "epochs")
+        defer { stage?.finish() }
         var best: (accuracy: Float, rate: Float, epochs: Int) = (-1, settings.learningRates[0], 1)
         for rate in settings.learningRates {
             let (accuracy, epochs, _) = fit(trainX, trainLabels, rows: fitRows, validationRows: validationRows.isEmpty ? fitRows : validationRows,
-                                            classes: classes, rate: rate, epochs: settings.epochs, settings: settings)
+                                            classes: classes, rate: rate, epochs: settings.epochs, settings: settings, stage: stage)
             if accuracy > best.accuracy { best = (accuracy, rate, epochs) }
         }
         // Refit on all training rows with the chosen rate for the chosen number of epochs.
         let all = Array(0..<trainLabels.count)
         let (_, _, model) = fit(trainX, trainLabels, rows: all, validationRows: nil, classes: classes, rate: best.rate,
-                                epochs: best.epochs, settings: settings)
+                                epochs: best.epochs, settings: settings, stage: stage)
         let accuracy = self.accuracy(model, testX, testLabels, rows: Array(0..<testLabels.count))
         return ProbeOutcome(testAccuracy: accuracy, validationAccuracy: best.accuracy, learningRate: best.rate, epochs: best.epochs)
     }
@@ -92,7 +96,7 @@ public enum LinearProbe {
 
     /// Trains a fresh probe; with validation rows, keeps the best epoch (early stopping) and returns its accuracy.
     private static func fit(_ x: Tensor, _ labels: [Int], rows: [Int], validationRows: [Int]?, classes: Int, rate: Float,
-                            epochs: Int, settings: ProbeSettings) -> (Float, Int, Sequential) {
+                            epochs: Int, settings: ProbeSettings, stage: StageProgress? = nil) -> (Float, Int, Sequential) {
         let model = makeModel(dimension: x.shape[1], classes: classes, settings: settings)
         let optimizer = Adam(parameters: model.parameters, learningRate: rate)
         var generator = RandomGenerator(seed: settings.seed, stream: 5)
@@ -100,6 +104,7 @@ public enum LinearProbe {
         var bestAccuracy: Float = -1, bestEpoch = 1, sinceBest = 0
         var bestState: [Tensor] = []
         for epoch in 1...max(1, epochs) {
+            stage?.advance()
             generator.shuffle(&order)
             for start in stride(from: 0, to: order.count, by: settings.batchSize) {
                 let batch = Array(order[start..<min(order.count, start + settings.batchSize)])
@@ -117,7 +122,10 @@ public enum LinearProbe {
                 bestState = model.parameters.map { $0.tensor.copy() }
             } else {
                 sinceBest += 1
-                if sinceBest >= settings.patience { break }
+                if sinceBest >= settings.patience {
+                    stage?.advance(by: epochs - epoch)  // the epochs early stopping skips
+                    break
+                }
             }
         }
         if !bestState.isEmpty { for ((_, p), saved) in zip(model.parameters, bestState) { p.assign(saved) } }

@@ -38,3 +38,65 @@ public final class Progress {
     }
 }
 
+
+/// One stage of a long command (extracting features, fitting a probe, searching neighbours): a bar with counts and
+/// ETA on a terminal; otherwise one line when the stage ends, and one a minute while it runs.
+///
+/// Library code opens stages with `StageProgress.begin`; they report only where a command bound a console with
+/// `StageProgress.$console.withValue(.standardOutput) { … }` (elsewhere, as in tests, `begin` returns nil).
+public final class StageProgress {
+    /// Where stages report.
+    public struct Console: Sendable {
+        public let isTerminal: Bool
+        public let write: @Sendable (String) -> Void
+        public init(isTerminal: Bool, write: @escaping @Sendable (String) -> Void) { (self.isTerminal, self.write) = (isTerminal, write) }
+        /// Standard output, flushed after each line; a bar when it is a terminal.
+        public static let standardOutput = Console(isTerminal: isatty(STDOUT_FILENO) != 0) { print($0); fflush(nil) }
+    }
+
+    @TaskLocal public static var console: Console?
+
+    /// A stage of `total` units, or nil when no console is bound.
+    public static func begin(_ stage: String, total: Int, unit: String) -> StageProgress? {
+        console.map { StageProgress(stage: stage, total: total, unit: unit, console: $0) }
+    }
+
+    let stage, unit: String
+    let total: Int
+    let console: Console
+    let began = DispatchTime.now().uptimeNanoseconds
+    var done = 0
+    var lastReport: UInt64
+
+    init(stage: String, total: Int, unit: String, console: Console) {
+        (self.stage, self.total, self.unit, self.console) = (stage, max(total, 0), unit, console)
+        lastReport = began
+    }
+
+    var seconds: Double { Double(DispatchTime.now().uptimeNanoseconds - began) * 1e-9 }
+
+    /// `count` more units done.
+    public func advance(by count: Int = 1) {
+        done += count
+        let now = DispatchTime.now().uptimeNanoseconds
+        let interval: UInt64 = console.isTerminal ? 100_000_000 : 60_000_000_000
+        guard now - lastReport >= interval else { return }
+        lastReport = now
+        let rate = Double(done) / max(seconds, 1e-9)
+        let eta = rate > 0 ? Double(max(total - done, 0)) / rate : 0
+        let status = "\(stage): \(done)/\(total) \(unit)  ETA \(Progress.clock(eta))"
+        if console.isTerminal {
+            let width = 30, filled = min(width, Int(Double(width) * Double(done) / Double(max(total, 1))))
+            FileHandle.standardOutput.write(Data("\r\(String(repeating: "█", count: filled))\(String(repeating: "·", count: width - filled)) \(status)\u{1B}[K".utf8))
+        } else {
+            console.write(status)
+        }
+    }
+
+    /// Ends the stage: its line with the count and the time it took.
+    public func finish() {
+        let line = String(format: "%@: %d %@ in %.1f s", stage, done, unit, seconds)
+        if console.isTerminal { FileHandle.standardOutput.write(Data("\r\u{1B}[K".utf8)) }
+        console.write(line)
+    }
+}

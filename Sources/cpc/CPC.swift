@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import TensorCore
+import Training
 
 @main
 struct CPC: ParsableCommand {
@@ -15,6 +16,11 @@ struct CPC: ParsableCommand {
         BLASKernels.restartWithFasterKernelsIfNeeded()
         main(nil)
     }
+}
+
+/// Runs `body` with long library stages (feature extraction, probe fitting, kNN, refreshes) reporting on standard output.
+func withStageProgress<R>(_ body: () throws -> R) rethrows -> R {
+    try StageProgress.$console.withValue(.standardOutput, operation: body)
 }
 
 /// Options every compute-heavy subcommand shares.

@@ -158,7 +158,9 @@ struct PhoneProbe: ParsableCommand {
     @Option(help: "Phone labels (default: CORPUS/phones.txt).") var labels: String?
     @OptionGroup var probe: ProbeOptions
 
-    func run() throws {
+    func run() throws { try withStageProgress(perform) }
+
+    func perform() throws {
         let corpus = try Corpus.load(data.corpus)
         let phoneLabels = try PhoneLabels.read(labels ?? URL(fileURLWithPath: data.corpus).appendingPathComponent("phones.txt").path)
         let (train, test) = try data.extract(corpus: corpus, splits: try splits.load(corpus: data.corpus), labels: phoneLabels)
@@ -175,7 +177,9 @@ struct SpeakerProbe: ParsableCommand {
     @Option(help: "Window length in frames for the per-window protocol (128 = 20480 samples).") var windowFrames = 128
     @OptionGroup var probe: ProbeOptions
 
-    func run() throws {
+    func run() throws { try withStageProgress(perform) }
+
+    func perform() throws {
         let corpus = try Corpus.load(data.corpus)
         let (train, test) = try data.extract(corpus: corpus, splits: try splits.load(corpus: data.corpus), labels: nil)
         let results = Probes.speaker(name: data.name, train: train, test: test, speakers: corpus.speakers.count,
@@ -192,7 +196,9 @@ struct Embed: ParsableCommand {
     @Option(help: "Split file (one utterance id per line).") var split: String
     @Option(help: "Output .npy file.") var out: String
 
-    func run() throws {
+    func run() throws { try withStageProgress(perform) }
+
+    func perform() throws {
         let corpus = try Corpus.load(data.corpus)
         let ids = try SplitFile.read(split)
         let set = try FrameFeatures.extract(corpus: corpus, ids: ids, extractor: try data.makeExtractor(), labels: nil, cache: AudioCache())
@@ -242,7 +248,9 @@ struct ImageProbe: ParsableCommand {
         if !(knnTemperature > 0 && knnTemperature.isFinite) { throw ValidationError("--knn-temperature must be positive, got \(knnTemperature)") }
     }
 
-    func run() throws {
+    func run() throws { try withStageProgress(perform) }
+
+    func perform() throws {
         Threads.setCount(threads ?? Threads.processorCount)
         let train = try ImageCorpus.load(corpus, split: .train).prefix(trainLimit)
         let test = try ImageCorpus.load(corpus, split: .test).prefix(testLimit)

@@ -40,7 +40,7 @@ struct Train: ParsableCommand {
         print("run folder \(folder), \(threadCount) thread(s)")
         let trainer = try Trainer(config: runConfig, directory: URL(fileURLWithPath: folder))
         print("model: \(trainer.method.model.parameterCount) parameters")
-        let summary = try trainer.run(resume: resume)
+        let summary = try withStageProgress { try trainer.run(resume: resume) }
         print(String(format: "%@ after %d steps in %.1f s; last loss %.4f", summary.interrupted ? "stopped" : "finished",
                      summary.completedSteps, summary.seconds, summary.finalLoss))
         if summary.interrupted { throw ExitCode(130) }
