@@ -209,7 +209,10 @@ public enum CorpusValidator {
         report.speakers = corpus.speakers.count
         var seconds = 0.0
         var unreadable: [String] = [], mismatched: [String] = []
+        let stage = StageProgress.begin("audio headers", total: corpus.utterances.count, unit: "files")
+        defer { stage?.finish() }
         for u in corpus.utterances {
+            defer { stage?.advance() }
             do {
                 let info = try AudioDecoder.info(u.path)
                 if info.frames == 0 { unreadable.append("\(u.path): empty"); continue }

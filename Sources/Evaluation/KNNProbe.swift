@@ -7,7 +7,6 @@
 
 import Foundation
 import TensorCore
-import Training
 
 public enum KNNProbe {
     /// The predicted class of each test row. Shapes: `train` `[N, D]`, `test` `[M, D]`.

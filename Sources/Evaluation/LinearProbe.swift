@@ -6,7 +6,6 @@
 import Foundation
 import Layers
 import TensorCore
-import Training
 
 /// Probe settings (the defaults run in seconds on the bundled corpus).
 public struct ProbeSettings: Codable, Sendable {

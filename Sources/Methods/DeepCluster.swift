@@ -206,8 +206,11 @@ public final class DeepCluster: Method, MethodSpec {
             let networks: [any Layer] = [backbone, projector]
             let running = networks.flatMap { $0.buffers.map { ($0.tensor, $0.tensor.scalars) } }
             var start = 0
+            let fill = StageProgress.begin("cluster memory", total: memory.items, unit: "images")
+            defer { fill?.finish() }
             while start < memory.items {
                 let items = Array(start..<min(start + 256, memory.items))
+                defer { fill?.advance(by: items.count) }
                 let images = try data.batch(items: items).inputs
                 let rows = withoutGrad { project(images) }
                 for v in 0..<2 { memory.store(rows, view: v, items: items) }
@@ -217,7 +220,10 @@ public final class DeepCluster: Method, MethodSpec {
             memory.filled.withUnsafeMutableBufferPointer { $0[0] = 1 }
         }
         let (m, p) = (memory.items, config.projector.output)
+        let stage = StageProgress.begin("k-means at step \(context.step)", total: prototypes.count, unit: "heads")
+        defer { stage?.finish() }
         for (h, head) in prototypes.enumerated() {
+            defer { stage?.advance() }
             let rows = memory.embeddings.sliced(alongAxis: 0, start: h % 2, length: 1).reshaped([m, p])
             var generator = RandomGenerator(seed: seed, stream: 0x4443_0000_0000 ^ (UInt64(context.step) << 8 | UInt64(h)))
             let initial = SphericalKMeans.initialCentroids(rows: rows, k: config.prototypes[h], method: config.kmeansInitialization,

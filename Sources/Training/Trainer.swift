@@ -154,10 +154,7 @@ public final class Trainer {
             let batch = try loader.next()
             precondition(batch.index == step, "loader out of order")
             if let every = method.refreshEvery, step % every == 0, let data = pipeline as? MethodDataSource {
-                let stage = StageProgress.begin("refresh at step \(step)", total: 1, unit: "refresh")
                 try method.refresh(StepContext(step: step, totalSteps: totalSteps, isTraining: true), data: data)
-                stage?.advance()
-                stage?.finish()
             }
             let context = StepContext(step: step, totalSteps: totalSteps, isTraining: true)
             let stepOutput = method.loss(batch, context)

@@ -2,7 +2,6 @@
 
 import ArgumentParser
 import TensorCore
-import Training
 
 @main
 struct CPC: ParsableCommand {

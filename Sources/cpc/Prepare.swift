@@ -3,6 +3,7 @@
 import ArgumentParser
 import AudioFrontEnd
 import Foundation
+import TensorCore
 
 struct Prepare: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,6 +22,10 @@ struct Prepare: ParsableCommand {
     @Flag(help: "Print one JSON object instead of a summary.") var json = false
 
     func run() throws {
+        try StageProgress.$console.withValue(json ? .standardError : .standardOutput, operation: perform)
+    }
+
+    func perform() throws {
         let index = try Corpus.load(corpus)
         let folder = URL(fileURLWithPath: corpus)
         func defaultFile(_ name: String) -> String? {

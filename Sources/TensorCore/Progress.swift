@@ -1,4 +1,5 @@
-// Progress of long commands: a bar with counts and ETA on a terminal, one plain line per update otherwise.
+// Progress of long commands: a bar with counts and ETA on a terminal, one plain line per update otherwise. Here in
+// TensorCore so that every target's long loops (corpus indexing, k-means, probes, training) can report a stage.
 
 import Foundation
 
@@ -52,6 +53,8 @@ public final class StageProgress {
         public init(isTerminal: Bool, write: @escaping @Sendable (String) -> Void) { (self.isTerminal, self.write) = (isTerminal, write) }
         /// Standard output, flushed after each line; a bar when it is a terminal.
         public static let standardOutput = Console(isTerminal: isatty(STDOUT_FILENO) != 0) { print($0); fflush(nil) }
+        /// Standard error, for commands whose standard output is data (`prepare --json`); never a bar.
+        public static let standardError = Console(isTerminal: false) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
     }
 
     @TaskLocal public static var console: Console?
