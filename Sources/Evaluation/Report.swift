@@ -126,7 +126,7 @@ public enum RunReport {
                 bounds.append(ceiling)
             }
             let path = out.appendingPathComponent("mi_bound.svg").path
-            try svg(title: "Implied lower bound on I(future k; context): log N − loss_k", xLabel: "step", yLabel: "nats",
+            try svg(title: "Implied MI bound: log N − loss_k", xLabel: "step", yLabel: "nats",
                     series: bounds).write(toFile: path, atomically: true, encoding: .utf8)
             paths.append(path)
             markdown += "![implied MI bound](mi_bound.svg)\n\n"
