@@ -23,9 +23,7 @@ public final class Progress {
         let status = String(format: "step %d/%d  loss %.4f%@%@  %.0f %@/s  ETA %@", step, total, loss, shown,
                             validation.map { String(format: "  val %.4f", $0) } ?? "", itemsPerSecond, unit, Progress.clock(eta))
         if isTerminal {
-            let width = 30, filled = Int(Double(width) * Double(step) / Double(max(total, 1)))
-            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-            FileHandle.standardOutput.write(Data("\r\(bar) \(status)\u{1B}[K".utf8))
+            Progress.redraw(fraction: Double(step) / Double(max(total, 1)), status: status)
         } else {
             output(status)
         }
@@ -33,12 +31,18 @@ public final class Progress {
 
     public func finish() { if isTerminal { FileHandle.standardOutput.write(Data("\n".utf8)) } }
 
+    /// Rewrites the terminal's current line with a 30-character bar filled to `fraction` and `status`.
+    static func redraw(fraction: Double, status: String) {
+        let width = 30, filled = max(0, min(width, Int(Double(width) * fraction)))
+        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+        FileHandle.standardOutput.write(Data("\r\(bar) \(status)\u{1B}[K".utf8))
+    }
+
     public static func clock(_ seconds: Double) -> String {
         let s = Int(seconds.rounded())
         return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
     }
 }
-
 
 /// One stage of a long command (extracting features, fitting a probe, searching neighbours): a bar with counts and
 /// ETA on a terminal; otherwise one line when the stage ends, and one a minute while it runs.
@@ -89,8 +93,7 @@ public final class StageProgress {
         let eta = rate > 0 ? Double(max(total - done, 0)) / rate : 0
         let status = "\(stage): \(done)/\(total) \(unit)  ETA \(Progress.clock(eta))"
         if console.isTerminal {
-            let width = 30, filled = min(width, Int(Double(width) * Double(done) / Double(max(total, 1))))
-            FileHandle.standardOutput.write(Data("\r\(String(repeating: "█", count: filled))\(String(repeating: "·", count: width - filled)) \(status)\u{1B}[K".utf8))
+            Progress.redraw(fraction: Double(done) / Double(max(total, 1)), status: status)
         } else {
             console.write(status)
         }
