@@ -6,6 +6,10 @@
 
 import TensorCore
 
+/// InfoNCE over patch grids (image CPC): every prediction against every patch of the batch.
+///
+/// ### References
+/// - Hénaff et al. 2019, "Data-efficient image recognition with contrastive predictive coding" (CPC v2).
 public enum GridInfoNCE {
     /// `predictions[k]` `[P_k, D]` against `candidates` `[Q, D]`; `targets[k][i]` is the row of `candidates` that
     /// prediction i of step k should pick. All scores come from one GEMM. The loss is the mean over steps of each

@@ -21,6 +21,10 @@ public enum NegativeSampling: String, Codable, Sendable, CaseIterable {
     case otherSequences = "other_sequences"
 }
 
+/// CPC's k-step loss: each prediction classifies its true future frame among sampled negatives.
+///
+/// ### References
+/// - van den Oord, Li and Vinyals 2018, "Representation learning with contrastive predictive coding".
 public enum KStepInfoNCE {
     /// Draws M negative frame indices for every scored position (n, w), as flat indices n'·T + t'.
     /// - Parameters:
@@ -146,8 +150,9 @@ public enum KStepInfoNCE {
     public struct Result {
         /// Mean over steps, positions and sequences of −log softmax(positive).
         public let loss: Tensor
-        /// Per step k = 1…K: mean loss and the fraction of positions whose positive scores highest (ties count).
+        /// Per step k = 1…K: the mean loss.
         public let lossPerStep: [Float]
+        /// Per step k = 1…K: the fraction of positions whose positive scores highest (ties count).
         public let accuracyPerStep: [Float]
     }
 

@@ -20,6 +20,12 @@ public enum MutualInformationBound: String, CaseIterable, Codable, Sendable {
     public var needsBaseline: Bool { self == .tuba || self == .interpolated }
 }
 
+/// Variational bounds on I(X; Y) from a critic's score matrix `[N, N]` (joint pairs on the diagonal), in nats.
+///
+/// ### References
+/// - Poole et al. 2019, "On variational bounds of mutual information".
+/// - Belghazi et al. 2018, "MINE: mutual information neural estimation".
+/// - Song and Ermon 2020, "Understanding the limitations of variational mutual information estimators" (SMILE).
 public enum MutualInformationBounds {
     /// InfoNCE (van den Oord et al. 2018; Poole et al. eq. 12): log N + mean_i [f(x_i, y_i) − log Σ_j e^{f(x_i, y_j)}],
     /// each row normalised over the batch's y. Never above log N. Shape: `[N, N] → []`.

@@ -6,6 +6,10 @@
 
 import TensorCore
 
+/// SimCLR's normalised temperature-scaled cross-entropy over the 2N views of N images.
+///
+/// ### References
+/// - Chen et al. 2020, "A simple framework for contrastive learning of visual representations".
 public enum NTXent {
     /// The mean loss over the 2N anchors, and the fraction of anchors whose positive scores highest.
     /// Shapes: `first`, `second` `[N, D]` (rows i are views of one image) → `[]`.

@@ -7,6 +7,11 @@
 
 import TensorCore
 
+/// BYOL's and SimSiam's regression losses: the cosine of predictions and stop-gradient targets.
+///
+/// ### References
+/// - Grill et al. 2020, "Bootstrap your own latent".
+/// - Chen and He 2021, "Exploring simple Siamese representation learning".
 public enum NegativeCosine {
     /// mean_i cos(p_i, z_i). With `stopGradient` (the default) no gradient reaches `targets`.
     /// Shapes: `predictions`, `targets` `[N, D]` → `[]`.

@@ -8,6 +8,11 @@
 import Foundation
 import TensorCore
 
+/// SwAV's Sinkhorn-Knopp equipartition of prototype scores into soft codes.
+///
+/// ### References
+/// - Caron et al. 2020, "Unsupervised learning of visual features by contrasting cluster assignments" (SwAV).
+/// - Cuturi 2013, "Sinkhorn distances".
 public enum Sinkhorn {
     /// The codes Q `[B, K]` of `scores` `[B, K]` (no gradient): Q ∝ exp(scores/ε) scaled by Sinkhorn-Knopp so that
     /// each row sums to 1 and each column to about B/K (the equipartition). Each of the `iterations` makes the
@@ -50,6 +55,10 @@ public enum Sinkhorn {
     }
 }
 
+/// SwAV's swapped prediction: each crop predicts the codes of the other global crops.
+///
+/// ### References
+/// - Caron et al. 2020, "Unsupervised learning of visual features by contrasting cluster assignments" (SwAV).
 public enum SwappedPrediction {
     /// SwAV's loss: the mean over pairs (global crop g, other crop v ≠ g) of
     /// −mean_i Σ_k codes[g][i, k]·log softmax(scores[v][i] / T)_k. `scores` holds every crop's prototype scores

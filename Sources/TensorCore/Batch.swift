@@ -15,6 +15,7 @@ public struct Batch: @unchecked Sendable {
     /// The batch's index in its run (drives every random draw that belongs to this batch).
     public let index: Int
 
+    /// A batch of one or more views of the same items (the first is ``inputs``), with their labels, dataset indices and batch index.
     public init(views: [Tensor], labels: [Int], items: [Int], index: Int) {
         precondition(!views.isEmpty, "a batch needs at least one view")
         self.views = views
@@ -45,6 +46,7 @@ public final class PrefetchLoader<Item>: @unchecked Sendable {
     private let prefetch: Int
     private var stopped = false
 
+    /// Starts building batches `firstBatch`, `firstBatch + 1`, … in the background with `build`, keeping up to `prefetch` ready.
     public init(firstBatch: Int = 0, prefetch: Int = 4, build: @escaping (Int) throws -> Item) {
         self.build = build
         nextToBuild = firstBatch

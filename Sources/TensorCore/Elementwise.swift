@@ -156,23 +156,32 @@ extension Tensor {
         }
     }
 
+    /// Elementwise negation.
     public static prefix func - (x: Tensor) -> Tensor {
         record(x.map { -$0 }, inputs: [x]) { g, _ in [g.map { -$0 }] }
     }
 
+    /// Adds a scalar to every element.
     public static func + (a: Tensor, s: Float) -> Tensor {
         record(a.map { $0 + s }, inputs: [a]) { g, _ in [g] }
     }
+    /// Adds a scalar to every element.
     public static func + (s: Float, a: Tensor) -> Tensor { a + s }
+    /// Subtracts a scalar from every element.
     public static func - (a: Tensor, s: Float) -> Tensor { a + (-s) }
+    /// A scalar minus every element.
     public static func - (s: Float, a: Tensor) -> Tensor {
         record(a.map { s - $0 }, inputs: [a]) { g, _ in [g.map { -$0 }] }
     }
+    /// Scales every element.
     public static func * (a: Tensor, s: Float) -> Tensor {
         record(a.map { $0 * s }, inputs: [a]) { g, _ in [g.map { $0 * s }] }
     }
+    /// Scales every element.
     public static func * (s: Float, a: Tensor) -> Tensor { a * s }
+    /// Divides every element by a scalar.
     public static func / (a: Tensor, s: Float) -> Tensor { a * (1 / s) }
+    /// A scalar divided by every element.
     public static func / (s: Float, a: Tensor) -> Tensor {
         record(a.map { s / $0 }, inputs: [a]) { g, out in [zipMap(g, zipMap(out, a) { -$0 / $1 }, *)] }
     }

@@ -10,10 +10,12 @@ public final class Progress {
     let output: (String) -> Void
     let began = DispatchTime.now().uptimeNanoseconds
 
+    /// A bar for steps `start`…`total`; `output` takes the plain lines when the output is not a terminal.
     public init(total: Int, start: Int, isTerminal: Bool, output: @escaping (String) -> Void) {
         (self.total, self.start, self.isTerminal, self.output) = (total, start, isTerminal, output)
     }
 
+    /// Shows `step`, its loss, the headline metric, the validation loss when one was computed, the throughput and the ETA.
     public func update(step: Int, loss: Float, headline: (name: String, value: Float)?, validation: Float?, itemsPerSecond: Double,
                        unit: String) {
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - began) * 1e-9
@@ -29,6 +31,7 @@ public final class Progress {
         }
     }
 
+    /// Ends the bar line on a terminal.
     public func finish() { if isTerminal { FileHandle.standardOutput.write(Data("\n".utf8)) } }
 
     /// Rewrites the terminal's current line with a 30-character bar filled to `fraction` and `status`.
@@ -38,6 +41,7 @@ public final class Progress {
         FileHandle.standardOutput.write(Data("\r\(bar) \(status)\u{1B}[K".utf8))
     }
 
+    /// `m:ss`, or `h:mm:ss` from an hour up.
     public static func clock(_ seconds: Double) -> String {
         let s = Int(seconds.rounded())
         return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
@@ -52,8 +56,11 @@ public final class Progress {
 public final class StageProgress {
     /// Where stages report.
     public struct Console: Sendable {
+        /// Whether lines are redrawn in place (a bar) rather than printed one after another.
         public let isTerminal: Bool
+        /// Prints one whole line.
         public let write: @Sendable (String) -> Void
+        /// A console that prints lines with `write`.
         public init(isTerminal: Bool, write: @escaping @Sendable (String) -> Void) { (self.isTerminal, self.write) = (isTerminal, write) }
         /// Standard output, flushed after each line; a bar when it is a terminal.
         public static let standardOutput = Console(isTerminal: isatty(STDOUT_FILENO) != 0) { print($0); fflush(nil) }
@@ -61,6 +68,7 @@ public final class StageProgress {
         public static let standardError = Console(isTerminal: false) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
     }
 
+    /// The console stages report to in the current task (or thread); nil: stages are silent.
     @TaskLocal public static var console: Console?
 
     /// A stage of `total` units, or nil when no console is bound.

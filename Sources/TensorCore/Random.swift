@@ -3,6 +3,7 @@
 /// xoshiro256** (Blackman and Vigna 2018), seeded through SplitMix64. Value type: copying it forks the stream;
 /// its ``state`` can be saved in a checkpoint and restored so that a resumed run draws the same numbers.
 public struct RandomGenerator: Sendable, Equatable {
+    /// The four words of xoshiro256**'s state (what a checkpoint stores).
     public private(set) var state: [UInt64]
 
     /// A generator for `seed`; different `stream` values give independent sequences for the same seed.

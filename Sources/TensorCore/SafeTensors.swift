@@ -20,9 +20,13 @@ public enum SafeTensorsDType: String, Sendable {
 
 /// One entry of a safetensors header.
 public struct SafeTensorsEntry: Sendable {
+    /// The tensor's name (a PyTorch state-dict key).
     public let name: String
+    /// The element type stored.
     public let dtype: SafeTensorsDType
+    /// The tensor's shape.
     public let shape: [Int]
+    /// Where its bytes lie in the data section (after the header).
     public let byteRange: Range<Int>
 }
 

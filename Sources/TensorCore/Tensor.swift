@@ -9,7 +9,9 @@ import Foundation
 /// Owner of a tensor's floats. Shared between a tensor and its reshaped views; copied before an in-place write
 /// when it is shared (copy-on-write).
 public final class TensorStorage: @unchecked Sendable {
+    /// The number of floats.
     public let count: Int
+    /// The floats (64-byte aligned).
     public let pointer: UnsafeMutablePointer<Float>
 
     /// Keeps large freed blocks in the heap. glibc serves blocks above its mmap threshold (≤ 32 MiB) with fresh
@@ -110,9 +112,13 @@ public final class Tensor: CustomStringConvertible {
         self.init(shape: shape, storage: TensorStorage(repeating: value, count: Tensor.elementCount(shape)))
     }
 
+    /// A tensor of zeros. Shape: `shape`.
     public static func zeros(_ shape: [Int]) -> Tensor { Tensor(repeating: 0, shape: shape) }
+    /// A tensor of ones. Shape: `shape`.
     public static func ones(_ shape: [Int]) -> Tensor { Tensor(repeating: 1, shape: shape) }
+    /// A tensor filled with `value`. Shape: `shape`.
     public static func full(_ shape: [Int], value: Float) -> Tensor { Tensor(repeating: value, shape: shape) }
+    /// Zeros of `other`'s shape.
     public static func zeros(like other: Tensor) -> Tensor { zeros(other.shape) }
 
     /// `[start, start + step, …]` up to but excluding `end`, as in `torch.arange`.
