@@ -6,7 +6,8 @@ comment, as FILE:LINE: declaration. Exit status 1 when any is missing and --stri
 
 A declaration is documented when the line above it (skipping attributes) is a `///` line. Members that restate a
 protocol requirement documented on the protocol (Layer's ownParameters, children, isTraining, callAsFunction; the
-Method protocol's members; Codable's init(from:) and CodingKeys) count as documented there.
+Method protocol's members; Optimizer's and LearningRateSchedule's; Critic's scores; Codable's init(from:),
+CodingKeys and CodingKey's members) count as documented there.
 """
 import glob
 import re
@@ -15,7 +16,9 @@ import sys
 INHERITED = re.compile(r"\b(ownParameters|ownBuffers|children|isTraining|callAsFunction|init\(from decoder|CodingKeys|"
                        r"encode\(to encoder|description|static let key|static let input|static func make|var model\b|"
                        r"func loss\(|func features\(|func beforeOptimizerStep|func afterOptimizerStep|func refresh\(|"
-                       r"var refreshEvery)")
+                       r"var refreshEvery|func step\(\)|func stateTensors|func loadState|func learningRate\(atStep|"
+                       r"var learningRate: Float$|var stepCount|let parameters: \[\(name|func scores\(|"
+                       r"let stringValue|let intValue|init\(stringValue|init\?\(intValue)")
 DECLARATION = re.compile(r"^\s*(@[\w().,: ]+\s+)*(public|open)\s+(?!import)")
 
 

@@ -8,11 +8,15 @@ import TensorCore
 /// Multi-head self-attention. Parameters as PyTorch's `nn.MultiheadAttention`: `in_proj_weight` `[3E, E]`,
 /// `in_proj_bias` `[3E]`, `out_proj.weight` `[E, E]`, `out_proj.bias` `[E]`. Shape: `[N, T, E] → [N, T, E]`.
 public final class MultiheadSelfAttention: Layer {
+    /// The fused query/key/value projection: `in_proj_weight` `[3E, E]` and `in_proj_bias` `[3E]`.
     public let inputProjectionWeight: Tensor, inputProjectionBias: Tensor
+    /// `out_proj`: `[E] → [E]`.
     public let outputProjection: Linear
+    /// The number of heads A (E must be divisible by it).
     public let heads: Int
     public var isTraining = true
 
+    /// Attention of model width E with `heads` heads, initialised as PyTorch's.
     public init(width: Int, heads: Int, generator: inout RandomGenerator) {
         precondition(width % heads == 0, "attention width \(width) is not divisible by \(heads) heads")
         self.heads = heads
@@ -53,12 +57,17 @@ public final class MultiheadSelfAttention: Layer {
 /// A transformer encoder layer: x ← norm1(x + attention(x)); x ← norm2(x + linear2(relu(linear1(x)))).
 /// Names as PyTorch's `nn.TransformerEncoderLayer`: `self_attn.*`, `linear1`, `linear2`, `norm1`, `norm2`.
 public final class TransformerEncoderLayer: Layer {
+    /// `self_attn`.
     public let attention: MultiheadSelfAttention
+    /// The feed-forward network: `linear1` `[E] → [F]`, `linear2` `[F] → [E]`.
     public let linear1: Linear, linear2: Linear
+    /// The post-norms after the attention and after the feed-forward network.
     public let norm1: LayerNorm, norm2: LayerNorm
+    /// Whether position t attends to positions ≤ t only.
     public let causal: Bool
     public var isTraining = true
 
+    /// A layer of model width E (`width`), `heads` heads and feed-forward width F (`feedForward`).
     public init(width: Int, heads: Int, feedForward: Int, causal: Bool, generator: inout RandomGenerator) {
         attention = MultiheadSelfAttention(width: width, heads: heads, generator: &generator)
         linear1 = Linear(inputSize: width, outputSize: feedForward, generator: &generator)

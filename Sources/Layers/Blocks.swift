@@ -41,10 +41,13 @@ public func makeMLP(inputSize: Int, hiddenSizes: [Int], outputSize: Int, normali
 /// input (through a 1×1 conv and norm when the stride or the width changes), then ReLU.
 /// Names follow torchvision: `conv1`, `bn1`, `conv2`, `bn2`, `downsample.0`, `downsample.1`.
 public final class ResidualBlock: UnaryLayer {
+    /// The two 3×3 convolutions and their normalisations (`conv1`, `bn1`, `conv2`, `bn2`).
     public let conv1: Conv2d, norm1: (any UnaryLayer)?, conv2: Conv2d, norm2: (any UnaryLayer)?
+    /// The shortcut's 1×1 convolution and normalisation when the stride or the width changes, else nil.
     public let downsample: Sequential?
     public var isTraining = true
 
+    /// A block `[N, H, W, inputChannels] → [N, H/stride, W/stride, outputChannels]`.
     public init(inputChannels: Int, outputChannels: Int, stride: Int = 1, normalization: NormalizationKind = .batch,
                 generator: inout RandomGenerator) {
         let useBias = normalization == .none
@@ -94,6 +97,7 @@ func normalizedReLU(_ norm: (any UnaryLayer)?, _ x: Tensor, adding residual: Ten
 /// after each step, target ← m·target + (1 − m)·online for parameters; buffers are copied.
 /// The target's parameters never require grad.
 public final class MomentumCopy<Target: Layer> {
+    /// The EMA copy (no parameter of it requires grad).
     public let target: Target
 
     /// `makeCopy` builds a layer of the same structure as `online` (its initial values are overwritten).

@@ -41,21 +41,28 @@ public enum JSONValue: Codable, Equatable, Sendable {
 
 /// The JSON sidecar of a checkpoint.
 public struct CheckpointSidecar: Codable, Equatable, Sendable {
+    /// The sidecar's format tag.
     public var format = "swiftcpc-checkpoint-1"
+    /// The training step the checkpoint was written at.
     public var step: Int
+    /// The resolved run config, as JSON.
     public var config: JSONValue?
+    /// The optimiser's kind, step count and learning rate (its state tensors are in `.optimizer.safetensors`).
     public var optimizer: OptimizerRecord?
     /// Random-generator states by role ("sampler", "dropout", …), four words each.
     public var randomStates: [String: [UInt64]]
     /// Free-form values (metrics, versions).
     public var extra: [String: JSONValue]
 
+    /// What the sidecar records of the optimiser.
     public struct OptimizerRecord: Codable, Equatable, Sendable {
+        /// The optimiser's type name (`Adam`, `SGD`, `LARS`).
         public var kind: String
         public var stepCount: Int
         public var learningRate: Float
     }
 
+    /// A sidecar for `step`.
     public init(step: Int, config: JSONValue? = nil, optimizer: OptimizerRecord? = nil,
                 randomStates: [String: [UInt64]] = [:], extra: [String: JSONValue] = [:]) {
         (self.step, self.config, self.optimizer, self.randomStates, self.extra) = (step, config, optimizer, randomStates, extra)
@@ -69,8 +76,10 @@ public struct CheckpointSidecar: Codable, Equatable, Sendable {
 
 /// A checkpoint that cannot be written or read, naming the file.
 public typealias CheckpointError = FileProblem<CheckpointFile>
+/// The kind of ``CheckpointError``.
 public enum CheckpointFile {}
 
+/// Writes and reads checkpoints: a safetensors model file, its optimiser state and a JSON sidecar, atomically.
 public enum Checkpoint {
     /// The sidecar path for a model file: `x.safetensors` → `x.json`.
     public static func sidecarPath(for modelPath: String) -> String { stem(modelPath) + ".json" }

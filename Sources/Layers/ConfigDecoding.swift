@@ -4,9 +4,13 @@ import Foundation
 
 /// A config problem, naming the key path (`model.encoder.channels`), what was expected and what was found.
 public struct ConfigError: Error, CustomStringConvertible {
+    /// The config file, when known.
     public let file: String?
+    /// The dotted key path (`model.encoder.channels`).
     public let key: String
+    /// What was expected and what was found.
     public let message: String
+    /// A problem with `key` (of `file`, when known).
     public init(file: String? = nil, key: String, message: String) {
         (self.file, self.key, self.message) = (file, key, message)
     }

@@ -14,9 +14,11 @@ public protocol Critic: Layer {
 /// The separable critic f(x, y) = g(x)ᵀh(y): two MLPs (D → H × layers → E, ReLU) and one GEMM for all N² pairs.
 /// Parameters: `g.*` and `h.*`, each a `Sequential` of Linear and activation layers (PyTorch's `nn.Sequential` names).
 public final class SeparableCritic: Critic {
+    /// g (on x) and h (on y): each D → H × layers → E.
     public let g: Sequential, h: Sequential
     public var isTraining = true
 
+    /// MLPs of `hiddenLayers` hidden layers of width `hiddenSize` and output width `embeddingSize` (Poole et al.: 256, 2, 32).
     public init(inputSize: Int, hiddenSize: Int = 256, hiddenLayers: Int = 2, embeddingSize: Int = 32,
                 generator: inout RandomGenerator) {
         let hidden = [Int](repeating: hiddenSize, count: hiddenLayers)
@@ -35,10 +37,12 @@ public final class SeparableCritic: Critic {
 /// scores as concatenating each pair for N² · 2D · H fewer multiply-adds.
 /// Parameters: `f.*`, a `Sequential` of Linear and activation layers (`f.0.weight` is `[H, 2D]`, x's columns first).
 public final class ConcatCritic: Critic {
+    /// The MLP on [x, y]: 2D → H × layers → 1.
     public let f: Sequential
     public var isTraining = true
     let inputSize: Int
 
+    /// An MLP of `hiddenLayers` hidden layers of width `hiddenSize` on pairs of `inputSize`-wide x and y.
     public init(inputSize: Int, hiddenSize: Int = 256, hiddenLayers: Int = 2, generator: inout RandomGenerator) {
         precondition(hiddenLayers >= 1, "the concatenated critic needs at least one hidden layer")
         self.inputSize = inputSize

@@ -97,11 +97,16 @@ extension Layer {
 
 /// A state dict that does not fit a model, listing every problem.
 public struct StateDictError: Error, CustomStringConvertible {
+    /// The file or object the state dict came from.
     public let source: String
+    /// Names the model has and the state dict lacks.
     public let missing: [String]
+    /// Names the state dict has and the model lacks.
     public let unexpected: [String]
+    /// Names present in both with different shapes (with both shapes).
     public let mismatched: [String]
 
+    /// A mismatch report for `source`.
     public init(source: String, missing: [String], unexpected: [String], mismatched: [String]) {
         (self.source, self.missing, self.unexpected, self.mismatched) = (source, missing, unexpected, mismatched)
     }
@@ -117,9 +122,11 @@ public struct StateDictError: Error, CustomStringConvertible {
 
 /// Layers in order, named "0", "1", … as in `torch.nn.Sequential`.
 public final class Sequential: UnaryLayer {
+    /// The layers, applied in order; named `0`, `1`, … as in `nn.Sequential`.
     public let layers: [any UnaryLayer]
     public var isTraining = true
 
+    /// Applies `layers` in order.
     public init(_ layers: [any UnaryLayer]) { self.layers = layers }
 
     public var ownParameters: [(name: String, tensor: Tensor)] { [] }
@@ -130,9 +137,12 @@ public final class Sequential: UnaryLayer {
 
 /// An activation function as a parameterless layer.
 public final class Activation: UnaryLayer {
+    /// The activation functions.
     public enum Kind: String, Sendable, Codable { case relu, gelu, tanh, sigmoid, identity }
+    /// Which activation this layer applies.
     public let kind: Kind
     public var isTraining = true
+    /// An activation layer of `kind`.
     public init(_ kind: Kind) { self.kind = kind }
     public var ownParameters: [(name: String, tensor: Tensor)] { [] }
 

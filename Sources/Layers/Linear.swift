@@ -5,10 +5,13 @@ import TensorCore
 /// y = x·Wᵀ + b over the last axis. Shape: `[…, inputSize] → […, outputSize]`.
 /// Parameters: `weight` `[outputSize, inputSize]`, `bias` `[outputSize]`.
 public final class Linear: UnaryLayer {
+    /// `[outputSize, inputSize]`.
     public let weight: Tensor
+    /// `[outputSize]`, or nil without a bias.
     public let bias: Tensor?
     public var isTraining = true
 
+    /// A layer `[…, inputSize] → […, outputSize]`, initialised as PyTorch's `nn.Linear`.
     public init(inputSize: Int, outputSize: Int, bias: Bool = true, generator: inout RandomGenerator) {
         weight = Initialization.kaimingUniform([outputSize, inputSize], fanIn: inputSize, generator: &generator)
         self.bias = bias
@@ -31,11 +34,15 @@ public final class Linear: UnaryLayer {
 
 /// 1-D convolution over `[N, T, C]`. Parameters: `weight` `[O, C/groups, K]`, `bias` `[O]`.
 public final class Conv1d: UnaryLayer {
+    /// `[O, C/groups, K]`.
     public let weight: Tensor
+    /// `[O]`, or nil without a bias.
     public let bias: Tensor?
+    /// The convolution's geometry along time.
     public let stride, padding, dilation, groups: Int
     public var isTraining = true
 
+    /// A convolution `[N, T, inputChannels] → [N, T', outputChannels]`, initialised as PyTorch's `nn.Conv1d`.
     public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
                 dilation: Int = 1, groups: Int = 1, bias: Bool = true, generator: inout RandomGenerator) {
         precondition(inputChannels % groups == 0 && outputChannels % groups == 0, "Conv1d: channels not divisible by groups")
@@ -62,12 +69,17 @@ public final class Conv1d: UnaryLayer {
 
 /// 2-D convolution over `[N, H, W, C]`. Parameters: `weight` `[O, C/groups, KH, KW]`, `bias` `[O]`.
 public final class Conv2d: UnaryLayer {
+    /// `[O, C/groups, KH, KW]`.
     public let weight: Tensor
+    /// `[O]`, or nil without a bias.
     public let bias: Tensor?
+    /// The geometry along (height, width).
     public let stride, padding, dilation: (Int, Int)
+    /// Channel groups (1: an ordinary convolution).
     public let groups: Int
     public var isTraining = true
 
+    /// A convolution `[N, H, W, inputChannels] → [N, H', W', outputChannels]`, initialised as PyTorch's `nn.Conv2d`.
     public init(inputChannels: Int, outputChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
                 padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1, bias: Bool = true,
                 generator: inout RandomGenerator) {

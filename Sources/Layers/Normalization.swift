@@ -10,11 +10,15 @@ import TensorCore
 /// `momentum` (the running variance uses the unbiased estimate, as PyTorch). Evaluation: uses the running statistics.
 /// Parameters `weight`, `bias` `[C]`; buffers `running_mean`, `running_var` `[C]`, `num_batches_tracked` `[]`.
 public final class BatchNorm: UnaryLayer {
+    /// The affine scale and shift `[C]` (nil without `affine`).
     public let weight: Tensor?, bias: Tensor?
+    /// The running statistics `[C]` and the count of batches seen `[]` (buffers).
     public let runningMean: Tensor, runningVariance: Tensor, batchesTracked: Tensor
+    /// The running statistics' update weight and the variance's ε.
     public let momentum: Float, epsilon: Float
     public var isTraining = true
 
+    /// Batch norm over `features` channels, with PyTorch's defaults.
     public init(features: Int, momentum: Float = 0.1, epsilon: Float = 1e-5, affine: Bool = true) {
         weight = affine ? Initialization.constant([features], value: 1) : nil
         bias = affine ? Initialization.constant([features], value: 0) : nil
@@ -60,10 +64,13 @@ public final class BatchNorm: UnaryLayer {
 /// Layer normalisation over the last `normalizedShape.count` axes (PyTorch `LayerNorm`; biased variance).
 /// Parameters `weight`, `bias` of `normalizedShape`.
 public final class LayerNorm: UnaryLayer {
+    /// The affine scale and shift of `normalizedShape` (nil without `affine`).
     public let weight: Tensor?, bias: Tensor?
+    /// The normalised trailing shape and the variance's ε.
     public let normalizedShape: [Int], epsilon: Float
     public var isTraining = true
 
+    /// Layer norm over the trailing axes `normalizedShape`.
     public init(normalizedShape: [Int], epsilon: Float = 1e-5, affine: Bool = true) {
         self.normalizedShape = normalizedShape
         self.epsilon = epsilon
@@ -71,6 +78,7 @@ public final class LayerNorm: UnaryLayer {
         bias = affine ? Initialization.constant(normalizedShape, value: 0) : nil
     }
 
+    /// Layer norm over the last axis of width `features`.
     public convenience init(features: Int, epsilon: Float = 1e-5) { self.init(normalizedShape: [features], epsilon: epsilon) }
 
     public var ownParameters: [(name: String, tensor: Tensor)] {
@@ -98,10 +106,13 @@ public final class LayerNorm: UnaryLayer {
 /// crosses sequences or time steps, so nothing leaks between the positive and the negatives.
 /// Shape: `[…, C] → […, C]`. Parameters `weight`, `bias` `[C]`.
 public final class ChannelNorm: UnaryLayer {
+    /// The per-channel scale and shift `[C]` (nil without `affine`).
     public let weight: Tensor?, bias: Tensor?
+    /// Added to the variance.
     public let epsilon: Float
     public var isTraining = true
 
+    /// Channel norm over `features` channels.
     public init(features: Int, epsilon: Float = 1e-5, affine: Bool = true) {
         self.epsilon = epsilon
         weight = affine ? Initialization.constant([features], value: 1) : nil
@@ -122,10 +133,13 @@ public final class ChannelNorm: UnaryLayer {
 /// over its channels and every non-batch position. `GroupNorm(groups: 1)` is the layer norm of conv features.
 /// Parameters `weight`, `bias` `[C]`.
 public final class GroupNorm: UnaryLayer {
+    /// The per-channel scale and shift `[C]` (nil without `affine`).
     public let weight: Tensor?, bias: Tensor?
+    /// The number of groups and the variance's ε.
     public let groups: Int, epsilon: Float
     public var isTraining = true
 
+    /// Group norm of `channels` channels in `groups` groups.
     public init(groups: Int, channels: Int, epsilon: Float = 1e-5, affine: Bool = true) {
         precondition(channels % groups == 0, "GroupNorm: \(channels) channels not divisible by \(groups) groups")
         self.groups = groups
@@ -160,10 +174,13 @@ public final class GroupNorm: UnaryLayer {
 /// Inverted dropout: in training, zeroes each element with probability `probability` and scales the rest by
 /// 1/(1 − p); in evaluation, the identity. Draws come from the layer's own seeded generator.
 public final class Dropout: UnaryLayer {
+    /// The probability of zeroing an element.
     public let probability: Float
+    /// The layer's own generator (its state is part of a checkpoint's random states).
     public var generator: RandomGenerator
     public var isTraining = true
 
+    /// Dropout with drop probability `probability` and its own generator.
     public init(probability: Float, generator: RandomGenerator) {
         precondition(probability >= 0 && probability < 1, "Dropout probability must be in [0, 1), got \(probability)")
         self.probability = probability

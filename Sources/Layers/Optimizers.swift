@@ -85,11 +85,14 @@ private func forEachParameter(_ parameters: [(name: String, tensor: Tensor)],
 public final class SGD: Optimizer {
     public let parameters: [(name: String, tensor: Tensor)]
     public var learningRate: Float
+    /// PyTorch's SGD settings.
     public let momentum, dampening, weightDecay: Float
+    /// Nesterov momentum.
     public let nesterov: Bool
     public private(set) var stepCount = 0
     let slots: OptimizerSlots
 
+    /// SGD over `parameters`, with PyTorch's update rule (momentum buffer, dampening, L2 weight decay, Nesterov).
     public init(parameters: [(name: String, tensor: Tensor)], learningRate: Float, momentum: Float = 0,
                 dampening: Float = 0, weightDecay: Float = 0, nesterov: Bool = false) {
         precondition(!nesterov || (momentum > 0 && dampening == 0), "Nesterov momentum needs momentum > 0 and no dampening")
@@ -135,11 +138,14 @@ public final class SGD: Optimizer {
 public final class Adam: Optimizer {
     public let parameters: [(name: String, tensor: Tensor)]
     public var learningRate: Float
+    /// Adam's settings (β1, β2, ε, weight decay).
     public let beta1, beta2, epsilon, weightDecay: Float
+    /// AdamW's decoupled weight decay instead of L2 added to the gradient.
     public let decoupledWeightDecay: Bool
     public private(set) var stepCount = 0
     let slots: OptimizerSlots
 
+    /// Adam over `parameters`, with PyTorch's update rule.
     public init(parameters: [(name: String, tensor: Tensor)], learningRate: Float = 1e-3, betas: (Float, Float) = (0.9, 0.999),
                 epsilon: Float = 1e-8, weightDecay: Float = 0, decoupledWeightDecay: Bool = false) {
         self.parameters = parameters
@@ -193,7 +199,9 @@ public final class Adam: Optimizer {
 public final class LARS: Optimizer {
     public let parameters: [(name: String, tensor: Tensor)]
     public var learningRate: Float
+    /// LARS's settings: momentum, weight decay and the trust coefficient η.
     public let momentum, weightDecay, trustCoefficient: Float
+    /// Whether rank-1 parameters (biases, norm weights) skip weight decay and adaptation.
     public let excludeBiasAndNormalization: Bool
     /// solo-learn's `clip_lr`: the trust ratio is divided by the learning rate and capped at 1, so that a weight moves
     /// by at most trustCoefficient·‖w‖ per step (before momentum) whatever the learning rate.
@@ -201,6 +209,7 @@ public final class LARS: Optimizer {
     public private(set) var stepCount = 0
     let slots: OptimizerSlots
 
+    /// LARS over `parameters`.
     public init(parameters: [(name: String, tensor: Tensor)], learningRate: Float, momentum: Float = 0.9,
                 weightDecay: Float = 1e-6, trustCoefficient: Float = 0.001, excludeBiasAndNormalization: Bool = true,
                 clipTrustRatio: Bool = false) {

@@ -9,14 +9,20 @@ import TensorCore
 /// Parameters per layer k: `weight_ih_lk` `[3H, in]`, `weight_hh_lk` `[3H, H]`, `bias_ih_lk`, `bias_hh_lk` `[3H]`,
 /// all initialised U(−1/√H, 1/√H).
 public final class GRU: Layer {
+    /// The input width, hidden width H and number of stacked layers.
     public let inputSize, hiddenSize, layerCount: Int
     let weights: RecurrentParameters
+    /// `weight_ih_lk` per layer, `[3H, in]`.
     public var inputWeights: [Tensor] { weights.inputWeights }
+    /// `weight_hh_lk` per layer, `[3H, H]`.
     public var hiddenWeights: [Tensor] { weights.hiddenWeights }
+    /// `bias_ih_lk` per layer, `[3H]` (nil without biases).
     public var inputBiases: [Tensor]? { weights.inputBiases }
+    /// `bias_hh_lk` per layer, `[3H]` (nil without biases).
     public var hiddenBiases: [Tensor]? { weights.hiddenBiases }
     public var isTraining = true
 
+    /// A GRU of `layers` stacked layers, initialised as PyTorch's `nn.GRU`.
     public init(inputSize: Int, hiddenSize: Int, layers: Int = 1, bias: Bool = true, generator: inout RandomGenerator) {
         (self.inputSize, self.hiddenSize, self.layerCount) = (inputSize, hiddenSize, layers)
         weights = RecurrentParameters(gates: 3, inputSize: inputSize, hiddenSize: hiddenSize, layers: layers, bias: bias,
@@ -47,14 +53,20 @@ public final class GRU: Layer {
 /// output `[N, T, hiddenSize]`, final h and c `[layers, N, hiddenSize]`.
 /// Parameters per layer k: `weight_ih_lk` `[4H, in]`, `weight_hh_lk` `[4H, H]`, `bias_ih_lk`, `bias_hh_lk` `[4H]`.
 public final class LSTM: Layer {
+    /// The input width, hidden width H and number of stacked layers.
     public let inputSize, hiddenSize, layerCount: Int
     let weights: RecurrentParameters
+    /// `weight_ih_lk` per layer, `[4H, in]`.
     public var inputWeights: [Tensor] { weights.inputWeights }
+    /// `weight_hh_lk` per layer, `[4H, H]`.
     public var hiddenWeights: [Tensor] { weights.hiddenWeights }
+    /// `bias_ih_lk` per layer, `[4H]` (nil without biases).
     public var inputBiases: [Tensor]? { weights.inputBiases }
+    /// `bias_hh_lk` per layer, `[4H]` (nil without biases).
     public var hiddenBiases: [Tensor]? { weights.hiddenBiases }
     public var isTraining = true
 
+    /// An LSTM of `layers` stacked layers, initialised as PyTorch's `nn.LSTM`.
     public init(inputSize: Int, hiddenSize: Int, layers: Int = 1, bias: Bool = true, generator: inout RandomGenerator) {
         (self.inputSize, self.hiddenSize, self.layerCount) = (inputSize, hiddenSize, layers)
         weights = RecurrentParameters(gates: 4, inputSize: inputSize, hiddenSize: hiddenSize, layers: layers, bias: bias,

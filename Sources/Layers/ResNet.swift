@@ -16,6 +16,7 @@ public struct ResNetConfig: Codable, Sendable, Equatable {
     /// Batch norm as in the papers; group/layer norm for comparison.
     public var normalization: NormalizationKind = .batch
 
+    /// The CIFAR ResNet-18 shape at width 16.
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable { case width, blocks, normalization }
     public init(from decoder: Decoder) throws {
@@ -37,12 +38,17 @@ public struct ResNetConfig: Codable, Sendable, Equatable {
 
 /// The backbone: images `[N, H, W, C]` → pooled features `[N, D]`.
 public final class ResNet: UnaryLayer {
+    /// The shape it was built with.
     public let config: ResNetConfig
+    /// The 3×3 stem convolution `[N, H, W, C] → [N, H, W, w]` (no max-pool, as for small images).
     public let stem: Conv2d
+    /// The stem's normalisation.
     public let stemNorm: (any UnaryLayer)?
+    /// The stages of basic blocks (the first at stride 1, the others halving the size and doubling the width).
     public let stages: [Sequential]
     public var isTraining = true
 
+    /// A backbone for images of `imageChannels` channels.
     public init(config: ResNetConfig, imageChannels: Int, generator: inout RandomGenerator) {
         self.config = config
         stem = Conv2d(inputChannels: imageChannels, outputChannels: config.width, kernelSize: (3, 3), padding: (1, 1),

@@ -9,7 +9,9 @@ public protocol LearningRateSchedule: Sendable {
 
 /// A constant rate.
 public struct ConstantSchedule: LearningRateSchedule {
+    /// The rate at every step.
     public let rate: Float
+    /// A constant `rate`.
     public init(rate: Float) { self.rate = rate }
     public func learningRate(atStep step: Int) -> Float { rate }
 }
@@ -17,9 +19,12 @@ public struct ConstantSchedule: LearningRateSchedule {
 /// Linear warm-up from `warmupStartRate` to `baseRate` over `warmupSteps`, then cosine decay to `finalRate` at
 /// `totalSteps` (held there after). With `warmupSteps` 0 it is `CosineAnnealingLR(T_max = totalSteps)`.
 public struct WarmupCosineSchedule: LearningRateSchedule {
+    /// The peak rate, the rate at the end and the rate the warm-up starts from.
     public let baseRate, finalRate, warmupStartRate: Float
+    /// The warm-up length and the step the cosine reaches `finalRate`.
     public let warmupSteps, totalSteps: Int
 
+    /// Warm-up over `warmupSteps`, then cosine decay until `totalSteps`.
     public init(baseRate: Float, warmupSteps: Int, totalSteps: Int, finalRate: Float = 0, warmupStartRate: Float = 0) {
         precondition(warmupSteps >= 0 && totalSteps >= warmupSteps, "warm-up \(warmupSteps) must lie within \(totalSteps) steps")
         (self.baseRate, self.finalRate, self.warmupStartRate, self.warmupSteps, self.totalSteps) =
@@ -38,9 +43,12 @@ public struct WarmupCosineSchedule: LearningRateSchedule {
 
 /// Multiplies the rate by `gamma` every `stepSize` steps (PyTorch `StepLR`), after an optional linear warm-up.
 public struct StepSchedule: LearningRateSchedule {
+    /// The rate after warm-up and the factor applied every `stepSize` steps.
     public let baseRate, gamma: Float
+    /// The decay period and the warm-up length.
     public let stepSize, warmupSteps: Int
 
+    /// A step schedule.
     public init(baseRate: Float, stepSize: Int, gamma: Float = 0.1, warmupSteps: Int = 0) {
         precondition(stepSize > 0, "step size must be positive, got \(stepSize)")
         (self.baseRate, self.stepSize, self.gamma, self.warmupSteps) = (baseRate, stepSize, gamma, warmupSteps)
