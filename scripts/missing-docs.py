@@ -6,7 +6,7 @@ comment, as FILE:LINE: declaration. Exit status 1 when any is missing and --stri
 
 A declaration is documented when the line above it (skipping attributes) is a `///` line. Members that restate a
 protocol requirement documented on the protocol (Layer's ownParameters, children, isTraining, callAsFunction; the
-Method protocol's members; Optimizer's and LearningRateSchedule's; Critic's scores; Codable's init(from:),
+Method and MethodSpec protocols' members, ImagePairConfig's heads; Optimizer's and LearningRateSchedule's; Critic's scores; Codable's init(from:),
 CodingKeys and CodingKey's members) count as documented there.
 """
 import glob
@@ -16,7 +16,7 @@ import sys
 INHERITED = re.compile(r"\b(ownParameters|ownBuffers|children|isTraining|callAsFunction|init\(from decoder|CodingKeys|"
                        r"encode\(to encoder|description|static let key|static let input|static func make|var model\b|"
                        r"func loss\(|func features\(|func beforeOptimizerStep|func afterOptimizerStep|func refresh\(|"
-                       r"var refreshEvery|func step\(\)|func stateTensors|func loadState|func learningRate\(atStep|"
+                       r"var refreshEvery|let refreshEvery|let model: any Layer|static func validate\(|var heads: \[HeadConfig\]|func step\(\)|func stateTensors|func loadState|func learningRate\(atStep|"
                        r"var learningRate: Float$|var stepCount|let parameters: \[\(name|func scores\(|"
                        r"let stringValue|let intValue|init\(stringValue|init\?\(intValue)")
 DECLARATION = re.compile(r"^\s*(@[\w().,: ]+\s+)*(public|open)\s+(?!import)")

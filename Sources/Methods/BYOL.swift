@@ -12,14 +12,19 @@ import TensorCore
 /// BYOL's networks and loss. Defaults: solo-learn's CIFAR settings (τ 0.99 → 1, batch-norm heads) with heads
 /// narrowed for a 2-core budget (solo-learn: 4096 hidden, 256 out).
 public struct BYOLConfig: ImagePairConfig {
+    /// The backbone: a CIFAR-style ResNet (`backbone:` in the config).
     public var backbone = ResNetConfig()
+    /// The projector MLP: backbone features `[N, D]` → embeddings `[N, P]`.
     public var projector = HeadConfig(hidden: [512], output: 128, batchNorm: true)
+    /// The predictor MLP on the online branch: embeddings `[N, P]` → predictions `[N, P]`.
     public var predictor = HeadConfig(hidden: [512], output: 128, batchNorm: true)
     /// The EMA momentum at the start and at the end of training.
     public var momentum: Float = 0.99
+    /// τ at the end of training (the cosine schedule goes from `momentum` to it).
     public var finalMomentum: Float = 1
     /// The predictor on the online branch; false only to show the collapse it prevents (the paper's table 5b).
     public var usePredictor = true
+    /// Whether a linear probe learns the labels from detached backbone features as the method trains (`online_accuracy`).
     public var onlineProbe = true
 
     public var heads: [HeadConfig] {
@@ -27,6 +32,7 @@ public struct BYOLConfig: ImagePairConfig {
         set { (projector, predictor) = (newValue[0], newValue[1]) }
     }
 
+    /// The defaults above.
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
         case backbone, projector, predictor, momentum
@@ -62,12 +68,17 @@ public final class BYOL: Method, MethodSpec {
         BYOL(config: config, imageChannels: input.channels, classes: config.onlineProbe ? input.classes : 0, seed: seed)
     }
 
+    /// The config the networks were built from.
     public let config: BYOLConfig
+    /// The online networks: backbone `[N, H, W, C] → [N, D]`, projector `[N, D] → [N, P]`, predictor `[N, P] → [N, P]`.
     public let backbone: ResNet, projector: Sequential, predictor: Sequential
+    /// The momentum (EMA) copies of the backbone and projector that give the targets.
     public let target: MomentumTarget
+    /// The online linear probe (nil when switched off or the classes are unknown).
     public let probe: OnlineProbe?
     public let model: any Layer
 
+    /// Builds the networks for images of `imageChannels` channels, with an online probe over `classes` classes (0: none), initialised from `seed`.
     public init(config: BYOLConfig, imageChannels: Int, classes: Int, seed: UInt64) {
         self.config = config
         var generator = RandomGenerator(seed: seed, stream: 1)

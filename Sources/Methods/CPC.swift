@@ -11,11 +11,16 @@ import TensorCore
 
 /// The strided convolutional encoder of CPC.
 public struct CPCEncoderConfig: Codable, Sendable, Equatable {
+    /// C: the channels of every convolution.
     public var channels = 512
+    /// The kernel size of each convolution (the paper's 10, 8, 4, 4, 4).
     public var kernels = [10, 8, 4, 4, 4]
+    /// The stride of each convolution (the paper's 5, 4, 2, 2, 2: one frame per 160 samples).
     public var strides = [5, 4, 2, 2, 2]
+    /// The normalisation after each convolution (the paper: none; the modified CPC: channel norm).
     public var normalization: NormalizationKind = .none
 
+    /// The defaults above.
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable { case channels, kernels, strides, normalization }
     public init(from decoder: Decoder) throws {
@@ -41,11 +46,16 @@ public struct CPCEncoderConfig: Codable, Sendable, Equatable {
 
 /// The autoregressive context network.
 public struct CPCContextConfig: Codable, Sendable, Equatable {
+    /// The recurrent network.
     public enum Kind: String, Codable, Sendable { case gru, lstm }
+    /// GRU (the paper) or LSTM.
     public var type: Kind = .gru
+    /// Its hidden width (the context's size).
     public var hidden = 256
+    /// Stacked layers.
     public var layers = 1
 
+    /// The defaults above.
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable { case type, hidden, layers }
     public init(from decoder: Decoder) throws {
@@ -62,12 +72,16 @@ public struct CPCContextConfig: Codable, Sendable, Equatable {
 /// What maps the context to the K predictions: W_k·c_t (linear), or a causal transformer layer over the context
 /// first (the modified CPC's stronger predictor), then W_k.
 public struct CPCPredictorConfig: Codable, Sendable, Equatable {
+    /// The predictor's kind.
     public enum Kind: String, Codable, Sendable { case linear, transformer }
+    /// Linear W_k (the paper) or a causal transformer layer first (the modified CPC).
     public var type: Kind = .linear
+    /// Attention heads of the transformer layer.
     public var heads = 4
     /// Feed-forward width of the transformer layer (nil: 2 × the context size).
     public var feedForward: Int? = nil
 
+    /// The defaults above.
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable { case type, heads, feedForward = "feed_forward" }
     public init(from decoder: Decoder) throws {
@@ -83,15 +97,20 @@ public struct CPCPredictorConfig: Codable, Sendable, Equatable {
 
 /// The whole CPC model and criterion.
 public struct CPCConfig: MethodConfig {
+    /// The strided convolutional encoder: audio `[N, S]` → z `[N, T, C]`.
     public var encoder = CPCEncoderConfig()
+    /// The autoregressive context network: z `[N, T, C]` → c `[N, T, H]`.
     public var context = CPCContextConfig()
+    /// What maps c_t to the K predictions.
     public var predictor = CPCPredictorConfig()
     /// K: predict z_{t+1} … z_{t+K} from c_t.
     public var predictionSteps = 12
     /// M: negatives per scored position.
     public var negatives = 128
+    /// Where the negatives come from.
     public var negativeSampling: NegativeSampling = .mixed
 
+    /// The defaults above.
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
         case encoder, context, predictor
@@ -117,15 +136,23 @@ public struct CPCConfig: MethodConfig {
 /// The CPC networks: `encoder.conv{i}`/`encoder.norm{i}`, `context` (GRU/LSTM), `predictor` (the optional
 /// transformer layer), `predictors.{k-1}` (W_k, no bias).
 public final class CPCModel: Layer {
+    /// The config the networks were built from.
     public let config: CPCConfig
+    /// The encoder's convolutions (`encoder.conv{i}`).
     public let convolutions: [Conv1d]
+    /// The normalisation after each convolution, if any (`encoder.norm{i}`).
     public let norms: [(any UnaryLayer)?]
+    /// The context network when it is a GRU.
     public let gru: GRU?
+    /// The context network when it is an LSTM.
     public let lstm: LSTM?
+    /// W_k for k = 1…K: `[H] → [C]`, no bias.
     public let predictors: [Linear]
+    /// The causal transformer layer of the transformer predictor, if chosen.
     public let transformer: TransformerEncoderLayer?
     public var isTraining = true
 
+    /// Builds the networks, initialised from `generator` as PyTorch would.
     public init(config: CPCConfig, generator: inout RandomGenerator) {
         self.config = config
         var convolutions: [Conv1d] = [], norms: [(any UnaryLayer)?] = []
@@ -217,10 +244,13 @@ public final class CPCAudio: Method, MethodSpec {
         CPCAudio(config: config, seed: seed)
     }
 
+    /// The encoder, context and predictors.
     public let network: CPCModel
+    /// The seed of the initialisation and of every batch's negatives.
     public let seed: UInt64
     public var model: any Layer { network }
 
+    /// Audio CPC with `config`, initialised from `seed`.
     public init(config: CPCConfig, seed: UInt64) {
         var generator = RandomGenerator(seed: seed, stream: 1)
         network = CPCModel(config: config, generator: &generator)

@@ -25,11 +25,13 @@ public enum GridContextKind: String, Codable, Sendable, CaseIterable {
 /// `[N, S, L, H]`, masked so that position t along L sees positions ≤ t only (the kernel's column t + 1 is zeroed;
 /// every sequence s − 1, s, s + 1 is seen). Names `conv{i}.weight`, `conv{i}.bias` (PyTorch's `Conv2d` layout).
 public final class MaskedConvContext: Layer {
+    /// The convolutions (`conv{i}`), masked at run time.
     public let convolutions: [Conv2d]
     /// 1 where a kernel tap may look, 0 at the future column: `[1, 1, 3, 3]`, broadcast over the weight.
     let mask = Tensor([1, 1, 0, 1, 1, 0, 1, 1, 0], shape: [1, 1, 3, 3])
     public var isTraining = true
 
+    /// `layers` masked 3×3 convolutions from `inputSize` to `hiddenSize` channels.
     public init(inputSize: Int, hiddenSize: Int, layers: Int, generator: inout RandomGenerator) {
         convolutions = (0..<layers).map { i in
             Conv2d(inputChannels: i == 0 ? inputSize : hiddenSize, outputChannels: hiddenSize, kernelSize: (3, 3),
@@ -57,14 +59,18 @@ public struct CPCImageConfig: MethodConfig {
     public var channels = [32, 64]
     /// Layer norm (over each patch's H, W, C) by default: batch statistics would leak across patches.
     public var normalization: NormalizationKind = .layer
+    /// The context's hidden width (GRU state or conv channels).
     public var contextHidden = 128
+    /// A GRU down each column (the paper) or a PixelCNN-style masked convolution stack.
     public var context: GridContextKind = .gru
     /// Layers of the masked-conv context (its receptive field reaches this many rows back).
     public var contextLayers = 3
     /// K; nil: grid height − 2 (at least 1).
     public var predictionSteps: Int? = nil
+    /// The directions predicted (each with its own context and heads); CPC v2 uses several.
     public var directions: [GridDirection] = [.down]
 
+    /// The defaults above.
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
         case channels, normalization, directions
@@ -106,12 +112,19 @@ public struct CPCImageConfig: MethodConfig {
 /// The networks: `encoder.stem`, `encoder.stem_norm`, `encoder.block{i}`, `context.{direction}` (GRU, or
 /// `context.{direction}.conv{i}` for the masked-conv context), `predictors.{direction}.{k-1}` (W_k, no bias).
 public final class CPCImageModel: Layer {
+    /// The config the networks were built from.
     public let config: CPCImageConfig
+    /// The patch grid's rows and columns, and K.
     public let rows: Int, columns: Int, steps: Int
+    /// The per-patch 3×3 stem convolution.
     public let stem: Conv2d
+    /// The stem's normalisation.
     public let stemNorm: (any UnaryLayer)?
+    /// The per-patch residual blocks.
     public let blocks: [ResidualBlock]
+    /// One context per direction (a GRU or a `MaskedConvContext`).
     public let contexts: [any Layer]
+    /// Per direction, W_k for k = 1…K.
     public let predictors: [[Linear]]
     public var isTraining = true
 
@@ -250,9 +263,11 @@ public final class CPCImage: Method, MethodSpec {
         return CPCImage(config: config, rows: input.rows, columns: input.columns, imageChannels: input.channels, seed: seed)
     }
 
+    /// The patch encoder, contexts and predictors.
     public let network: CPCImageModel
     public var model: any Layer { network }
 
+    /// Image CPC for a `rows` × `columns` grid of `imageChannels`-channel patches, initialised from `seed`.
     public init(config: CPCImageConfig, rows: Int, columns: Int, imageChannels: Int, seed: UInt64) {
         var generator = RandomGenerator(seed: seed, stream: 1)
         network = CPCImageModel(config: config, rows: rows, columns: columns, imageChannels: imageChannels, generator: &generator)

@@ -17,19 +17,26 @@ import TensorCore
 /// DeepCluster v2's networks and clustering. Defaults: solo-learn's CIFAR settings (T 0.1, 10 k-means iterations,
 /// 128-d projections, three heads) with k and widths scaled to Fashion-MNIST (solo-learn: 3 × 3000 prototypes).
 public struct DeepClusterConfig: ImagePairConfig {
+    /// The backbone: a CIFAR-style ResNet (`backbone:` in the config).
     public var backbone = ResNetConfig()
+    /// The projector MLP: backbone features `[N, D]` → embeddings `[N, P]`.
     public var projector = HeadConfig(hidden: [512], output: 128, batchNorm: true)
     /// k of each head.
     public var prototypes = [300, 300, 300]
+    /// The softmax temperature of the loss.
     public var temperature: Float = 0.1
+    /// Lloyd iterations of each k-means.
     public var kmeansIterations = 10
+    /// How the centroids start: distinct random rows (DeepCluster v2) or k-means++.
     public var kmeansInitialization = KMeansInitialization.random
     /// Steps between k-means refreshes; nil: one epoch (the training images over the batch size, rounded up).
     public var refreshEvery: Int?
+    /// Whether a linear probe learns the labels from detached backbone features as the method trains (`online_accuracy`).
     public var onlineProbe = true
 
     public var heads: [HeadConfig] { get { [projector] } set { projector = newValue[0] } }
 
+    /// The defaults above.
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
         case backbone, projector, prototypes, temperature
@@ -61,6 +68,7 @@ public struct DeepClusterConfig: ImagePairConfig {
 /// latest unit projection of each training image), `assignments` `[H, M]` (cluster per head, −1 before the first
 /// k-means), `filled` `[]` (1 once the first pass has filled the memory).
 public final class ClusterMemory: Layer {
+    /// The memory's buffers (see above).
     public let embeddings: Tensor, assignments: Tensor, filled: Tensor
     public var isTraining = true
 
@@ -72,6 +80,7 @@ public final class ClusterMemory: Layer {
 
     public var ownParameters: [(name: String, tensor: Tensor)] { [] }
     public var ownBuffers: [(name: String, tensor: Tensor)] { [("embeddings", embeddings), ("assignments", assignments), ("filled", filled)] }
+    /// M: the training images the memory holds.
     public var items: Int { embeddings.shape[1] }
 
     /// Writes `rows` `[N, P]` as view `view`'s embeddings of `items`.
@@ -118,15 +127,21 @@ public final class DeepCluster: Method, MethodSpec {
                            items: input.trainingItems, refreshEvery: every, seed: seed)
     }
 
+    /// The config the networks were built from.
     public let config: DeepClusterConfig
+    /// The online networks: backbone `[N, H, W, C] → [N, D]`, projector `[N, D] → [N, P]`.
     public let backbone: ResNet, projector: Sequential
+    /// One prototype layer per head: `[k_h, P]` rows set to the centroids at each refresh.
     public let prototypes: [Linear]
+    /// The projections of every training image and their cluster assignments.
     public let memory: ClusterMemory
+    /// The online linear probe (nil when switched off or the classes are unknown).
     public let probe: OnlineProbe?
     public let model: any Layer
     public let refreshEvery: Int?
     let seed: UInt64
 
+    /// Builds the networks and a memory for `items` training images, refreshing k-means every `refreshEvery` steps.
     public init(config: DeepClusterConfig, imageChannels: Int, classes: Int, items: Int, refreshEvery: Int, seed: UInt64) {
         self.config = config
         var generator = RandomGenerator(seed: seed, stream: 1)

@@ -36,6 +36,7 @@ public struct StepOutput {
     /// Anything the method needs in its after-step hook (keys to enqueue, assignments), by name.
     public let state: [String: Tensor]
 
+    /// A step's result.
     public init(loss: Tensor, metrics: [String: Float] = [:], headline: (name: String, value: Float)? = nil,
                 features: Tensor? = nil, state: [String: Tensor] = [:]) {
         (self.loss, self.metrics, self.headline, self.features, self.state) = (loss, metrics, headline, features, state)
@@ -105,6 +106,7 @@ public enum InputKind: Sendable, Equatable {
 
 /// The shape of what a method will see, known once the data are read (the model is built from it).
 public struct InputShape: Sendable, Equatable {
+    /// What kind of input.
     public var kind: InputKind
     /// Samples per audio window.
     public var window = 0
@@ -119,11 +121,15 @@ public struct InputShape: Sendable, Equatable {
     /// Items in the training set and per batch (DeepCluster's memory and its epoch); 0 when unknown.
     public var trainingItems = 0, batchSize = 0
 
+    /// One view's size.
     public struct ViewShape: Sendable, Equatable {
+        /// Pixels.
         public var height: Int, width: Int
+        /// A view of `height` × `width` pixels.
         public init(height: Int, width: Int) { (self.height, self.width) = (height, width) }
     }
 
+    /// A shape of `kind` with every size unknown (0).
     public init(kind: InputKind) { self.kind = kind }
 }
 

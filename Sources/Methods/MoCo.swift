@@ -15,20 +15,26 @@ import TensorCore
 /// MoCo's networks, queue and loss. Defaults: MoCo v2's τ = 0.2 and an MLP head, a queue and momentum sized for
 /// Fashion-MNIST on 2 cores (solo-learn's CIFAR settings use K = 32768 and momentum 0.99).
 public struct MoCoConfig: ImagePairConfig {
+    /// The backbone: a CIFAR-style ResNet (`backbone:` in the config).
     public var backbone = ResNetConfig()
+    /// The projector MLP: backbone features `[N, D]` → embeddings `[N, P]`.
     public var projector = HeadConfig(hidden: [512], output: 128, batchNorm: false)
+    /// The softmax temperature of the loss.
     public var temperature: Float = 0.2
     /// K: keys kept as negatives.
     public var queueSize = 4096
     /// The EMA momentum at the start and at the end of training.
     public var momentum: Float = 0.99
+    /// τ at the end of training (the cosine schedule goes from `momentum` to it).
     public var finalMomentum: Float = 1
     /// Both views as queries (the mean of the two losses), enqueueing both views' keys.
     public var symmetric = true
+    /// Whether a linear probe learns the labels from detached backbone features as the method trains (`online_accuracy`).
     public var onlineProbe = true
 
     public var heads: [HeadConfig] { get { [projector] } set { projector = newValue[0] } }
 
+    /// The defaults above.
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
         case backbone, projector, temperature, momentum, symmetric
@@ -64,13 +70,19 @@ public final class MoCo: Method, MethodSpec {
         MoCo(config: config, imageChannels: input.channels, classes: config.onlineProbe ? input.classes : 0, seed: seed)
     }
 
+    /// The config the networks were built from.
     public let config: MoCoConfig
+    /// The online networks: backbone `[N, H, W, C] → [N, D]`, projector `[N, D] → [N, P]`.
     public let backbone: ResNet, projector: Sequential
+    /// The momentum (EMA) copies of the backbone and projector that give the targets.
     public let target: MomentumTarget
+    /// K keys of earlier batches, the negatives.
     public let queue: FeatureQueue
+    /// The online linear probe (nil when switched off or the classes are unknown).
     public let probe: OnlineProbe?
     public let model: any Layer
 
+    /// Builds the networks for images of `imageChannels` channels, with an online probe over `classes` classes (0: none), initialised from `seed`.
     public init(config: MoCoConfig, imageChannels: Int, classes: Int, seed: UInt64) {
         self.config = config
         var generator = RandomGenerator(seed: seed, stream: 1)

@@ -7,12 +7,15 @@ import TensorCore
 
 /// A model config of some registered method, type-erased so that a run config can hold any of them.
 public struct AnyMethodConfig: @unchecked Sendable, Equatable, Encodable {
+    /// The method's own model config.
     public let value: any MethodConfig
 
+    /// Wraps a method's model config.
     public init(_ value: any MethodConfig) { self.value = value }
 
     public func encode(to encoder: Encoder) throws { try value.encode(to: encoder) }
 
+    /// Same type and equal values.
     public static func == (a: AnyMethodConfig, b: AnyMethodConfig) -> Bool {
         func equal<C: MethodConfig>(_ x: C, _ y: any MethodConfig) -> Bool { (y as? C).map { $0 == x } ?? false }
         return equal(a.value, b.value)
@@ -33,10 +36,14 @@ public struct AnyMethodConfig: @unchecked Sendable, Equatable, Encodable {
 
 /// One entry of the registry, with the method's static requirements as plain functions.
 public struct RegisteredMethod: @unchecked Sendable {
+    /// The method's key (`method:` in configs, the file name under Sources/Methods).
     public let key: String
+    /// The input the method needs.
     public let input: InputKind
+    /// The method's type.
     public let spec: any MethodSpec.Type
 
+    /// The entry of `spec`.
     public init<S: MethodSpec>(_ spec: S.Type) {
         key = S.key
         input = S.input
@@ -57,6 +64,7 @@ public struct RegisteredMethod: @unchecked Sendable {
         return try decode(spec)
     }
 
+    /// Checks `config` against the input the data give (errors name the key).
     public func validate(_ config: AnyMethodConfig, input: InputShape) throws {
         func check<S: MethodSpec>(_ s: S.Type) throws {
             guard let typed = config.value as? S.Config else {
@@ -67,6 +75,7 @@ public struct RegisteredMethod: @unchecked Sendable {
         try check(spec)
     }
 
+    /// Builds the method for `input`, initialised from `seed`.
     public func make(_ config: AnyMethodConfig, input: InputShape, seed: UInt64) throws -> any Method {
         func build<S: MethodSpec>(_ s: S.Type) throws -> any Method {
             guard let typed = config.value as? S.Config else {
@@ -106,6 +115,7 @@ public enum MethodRegistry {
         return builtIn.filter { entry in !added.contains { $0.key == entry.key } } + added
     }
 
+    /// Every registered key.
     public static var keys: [String] { all.map(\.key) }
 
     /// The entry for `key`, or nil.

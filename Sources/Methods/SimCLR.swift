@@ -11,14 +11,18 @@ import TensorCore
 /// SimCLR's networks and loss. Defaults: solo-learn's CIFAR settings scaled to a 2-core budget (ResNet-18 layout at
 /// width 16, a 2-layer projector with batch norm, τ = 0.2).
 public struct SimCLRConfig: ImagePairConfig {
+    /// The backbone: a CIFAR-style ResNet (`backbone:` in the config).
     public var backbone = ResNetConfig()
+    /// The projector MLP: backbone features `[N, D]` → embeddings `[N, P]`.
     public var projector = HeadConfig(hidden: [512], output: 128, batchNorm: true)
+    /// The softmax temperature of the loss.
     public var temperature: Float = 0.2
     /// Train a linear classifier on detached features beside the method (logged as `online_accuracy`).
     public var onlineProbe = true
 
     public var heads: [HeadConfig] { get { [projector] } set { projector = newValue[0] } }
 
+    /// The defaults above.
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable { case backbone, projector, temperature, onlineProbe = "online_probe" }
     public init(from decoder: Decoder) throws {
@@ -44,12 +48,17 @@ public final class SimCLR: Method, MethodSpec {
         SimCLR(config: config, imageChannels: input.channels, classes: config.onlineProbe ? input.classes : 0, seed: seed)
     }
 
+    /// The config the networks were built from.
     public let config: SimCLRConfig
+    /// The backbone: images `[N, H, W, C]` → features `[N, D]`.
     public let backbone: ResNet
+    /// The projector: `[N, D] → [N, P]`.
     public let projector: Sequential
+    /// The online linear probe (nil when switched off or the classes are unknown).
     public let probe: OnlineProbe?
     public let model: any Layer
 
+    /// Builds the networks for images of `imageChannels` channels, with an online probe over `classes` classes (0: none), initialised from `seed`.
     public init(config: SimCLRConfig, imageChannels: Int, classes: Int, seed: UInt64) {
         self.config = config
         var generator = RandomGenerator(seed: seed, stream: 1)

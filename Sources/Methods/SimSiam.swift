@@ -13,15 +13,19 @@ import TensorCore
 /// layer, the output's without affine parameters; a 2-layer predictor with a bottleneck of a quarter of P), with
 /// widths narrowed for a 2-core budget (paper: 2048 projection, 512 bottleneck).
 public struct SimSiamConfig: ImagePairConfig {
+    /// The backbone: a CIFAR-style ResNet (`backbone:` in the config).
     public var backbone = ResNetConfig()
+    /// The projector MLP: backbone features `[N, D]` → embeddings `[N, P]`.
     public var projector: HeadConfig = {
         var head = HeadConfig(hidden: [512, 512], output: 512, batchNorm: true)
         head.outputBatchNorm = true
         return head
     }()
+    /// The predictor MLP on the online branch: embeddings `[N, P]` → predictions `[N, P]`.
     public var predictor = HeadConfig(hidden: [128], output: 512, batchNorm: true)
     /// The stop-gradient on the target branch; false only to show the collapse it prevents.
     public var stopGradient = true
+    /// Whether a linear probe learns the labels from detached backbone features as the method trains (`online_accuracy`).
     public var onlineProbe = true
 
     public var heads: [HeadConfig] {
@@ -29,6 +33,7 @@ public struct SimSiamConfig: ImagePairConfig {
         set { (projector, predictor) = (newValue[0], newValue[1]) }
     }
 
+    /// The defaults above.
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
         case backbone, projector, predictor, stopGradient = "stop_gradient", onlineProbe = "online_probe"
@@ -59,11 +64,15 @@ public final class SimSiam: Method, MethodSpec {
         SimSiam(config: config, imageChannels: input.channels, classes: config.onlineProbe ? input.classes : 0, seed: seed)
     }
 
+    /// The config the networks were built from.
     public let config: SimSiamConfig
+    /// The online networks: backbone `[N, H, W, C] → [N, D]`, projector `[N, D] → [N, P]`, predictor `[N, P] → [N, P]`.
     public let backbone: ResNet, projector: Sequential, predictor: Sequential
+    /// The online linear probe (nil when switched off or the classes are unknown).
     public let probe: OnlineProbe?
     public let model: any Layer
 
+    /// Builds the networks for images of `imageChannels` channels, with an online probe over `classes` classes (0: none), initialised from `seed`.
     public init(config: SimSiamConfig, imageChannels: Int, classes: Int, seed: UInt64) {
         self.config = config
         var generator = RandomGenerator(seed: seed, stream: 1)

@@ -17,10 +17,15 @@ import TensorCore
 /// iterations, 128-d projections) with K and widths scaled to Fashion-MNIST and a 2-core budget (solo-learn: 3000
 /// prototypes, a 2048-wide projector, the queue of 3840 from epoch 50 of 1000, prototypes frozen for 2 epochs).
 public struct SwAVConfig: ImagePairConfig {
+    /// The backbone: a CIFAR-style ResNet (`backbone:` in the config).
     public var backbone = ResNetConfig()
+    /// The projector MLP: backbone features `[N, D]` → embeddings `[N, P]`.
     public var projector = HeadConfig(hidden: [512], output: 128, batchNorm: true)
+    /// K: the number of prototypes.
     public var prototypes = 100
+    /// The softmax temperature of the loss.
     public var temperature: Float = 0.1
+    /// Sinkhorn-Knopp's ε (the codes' sharpness).
     public var epsilon: Float = 0.05
     /// Sinkhorn-Knopp iterations; 0 turns the equipartition off (codes = softmax(scores/ε)), only to show the
     /// collapse it prevents.
@@ -30,11 +35,14 @@ public struct SwAVConfig: ImagePairConfig {
     /// Rows of past global projections per global crop added to the Sinkhorn problem (0: no queue), used from
     /// step `queue_start_step` on once the queue is full.
     public var queueSize = 0
+    /// The step the queue starts to feed Sinkhorn (it fills from the start).
     public var queueStartStep = 0
+    /// Whether a linear probe learns the labels from detached backbone features as the method trains (`online_accuracy`).
     public var onlineProbe = true
 
     public var heads: [HeadConfig] { get { [projector] } set { projector = newValue[0] } }
 
+    /// The defaults above.
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
         case backbone, projector, prototypes, temperature, epsilon
@@ -86,15 +94,19 @@ public final class SwAV: Method, MethodSpec {
         SwAV(config: config, imageChannels: input.channels, classes: config.onlineProbe ? input.classes : 0, seed: seed)
     }
 
+    /// The config the networks were built from.
     public let config: SwAVConfig
+    /// The online networks: backbone `[N, H, W, C] → [N, D]`, projector `[N, D] → [N, P]`.
     public let backbone: ResNet, projector: Sequential
     /// The prototypes as the rows of a bias-free linear layer `[K, P]`.
     public let prototypes: Linear
     /// One queue per global crop (`queue.0`, `queue.1`), each `[Q, P]`.
     public let queues: [FeatureQueue]
+    /// The online linear probe (nil when switched off or the classes are unknown).
     public let probe: OnlineProbe?
     public let model: any Layer
 
+    /// Builds the networks for images of `imageChannels` channels, with an online probe over `classes` classes (0: none), initialised from `seed`.
     public init(config: SwAVConfig, imageChannels: Int, classes: Int, seed: UInt64) {
         self.config = config
         var generator = RandomGenerator(seed: seed, stream: 1)

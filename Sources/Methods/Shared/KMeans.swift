@@ -7,11 +7,13 @@
 
 import TensorCore
 
+/// How k-means picks its first centroids.
 public enum KMeansInitialization: String, Codable, Sendable, CaseIterable {
     case random
     case plusPlus = "kmeans++"
 }
 
+/// Spherical k-means on unit rows (DeepCluster v2's clustering), through BLAS.
 public enum SphericalKMeans {
     /// The index of the largest dot product of each of `n` rows `[n, d]` with `k` centroids `[k, d]`, and the
     /// largest dot products. Rows go through BLAS in blocks, so the n × k products are never all held.

@@ -11,11 +11,16 @@ import TensorCore
 /// A projector or predictor head: Linear → [BatchNorm] → ReLU per hidden width, then Linear to `output`
 /// (optionally batch-normalised without affine parameters, as SimSiam's projector).
 public struct HeadConfig: Codable, Sendable, Equatable {
+    /// Hidden widths (one Linear + norm + ReLU each).
     public var hidden: [Int] = [2048]
+    /// The output width P.
     public var output = 128
+    /// Batch norm after each hidden Linear (the papers' heads).
     public var batchNorm = true
+    /// Batch norm (without affine) on the output too, as SimSiam's projector.
     public var outputBatchNorm = false
 
+    /// A head of `hidden` widths and `output` width.
     public init(hidden: [Int] = [2048], output: Int = 128, batchNorm: Bool = true) {
         (self.hidden, self.output, self.batchNorm) = (hidden, output, batchNorm)
     }
@@ -63,9 +68,12 @@ public func momentumSchedule(step: Int, totalSteps: Int, base: Float, final: Flo
 /// whose τ rises from `momentum` to `finalMomentum` on `momentumSchedule`. Its networks are checkpointed as
 /// `momentum_backbone` and `momentum_projector`; their parameters never require grad.
 public final class MomentumTarget {
+    /// The EMA copies (`target_backbone`, `target_projector`).
     public let backbone: MomentumCopy<ResNet>, projector: MomentumCopy<Sequential>
+    /// τ at the start and at the end of training.
     public let momentum, finalMomentum: Float
 
+    /// EMA copies of the online backbone and projector, built from the same configs.
     public init(of onlineBackbone: ResNet, _ onlineProjector: Sequential, backbone: ResNetConfig, projector: HeadConfig,
                 imageChannels: Int, momentum: Float, finalMomentum: Float) {
         var unused = RandomGenerator(seed: 0)
@@ -105,7 +113,9 @@ public final class MomentumTarget {
 /// A first-in first-out queue of L2-normalised keys (MoCo's negatives), as buffers so that checkpoints carry it:
 /// `queue` `[K, D]` and `queue_ptr` `[]` (the next row to overwrite).
 public final class FeatureQueue: Layer {
+    /// `[K, D]` unit rows.
     public let queue: Tensor
+    /// `[]`: the next row to overwrite.
     public let pointer: Tensor
     public var isTraining = true
 
@@ -117,6 +127,7 @@ public final class FeatureQueue: Layer {
 
     public var ownParameters: [(name: String, tensor: Tensor)] { [] }
     public var ownBuffers: [(name: String, tensor: Tensor)] { [("queue", queue), ("queue_ptr", pointer)] }
+    /// K.
     public var length: Int { queue.shape[0] }
 
     /// Overwrites the oldest rows with `keys` `[B, D]` (wrapping around).
@@ -139,9 +150,11 @@ public final class FeatureQueue: Layer {
 /// A linear classifier trained beside the method on detached backbone features (solo-learn's online probe): it
 /// shows during pre-training whether the features separate the classes. Its gradient never reaches the backbone.
 public final class OnlineProbe: Layer {
+    /// `[D] → [classes]`.
     public let classifier: Linear
     public var isTraining = true
 
+    /// A probe from `features` backbone features to `classes` classes.
     public init(features: Int, classes: Int, generator: inout RandomGenerator) {
         classifier = Linear(inputSize: features, outputSize: classes, generator: &generator)
     }
@@ -171,9 +184,11 @@ public func collapseStandardDeviation(_ outputs: Tensor) -> Float {
 
 /// A method's networks as one layer with named children (what the checkpoint stores).
 public final class MethodNetworks: Layer {
+    /// The networks with their checkpoint names.
     public let named: [(name: String, layer: any Layer)]
     public var isTraining = true
 
+    /// A layer whose children are `named`.
     public init(_ named: [(name: String, layer: any Layer)]) { self.named = named }
 
     public var ownParameters: [(name: String, tensor: Tensor)] { [] }
