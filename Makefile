@@ -2,7 +2,7 @@
 SWIFT ?= swift
 THREADS ?= 2
 
-.PHONY: deps build release test demo demo-image demo-method bench clean
+.PHONY: deps build release test docs demo demo-image demo-method bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -13,12 +13,13 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-# The corpus generator's reproducibility, the Swift suites (debug build; the CLI tests run the built binary), then
-# the end-to-end checks against the release build (train a few hundred steps, embed, probe).
+# The corpus generator's reproducibility, the Swift suites (debug build; the CLI tests run the built binary), the API
+# documentation (doc comments and DocC), then the end-to-end checks against the release build (train, embed, probe).
 test: deps
 	Corpora/check_reproducible.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	scripts/check-docs.sh
 	$(SWIFT) build -c release
 	Tests/EndToEnd/run.sh
 
@@ -39,6 +40,10 @@ METHOD ?= simclr
 METHOD_STEPS ?=
 demo-method: release
 	scripts/demo_method.sh $(METHOD) "$(METHOD_STEPS)" $(THREADS)
+
+# DocC archives of the API targets under .build/plugins/Swift-DocC/outputs/ (every public symbol documented).
+docs: deps
+	scripts/check-docs.sh
 
 bench: release
 	.build/release/cpc bench kernels --threads $(THREADS) --json

@@ -2,7 +2,7 @@
 
 import TensorCore
 
-/// PyTorch's default initialisations, drawn from a ``RandomGenerator``.
+/// PyTorch's default initialisations, drawn from a `RandomGenerator`.
 public enum Initialization {
     /// PyTorch's default for Linear and Conv weights: kaiming_uniform_(a=√5), i.e. U(−1/√fanIn, 1/√fanIn).
     public static func kaimingUniform(_ shape: [Int], fanIn: Int, generator: inout RandomGenerator) -> Tensor {

@@ -28,7 +28,13 @@ public enum NegativeSampling: String, Codable, Sendable, CaseIterable {
 public enum KStepInfoNCE {
     /// Draws M negative frame indices for every scored position (n, w), as flat indices n'·T + t'.
     /// - Parameters:
+    ///   - mode: where negatives come from.
+    ///   - n: N sequences.
+    ///   - t: T frames per sequence.
+    ///   - w: W scored positions per sequence.
+    ///   - m: M negatives per position.
     ///   - speakers: the speaker of each sequence (used by `.sameSpeaker`).
+    ///   - generator: the draws' source (a batch's own, so that negatives depend only on (seed, batch)).
     public static func sampleNegatives(mode: NegativeSampling, sequences n: Int, frames t: Int, positions w: Int,
                                        count m: Int, speakers: [Int], generator: inout RandomGenerator) -> [Int] {
         precondition(n >= 1 && t >= 1 && w >= 1 && m >= 1, "sampleNegatives needs positive sizes")

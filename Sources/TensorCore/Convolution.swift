@@ -99,6 +99,11 @@ func addBias(_ bias: Tensor, to y: UnsafeMutablePointer<Float>, rows: Int, chann
 ///   - input: `[N, H, W, C]`.
 ///   - weight: `[O, C/groups, KH, KW]` (PyTorch layout).
 ///   - bias: `[O]` or nil.
+///   - stride: (along H, along W).
+///   - padding: zeros added on each side, (H, W).
+///   - dilation: spacing of the kernel taps, (H, W).
+///   - groups: channel groups; C and O must be divisible by it.
+///   - algorithm: im2col + GEMM, the direct kernels, or the faster one for the shape (`.automatic`).
 /// - Returns: `[N, Ho, Wo, O]` with `Ho = ⌊(H + 2·padH − dilationH·(KH−1) − 1) / strideH⌋ + 1`, likewise Wo.
 public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
                    padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1,
@@ -200,6 +205,10 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
 ///   - input: `[N, T, C]`.
 ///   - weight: `[O, C/groups, K]` (PyTorch layout).
 ///   - bias: `[O]` or nil.
+///   - stride: the step between output frames.
+///   - padding: zeros added at each end.
+///   - dilation: spacing of the kernel taps.
+///   - groups: channel groups; C and O must be divisible by it.
 /// - Returns: `[N, To, O]` with `To = ⌊(T + 2·padding − dilation·(K−1) − 1) / stride⌋ + 1`.
 public func conv1d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
                    dilation: Int = 1, groups: Int = 1) -> Tensor {

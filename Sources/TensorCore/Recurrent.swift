@@ -145,8 +145,10 @@ public func gruSequence(inputGates: Tensor, hiddenWeight: Tensor, hiddenBias: Te
 ///
 /// - Parameters:
 ///   - inputGates: `[N, T, 4H]`, the input projection x·W_ihᵀ + b_ih.
-///   - hiddenWeight: `[4H, H]`; hiddenBias: `[4H]` or nil.
-///   - initialState: `[N, H]`; initialCell: `[N, H]`.
+///   - hiddenWeight: `[4H, H]`.
+///   - hiddenBias: `[4H]` or nil.
+///   - initialState: `[N, H]`.
+///   - initialCell: `[N, H]`.
 /// - Returns: `[N, T, 2H]`: each step's hidden state in `[..., 0..<H]` and its cell state in `[..., H..<2H]`.
 public func lstmSequence(inputGates: Tensor, hiddenWeight: Tensor, hiddenBias: Tensor?, initialState: Tensor,
                          initialCell: Tensor) -> Tensor {
