@@ -7,6 +7,9 @@ import TensorCore
 
 /// Multi-head self-attention. Parameters as PyTorch's `nn.MultiheadAttention`: `in_proj_weight` `[3E, E]`,
 /// `in_proj_bias` `[3E]`, `out_proj.weight` `[E, E]`, `out_proj.bias` `[E]`. Shape: `[N, T, E] → [N, T, E]`.
+///
+/// ### References
+/// - Vaswani et al. 2017, "Attention is all you need".
 public final class MultiheadSelfAttention: Layer {
     /// The fused query/key/value projection: `in_proj_weight` `[3E, E]` and `in_proj_bias` `[3E]`.
     public let inputProjectionWeight: Tensor, inputProjectionBias: Tensor

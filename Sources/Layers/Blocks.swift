@@ -40,6 +40,9 @@ public func makeMLP(inputSize: Int, hiddenSizes: [Int], outputSize: Int, normali
 /// The ResNet basic block (He et al. 2016) on `[N, H, W, C]`: conv3×3 → norm → ReLU → conv3×3 → norm, plus the
 /// input (through a 1×1 conv and norm when the stride or the width changes), then ReLU.
 /// Names follow torchvision: `conv1`, `bn1`, `conv2`, `bn2`, `downsample.0`, `downsample.1`.
+///
+/// ### References
+/// - He et al. 2016, "Deep residual learning for image recognition".
 public final class ResidualBlock: UnaryLayer {
     /// The two 3×3 convolutions and their normalisations (`conv1`, `bn1`, `conv2`, `bn2`).
     public let conv1: Conv2d, norm1: (any UnaryLayer)?, conv2: Conv2d, norm2: (any UnaryLayer)?

@@ -13,6 +13,9 @@ public protocol Critic: Layer {
 
 /// The separable critic f(x, y) = g(x)ᵀh(y): two MLPs (D → H × layers → E, ReLU) and one GEMM for all N² pairs.
 /// Parameters: `g.*` and `h.*`, each a `Sequential` of Linear and activation layers (PyTorch's `nn.Sequential` names).
+///
+/// ### References
+/// - Poole et al. 2019, "On variational bounds of mutual information" (§4).
 public final class SeparableCritic: Critic {
     /// g (on x) and h (on y): each D → H × layers → E.
     public let g: Sequential, h: Sequential
@@ -36,6 +39,9 @@ public final class SeparableCritic: Critic {
 /// layer is applied to x and y apart (W·[x; y] = W_x·x + W_y·y) and broadcast over the pairs, which gives the same
 /// scores as concatenating each pair for N² · 2D · H fewer multiply-adds.
 /// Parameters: `f.*`, a `Sequential` of Linear and activation layers (`f.0.weight` is `[H, 2D]`, x's columns first).
+///
+/// ### References
+/// - Poole et al. 2019, "On variational bounds of mutual information" (§4).
 public final class ConcatCritic: Critic {
     /// The MLP on [x, y]: 2D → H × layers → 1.
     public let f: Sequential

@@ -9,6 +9,9 @@ import TensorCore
 /// Training: normalises with the batch mean and biased variance and updates the running statistics with
 /// `momentum` (the running variance uses the unbiased estimate, as PyTorch). Evaluation: uses the running statistics.
 /// Parameters `weight`, `bias` `[C]`; buffers `running_mean`, `running_var` `[C]`, `num_batches_tracked` `[]`.
+///
+/// ### References
+/// - Ioffe and Szegedy 2015, "Batch normalization".
 public final class BatchNorm: UnaryLayer {
     /// The affine scale and shift `[C]` (nil without `affine`).
     public let weight: Tensor?, bias: Tensor?
@@ -63,6 +66,9 @@ public final class BatchNorm: UnaryLayer {
 
 /// Layer normalisation over the last `normalizedShape.count` axes (PyTorch `LayerNorm`; biased variance).
 /// Parameters `weight`, `bias` of `normalizedShape`.
+///
+/// ### References
+/// - Ba, Kiros and Hinton 2016, "Layer normalization".
 public final class LayerNorm: UnaryLayer {
     /// The affine scale and shift of `normalizedShape` (nil without `affine`).
     public let weight: Tensor?, bias: Tensor?
@@ -105,6 +111,9 @@ public final class LayerNorm: UnaryLayer {
 /// with its own mean and unbiased variance, then scaled and shifted per channel. Unlike batch norm, no statistic
 /// crosses sequences or time steps, so nothing leaks between the positive and the negatives.
 /// Shape: `[…, C] → […, C]`. Parameters `weight`, `bias` `[C]`.
+///
+/// ### References
+/// - Rivière et al. 2020, "Unsupervised pretraining transfers well across languages".
 public final class ChannelNorm: UnaryLayer {
     /// The per-channel scale and shift `[C]` (nil without `affine`).
     public let weight: Tensor?, bias: Tensor?
@@ -132,6 +141,9 @@ public final class ChannelNorm: UnaryLayer {
 /// Group normalisation (PyTorch `GroupNorm`) on channels-last data: channels split into `groups`, each normalised
 /// over its channels and every non-batch position. `GroupNorm(groups: 1)` is the layer norm of conv features.
 /// Parameters `weight`, `bias` `[C]`.
+///
+/// ### References
+/// - Wu and He 2018, "Group normalization".
 public final class GroupNorm: UnaryLayer {
     /// The per-channel scale and shift `[C]` (nil without `affine`).
     public let weight: Tensor?, bias: Tensor?
@@ -173,6 +185,9 @@ public final class GroupNorm: UnaryLayer {
 
 /// Inverted dropout: in training, zeroes each element with probability `probability` and scales the rest by
 /// 1/(1 − p); in evaluation, the identity. Draws come from the layer's own seeded generator.
+///
+/// ### References
+/// - Srivastava et al. 2014, "Dropout: a simple way to prevent neural networks from overfitting".
 public final class Dropout: UnaryLayer {
     /// The probability of zeroing an element.
     public let probability: Float

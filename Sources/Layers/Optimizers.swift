@@ -135,6 +135,10 @@ public final class SGD: Optimizer {
 
 /// Adam (Kingma and Ba 2015) with PyTorch's arithmetic; `decoupledWeightDecay` makes it AdamW
 /// (Loshchilov and Hutter 2019): p ← p·(1 − lr·wd) before the Adam step, instead of adding wd·p to the gradient.
+///
+/// ### References
+/// - Kingma and Ba 2015, "Adam: a method for stochastic optimization".
+/// - Loshchilov and Hutter 2019, "Decoupled weight decay regularization" (AdamW).
 public final class Adam: Optimizer {
     public let parameters: [(name: String, tensor: Tensor)]
     public var learningRate: Float
@@ -196,6 +200,9 @@ public final class Adam: Optimizer {
 /// for each adapted parameter, d = g + wd·p, then d ← η·‖p‖/‖d‖ · d (when both norms are non-zero), then SGD with
 /// momentum: buf ← m·buf + d, p ← p − lr·buf. Parameters of rank 1 (biases and norm weights) are excluded from
 /// weight decay and adaptation when `excludeBiasAndNormalization` is set.
+///
+/// ### References
+/// - You, Gitman and Ginsburg 2017, "Large batch training of convolutional networks".
 public final class LARS: Optimizer {
     public let parameters: [(name: String, tensor: Tensor)]
     public var learningRate: Float

@@ -8,6 +8,9 @@ import TensorCore
 /// output `[N, T, hiddenSize]` (the last layer's states) and final state `[layers, N, hiddenSize]`.
 /// Parameters per layer k: `weight_ih_lk` `[3H, in]`, `weight_hh_lk` `[3H, H]`, `bias_ih_lk`, `bias_hh_lk` `[3H]`,
 /// all initialised U(−1/√H, 1/√H).
+///
+/// ### References
+/// - Cho et al. 2014, "Learning phrase representations using RNN encoder-decoder for statistical machine translation".
 public final class GRU: Layer {
     /// The input width, hidden width H and number of stacked layers.
     public let inputSize, hiddenSize, layerCount: Int
@@ -52,6 +55,9 @@ public final class GRU: Layer {
 /// Shapes: input `[N, T, inputSize]`, initial (h, c) each `[layers, N, hiddenSize]` (zeros when nil) →
 /// output `[N, T, hiddenSize]`, final h and c `[layers, N, hiddenSize]`.
 /// Parameters per layer k: `weight_ih_lk` `[4H, in]`, `weight_hh_lk` `[4H, H]`, `bias_ih_lk`, `bias_hh_lk` `[4H]`.
+///
+/// ### References
+/// - Hochreiter and Schmidhuber 1997, "Long short-term memory".
 public final class LSTM: Layer {
     /// The input width, hidden width H and number of stacked layers.
     public let inputSize, hiddenSize, layerCount: Int

@@ -37,6 +37,9 @@ public struct ResNetConfig: Codable, Sendable, Equatable {
 }
 
 /// The backbone: images `[N, H, W, C]` → pooled features `[N, D]`.
+///
+/// ### References
+/// - He et al. 2016, "Deep residual learning for image recognition".
 public final class ResNet: UnaryLayer {
     /// The shape it was built with.
     public let config: ResNetConfig

@@ -18,6 +18,9 @@ public struct ConstantSchedule: LearningRateSchedule {
 
 /// Linear warm-up from `warmupStartRate` to `baseRate` over `warmupSteps`, then cosine decay to `finalRate` at
 /// `totalSteps` (held there after). With `warmupSteps` 0 it is `CosineAnnealingLR(T_max = totalSteps)`.
+///
+/// ### References
+/// - Loshchilov and Hutter 2017, "SGDR: stochastic gradient descent with warm restarts".
 public struct WarmupCosineSchedule: LearningRateSchedule {
     /// The peak rate, the rate at the end and the rate the warm-up starts from.
     public let baseRate, finalRate, warmupStartRate: Float

@@ -58,6 +58,9 @@ public struct BYOLConfig: ImagePairConfig {
 
 /// BYOL as a `Method` (registry key `byol`): networks `backbone`, `projector`, `predictor`, `momentum_backbone`,
 /// `momentum_projector`, `online_probe`.
+///
+/// ### References
+/// - Grill et al. 2020, "Bootstrap your own latent: a new approach to self-supervised learning".
 public final class BYOL: Method, MethodSpec {
     public static let key = "byol"
     public static let input = InputKind.imageViews

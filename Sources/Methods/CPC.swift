@@ -227,6 +227,10 @@ public final class CPCModel: Layer {
 }
 
 /// CPC as a `Method` (registry key `cpc`): InfoNCE over K steps with M negatives drawn by `negativeSampling`.
+///
+/// ### References
+/// - van den Oord, Li and Vinyals 2018, "Representation learning with contrastive predictive coding".
+/// - Rivière et al. 2020, "Unsupervised pretraining transfers well across languages" (the modified CPC).
 public final class CPCAudio: Method, MethodSpec {
     public static let key = "cpc"
     public static let input = InputKind.audioWindows

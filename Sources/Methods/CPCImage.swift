@@ -251,6 +251,10 @@ public final class CPCImageModel: Layer {
 }
 
 /// Image CPC as a `Method` (registry key `cpc-image`): the batch holds patch grids `[N, GH, GW, Q, Q, C]`.
+///
+/// ### References
+/// - van den Oord, Li and Vinyals 2018, "Representation learning with contrastive predictive coding".
+/// - Hénaff et al. 2019, "Data-efficient image recognition with contrastive predictive coding" (CPC v2).
 public final class CPCImage: Method, MethodSpec {
     public static let key = "cpc-image"
     public static let input = InputKind.patchGrid

@@ -104,6 +104,9 @@ public final class ClusterMemory: Layer {
 
 /// DeepCluster v2 as a `Method` (registry key `deepcluster`): networks `backbone`, `projector`, `prototypes.<h>`
 /// (frozen; the centroids of head h), `memory`, `online_probe`.
+///
+/// ### References
+/// - Caron et al. 2020, "Unsupervised learning of visual features by contrasting cluster assignments" (DeepCluster v2, appendix).
 public final class DeepCluster: Method, MethodSpec {
     public static let key = "deepcluster"
     public static let input = InputKind.imageViews

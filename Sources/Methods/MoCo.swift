@@ -60,6 +60,10 @@ public struct MoCoConfig: ImagePairConfig {
 
 /// MoCo as a `Method` (registry key `moco`): networks `backbone`, `projector`, `momentum_backbone`,
 /// `momentum_projector`, `queue` (buffers `queue`, `queue_ptr`), `online_probe`.
+///
+/// ### References
+/// - He et al. 2020, "Momentum contrast for unsupervised visual representation learning".
+/// - Chen et al. 2020, "Improved baselines with momentum contrastive learning" (MoCo v2).
 public final class MoCo: Method, MethodSpec {
     public static let key = "moco"
     public static let input = InputKind.imageViews

@@ -38,6 +38,9 @@ public struct SimCLRConfig: ImagePairConfig {
 }
 
 /// SimCLR as a `Method` (registry key `simclr`): networks `backbone`, `projector`, `online_probe`.
+///
+/// ### References
+/// - Chen et al. 2020, "A simple framework for contrastive learning of visual representations".
 public final class SimCLR: Method, MethodSpec {
     public static let key = "simclr"
     public static let input = InputKind.imageViews

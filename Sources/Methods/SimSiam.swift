@@ -54,6 +54,9 @@ public struct SimSiamConfig: ImagePairConfig {
 }
 
 /// SimSiam as a `Method` (registry key `simsiam`): networks `backbone`, `projector`, `predictor`, `online_probe`.
+///
+/// ### References
+/// - Chen and He 2021, "Exploring simple Siamese representation learning".
 public final class SimSiam: Method, MethodSpec {
     public static let key = "simsiam"
     public static let input = InputKind.imageViews

@@ -79,6 +79,9 @@ public struct SwAVConfig: ImagePairConfig {
 
 /// SwAV as a `Method` (registry key `swav`): networks `backbone`, `projector`, `prototypes`, `queue` (when
 /// `queue_size` > 0), `online_probe`.
+///
+/// ### References
+/// - Caron et al. 2020, "Unsupervised learning of visual features by contrasting cluster assignments".
 public final class SwAV: Method, MethodSpec {
     public static let key = "swav"
     public static let input = InputKind.imageViews

@@ -67,6 +67,9 @@ public func momentumSchedule(step: Int, totalSteps: Int, base: Float, final: Flo
 /// The momentum (EMA) target of an online backbone and projector — MoCo's key encoder, BYOL's target network —
 /// whose τ rises from `momentum` to `finalMomentum` on `momentumSchedule`. Its networks are checkpointed as
 /// `momentum_backbone` and `momentum_projector`; their parameters never require grad.
+///
+/// ### References
+/// - Grill et al. 2020 (BYOL), the cosine τ schedule.
 public final class MomentumTarget {
     /// The EMA copies (`target_backbone`, `target_projector`).
     public let backbone: MomentumCopy<ResNet>, projector: MomentumCopy<Sequential>
@@ -112,6 +115,9 @@ public final class MomentumTarget {
 
 /// A first-in first-out queue of L2-normalised keys (MoCo's negatives), as buffers so that checkpoints carry it:
 /// `queue` `[K, D]` and `queue_ptr` `[]` (the next row to overwrite).
+///
+/// ### References
+/// - He et al. 2020, "Momentum contrast for unsupervised visual representation learning".
 public final class FeatureQueue: Layer {
     /// `[K, D]` unit rows.
     public let queue: Tensor
