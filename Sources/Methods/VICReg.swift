@@ -1,0 +1,112 @@
+// VICReg (Bardes, Ponce and LeCun 2022, "VICReg: Variance-Invariance-Covariance Regularization for Self-Supervised
+// Learning"): a backbone and a 3-layer projector embed two views; the loss keeps the two embeddings close
+// (invariance), every dimension's spread over the batch at least γ (variance: without it the embeddings collapse,
+// a test here) and the dimensions uncorrelated (covariance). No negatives, no momentum encoder. Probes read the backbone.
+//
+// Glossary: N images, D backbone width, P projection width.
+
+import Layers
+import Objectives
+import TensorCore
+
+/// VICReg's networks and loss. Defaults: the paper's weights (λ = μ = 25, ν = 1, γ = 1) and solo-learn's CIFAR
+/// projector layout (batch norm on the hidden layers) narrowed for a 2-core budget (solo-learn: 2048 wide).
+public struct VICRegConfig: ImagePairConfig {
+    /// The backbone: a CIFAR-style ResNet (`backbone:` in the config).
+    public var backbone = ResNetConfig()
+    /// The projector MLP: backbone features `[N, D]` → embeddings `[N, P]` (the paper's: two hidden layers).
+    public var projector = HeadConfig(hidden: [512, 512], output: 512, batchNorm: true)
+    /// λ, the weight of the invariance term.
+    public var invarianceWeight: Float = 25
+    /// μ, the weight of the variance term; 0 only to show the collapse it prevents.
+    public var varianceWeight: Float = 25
+    /// ν, the weight of the covariance term.
+    public var covarianceWeight: Float = 1
+    /// Whether a linear probe learns the labels from detached backbone features as the method trains (`online_accuracy`).
+    public var onlineProbe = true
+
+    public var heads: [HeadConfig] { get { [projector] } set { projector = newValue[0] } }
+
+    /// The defaults above.
+    public init() {}
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case backbone, projector, invarianceWeight = "invariance_weight", varianceWeight = "variance_weight"
+        case covarianceWeight = "covariance_weight", onlineProbe = "online_probe"
+    }
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = VICRegConfig()
+        backbone = try c.value(.backbone, default: d.backbone)
+        projector = try c.value(.projector, default: d.projector)
+        invarianceWeight = try c.value(.invarianceWeight, default: d.invarianceWeight)
+        varianceWeight = try c.value(.varianceWeight, default: d.varianceWeight)
+        covarianceWeight = try c.value(.covarianceWeight, default: d.covarianceWeight)
+        onlineProbe = try c.value(.onlineProbe, default: d.onlineProbe)
+        for (key, value) in [("invariance_weight", invarianceWeight), ("variance_weight", varianceWeight),
+                             ("covariance_weight", covarianceWeight)] where !(value >= 0 && value.isFinite) {
+            throw decoder.invalid(key, "must be a non-negative number, found \(value)")
+        }
+    }
+}
+
+/// VICReg as a `Method` (registry key `vicreg`): networks `backbone`, `projector`, `online_probe`.
+///
+/// ### References
+/// - Bardes, Ponce and LeCun 2022, "VICReg: variance-invariance-covariance regularization for self-supervised
+///   learning".
+public final class VICReg: Method, MethodSpec {
+    public static let key = "vicreg"
+    public static let input = InputKind.imageViews
+
+    public static func validate(_ config: VICRegConfig, input: InputShape) throws {
+        try requireTwoViews(input, method: "VICReg")
+        if input.batchSize == 1 { throw ConfigError(key: "data.batch_size", message: "VICReg's variance and covariance are over the batch: it needs at least 2 images") }
+    }
+
+    public static func make(_ config: VICRegConfig, input: InputShape, seed: UInt64) throws -> any Method {
+        VICReg(config: config, imageChannels: input.channels, classes: config.onlineProbe ? input.classes : 0, seed: seed)
+    }
+
+    /// The config the networks were built from.
+    public let config: VICRegConfig
+    /// The online networks: backbone `[N, H, W, C] → [N, D]`, projector `[N, D] → [N, P]`.
+    public let backbone: ResNet, projector: Sequential
+    /// The online linear probe (nil when switched off or the classes are unknown).
+    public let probe: OnlineProbe?
+    public let model: any Layer
+
+    /// Builds the networks for images of `imageChannels` channels, with an online probe over `classes` classes (0: none), initialised from `seed`.
+    public init(config: VICRegConfig, imageChannels: Int, classes: Int, seed: UInt64) {
+        self.config = config
+        var generator = RandomGenerator(seed: seed, stream: 1)
+        backbone = ResNet(config: config.backbone, imageChannels: imageChannels, generator: &generator)
+        projector = config.projector.make(inputSize: config.backbone.outputWidth, generator: &generator)
+        probe = classes > 0 ? OnlineProbe(features: config.backbone.outputWidth, classes: classes, generator: &generator) : nil
+        var named: [(name: String, layer: any Layer)] = [("backbone", backbone), ("projector", projector)]
+        if let probe { named.append(("online_probe", probe)) }
+        model = MethodNetworks(named)
+    }
+
+    public func loss(_ batch: Batch, _ context: StepContext) -> StepOutput {
+        precondition(batch.views.count == 2, "VICReg needs two views, found \(batch.views.count)")
+        let n = batch.count
+        // Both views in one pass (the backbone's and projector's batch norm see the 2N images together).
+        let features = backbone(Tensor.concatenate(batch.views, alongAxis: 0))
+        let projections = projector(features)
+        let terms = VarianceInvarianceCovariance.terms(
+            projections.sliced(alongAxis: 0, start: 0, length: n), projections.sliced(alongAxis: 0, start: n, length: n),
+            invarianceWeight: config.invarianceWeight, varianceWeight: config.varianceWeight, covarianceWeight: config.covarianceWeight)
+        var metrics: [String: Float] = ["ssl_loss": terms.loss.item, "invariance": terms.invariance.item,
+                                        "variance_hinge": terms.variance.item, "covariance": terms.covariance.item,
+                                        "collapse_std": collapseStandardDeviation(projections.detached())]
+        let firstFeatures = features.sliced(alongAxis: 0, start: 0, length: n)
+        let total = probe?.adding(to: terms.loss, features: firstFeatures, batch: batch, metrics: &metrics) ?? terms.loss
+        return StepOutput(loss: total, metrics: metrics, headline: ("inv", terms.invariance.item), features: firstFeatures.detached())
+    }
+
+    /// `.pooled`: the backbone's pooled output `[N, D]` of images `[N, H, W, C]`.
+    public func features(_ inputs: Tensor, _ request: FeatureRequest) -> Tensor? {
+        request == .pooled ? withoutGrad { backbone(inputs) } : nil
+    }
+}
