@@ -107,7 +107,7 @@ check "cpc probe image writes CPC and pixel results well above chance" image_pro
 # (memory of all 60000 images, k-means) on Fashion-MNIST with a small backbone for a few dozen steps (the loss must
 # fall; the online probe is logged — under LARS it needs more steps than this to learn), then the kNN and linear
 # probes on the backbone's features.
-for method in simclr moco byol simsiam swav deepcluster; do
+for method in simclr moco byol simsiam swav deepcluster barlow vicreg; do
     sed -e 's/width: 16/width: 4/; s/blocks: \[2, 2, 2, 2\]/blocks: [1, 1, 1]/; s/batch_size: 256/batch_size: 64/' \
         -e 's/hidden: \[512\]/hidden: [64]/; s/hidden: \[512, 512\]/hidden: [64, 64]/; s/output: 512/output: 64/' \
         -e 's/queue_size: 4096/queue_size: 512/; s/queue_start_step: 250/queue_start_step: 20/' \

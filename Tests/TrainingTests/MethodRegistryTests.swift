@@ -136,7 +136,7 @@ func trainStraightAndResumed(_ config: RunConfig) throws -> (straight: Data, res
         #expect(counters.1.scalars == [4, 2])
     }
 
-    @Test(arguments: ["simclr", "moco", "byol", "simsiam", "swav", "deepcluster"]) func pairMethodsTrainAndResumeExactly(method: String) throws {
+    @Test(arguments: ["simclr", "moco", "byol", "simsiam", "swav", "deepcluster", "barlow", "vicreg"]) func pairMethodsTrainAndResumeExactly(method: String) throws {
         var config = try tinyViewRunConfig(method: method, corpus: try tinyImageCorpus())
         func tiny<C: ImagePairConfig>(_ c: C) -> AnyMethodConfig {
             var c = c
