@@ -69,37 +69,24 @@ public final class BarlowTwins: Method, MethodSpec {
     /// The online linear probe (nil when switched off or the classes are unknown).
     public let probe: OnlineProbe?
     public let model: any Layer
+    let networks: BackboneAndProjector
 
     /// Builds the networks for images of `imageChannels` channels, with an online probe over `classes` classes (0: none), initialised from `seed`.
     public init(config: BarlowConfig, imageChannels: Int, classes: Int, seed: UInt64) {
         self.config = config
-        var generator = RandomGenerator(seed: seed, stream: 1)
-        backbone = ResNet(config: config.backbone, imageChannels: imageChannels, generator: &generator)
-        projector = config.projector.make(inputSize: config.backbone.outputWidth, generator: &generator)
-        probe = classes > 0 ? OnlineProbe(features: config.backbone.outputWidth, classes: classes, generator: &generator) : nil
-        var named: [(name: String, layer: any Layer)] = [("backbone", backbone), ("projector", projector)]
-        if let probe { named.append(("online_probe", probe)) }
-        model = MethodNetworks(named)
+        networks = BackboneAndProjector(backbone: config.backbone, projector: config.projector, imageChannels: imageChannels,
+                                        classes: classes, seed: seed)
+        (backbone, projector, probe, model) = (networks.backbone, networks.projector, networks.probe, networks.model)
     }
 
     public func loss(_ batch: Batch, _ context: StepContext) -> StepOutput {
-        precondition(batch.views.count == 2, "Barlow Twins needs two views, found \(batch.views.count)")
-        let n = batch.count
-        // Both views in one pass (the backbone's and projector's batch norm see the 2N images together).
-        let features = backbone(Tensor.concatenate(batch.views, alongAxis: 0))
-        let projections = projector(features)
-        let (first, second) = (projections.sliced(alongAxis: 0, start: 0, length: n), projections.sliced(alongAxis: 0, start: n, length: n))
-        let loss = CrossCorrelation.loss(first, second, offDiagonalWeight: config.offDiagonalWeight, scale: config.scale)
-        let diagonal = withoutGrad { () -> Float in
-            let c = CrossCorrelation.matrix(first.detached(), second.detached()).scalars
-            let d = projections.shape[1]
-            return (0..<d).reduce(Float(0)) { $0 + c[$1 * d + $1] } / Float(d)
-        }
-        var metrics: [String: Float] = ["ssl_loss": loss.item, "cross_correlation_diagonal": diagonal,
-                                        "collapse_std": collapseStandardDeviation(projections.detached())]
-        let firstFeatures = features.sliced(alongAxis: 0, start: 0, length: n)
-        let total = probe?.adding(to: loss, features: firstFeatures, batch: batch, metrics: &metrics) ?? loss
-        return StepOutput(loss: total, metrics: metrics, headline: ("diag", diagonal), features: firstFeatures.detached())
+        let (features, projections, first, second) = networks.embed(batch, method: "Barlow Twins")
+        let correlation = CrossCorrelation.matrix(first, second)
+        let loss = CrossCorrelation.loss(correlation: correlation, offDiagonalWeight: config.offDiagonalWeight, scale: config.scale)
+        let (c, d) = (correlation.scalars, correlation.shape[0])
+        let diagonal = (0..<d).reduce(Float(0)) { $0 + c[$1 * d + $1] } / Float(d)
+        return networks.output(loss: loss, metrics: ["ssl_loss": loss.item, "cross_correlation_diagonal": diagonal],
+                               headline: ("diag", diagonal), features: features, projections: projections, batch: batch)
     }
 
     /// `.pooled`: the backbone's pooled output `[N, D]` of images `[N, H, W, C]`.

@@ -60,32 +60,21 @@ public final class SimCLR: Method, MethodSpec {
     /// The online linear probe (nil when switched off or the classes are unknown).
     public let probe: OnlineProbe?
     public let model: any Layer
+    let networks: BackboneAndProjector
 
     /// Builds the networks for images of `imageChannels` channels, with an online probe over `classes` classes (0: none), initialised from `seed`.
     public init(config: SimCLRConfig, imageChannels: Int, classes: Int, seed: UInt64) {
         self.config = config
-        var generator = RandomGenerator(seed: seed, stream: 1)
-        backbone = ResNet(config: config.backbone, imageChannels: imageChannels, generator: &generator)
-        projector = config.projector.make(inputSize: config.backbone.outputWidth, generator: &generator)
-        probe = classes > 0 ? OnlineProbe(features: config.backbone.outputWidth, classes: classes, generator: &generator) : nil
-        var named: [(name: String, layer: any Layer)] = [("backbone", backbone), ("projector", projector)]
-        if let probe { named.append(("online_probe", probe)) }
-        model = MethodNetworks(named)
+        networks = BackboneAndProjector(backbone: config.backbone, projector: config.projector, imageChannels: imageChannels,
+                                        classes: classes, seed: seed)
+        (backbone, projector, probe, model) = (networks.backbone, networks.projector, networks.probe, networks.model)
     }
 
     public func loss(_ batch: Batch, _ context: StepContext) -> StepOutput {
-        precondition(batch.views.count == 2, "SimCLR needs two views, found \(batch.views.count)")
-        // Both views through the backbone in one pass: batch norm sees the 2N images together, as SimCLR's.
-        let n = batch.count
-        let features = backbone(Tensor.concatenate(batch.views, alongAxis: 0))
-        let projections = projector(features)
-        let (loss, accuracy) = NTXent.loss(projections.sliced(alongAxis: 0, start: 0, length: n),
-                                           projections.sliced(alongAxis: 0, start: n, length: n), temperature: config.temperature)
-        var metrics: [String: Float] = ["contrastive_accuracy": accuracy, "ssl_loss": loss.item,
-                                        "collapse_std": collapseStandardDeviation(projections.detached())]
-        let first = features.sliced(alongAxis: 0, start: 0, length: n)
-        let total = probe?.adding(to: loss, features: first, batch: batch, metrics: &metrics) ?? loss
-        return StepOutput(loss: total, metrics: metrics, headline: ("acc", accuracy), features: first.detached())
+        let (features, projections, first, second) = networks.embed(batch, method: "SimCLR")
+        let (loss, accuracy) = NTXent.loss(first, second, temperature: config.temperature)
+        return networks.output(loss: loss, metrics: ["contrastive_accuracy": accuracy, "ssl_loss": loss.item], headline: ("acc", accuracy),
+                               features: features, projections: projections, batch: batch)
     }
 
     /// `.pooled`: the backbone's pooled output `[N, D]` of images `[N, H, W, C]`.

@@ -75,34 +75,24 @@ public final class VICReg: Method, MethodSpec {
     /// The online linear probe (nil when switched off or the classes are unknown).
     public let probe: OnlineProbe?
     public let model: any Layer
+    let networks: BackboneAndProjector
 
     /// Builds the networks for images of `imageChannels` channels, with an online probe over `classes` classes (0: none), initialised from `seed`.
     public init(config: VICRegConfig, imageChannels: Int, classes: Int, seed: UInt64) {
         self.config = config
-        var generator = RandomGenerator(seed: seed, stream: 1)
-        backbone = ResNet(config: config.backbone, imageChannels: imageChannels, generator: &generator)
-        projector = config.projector.make(inputSize: config.backbone.outputWidth, generator: &generator)
-        probe = classes > 0 ? OnlineProbe(features: config.backbone.outputWidth, classes: classes, generator: &generator) : nil
-        var named: [(name: String, layer: any Layer)] = [("backbone", backbone), ("projector", projector)]
-        if let probe { named.append(("online_probe", probe)) }
-        model = MethodNetworks(named)
+        networks = BackboneAndProjector(backbone: config.backbone, projector: config.projector, imageChannels: imageChannels,
+                                        classes: classes, seed: seed)
+        (backbone, projector, probe, model) = (networks.backbone, networks.projector, networks.probe, networks.model)
     }
 
     public func loss(_ batch: Batch, _ context: StepContext) -> StepOutput {
-        precondition(batch.views.count == 2, "VICReg needs two views, found \(batch.views.count)")
-        let n = batch.count
-        // Both views in one pass (the backbone's and projector's batch norm see the 2N images together).
-        let features = backbone(Tensor.concatenate(batch.views, alongAxis: 0))
-        let projections = projector(features)
-        let terms = VarianceInvarianceCovariance.terms(
-            projections.sliced(alongAxis: 0, start: 0, length: n), projections.sliced(alongAxis: 0, start: n, length: n),
-            invarianceWeight: config.invarianceWeight, varianceWeight: config.varianceWeight, covarianceWeight: config.covarianceWeight)
-        var metrics: [String: Float] = ["ssl_loss": terms.loss.item, "invariance": terms.invariance.item,
-                                        "variance_hinge": terms.variance.item, "covariance": terms.covariance.item,
-                                        "collapse_std": collapseStandardDeviation(projections.detached())]
-        let firstFeatures = features.sliced(alongAxis: 0, start: 0, length: n)
-        let total = probe?.adding(to: terms.loss, features: firstFeatures, batch: batch, metrics: &metrics) ?? terms.loss
-        return StepOutput(loss: total, metrics: metrics, headline: ("inv", terms.invariance.item), features: firstFeatures.detached())
+        let (features, projections, first, second) = networks.embed(batch, method: "VICReg")
+        let terms = VarianceInvarianceCovariance.terms(first, second, invarianceWeight: config.invarianceWeight,
+                                                       varianceWeight: config.varianceWeight, covarianceWeight: config.covarianceWeight)
+        let metrics: [String: Float] = ["ssl_loss": terms.loss.item, "invariance": terms.invariance.item,
+                                        "variance_hinge": terms.variance.item, "covariance": terms.covariance.item]
+        return networks.output(loss: terms.loss, metrics: metrics, headline: ("inv", terms.invariance.item), features: features,
+                               projections: projections, batch: batch)
     }
 
     /// `.pooled`: the backbone's pooled output `[N, D]` of images `[N, H, W, C]`.

@@ -27,7 +27,12 @@ public enum CrossCorrelation {
 
     /// scale · (Σ_i (1 − C_ii)² + λ Σ_{i≠j} C_ij²). Shapes: `first`, `second` `[N, D]` → `[]`.
     public static func loss(_ first: Tensor, _ second: Tensor, offDiagonalWeight lambda: Float = 5e-3, scale: Float = 1) -> Tensor {
-        let c = matrix(first, second)
+        loss(correlation: matrix(first, second), offDiagonalWeight: lambda, scale: scale)
+    }
+
+    /// The same loss from a cross-correlation matrix already computed. Shape: `[D, D] → []`.
+    public static func loss(correlation c: Tensor, offDiagonalWeight lambda: Float = 5e-3, scale: Float = 1) -> Tensor {
+        precondition(c.rank == 2 && c.shape[0] == c.shape[1], "the cross-correlation must be square, found \(c.shape)")
         let d = c.shape[0]
         var identity = [Float](repeating: 0, count: d * d), weights = [Float](repeating: lambda, count: d * d)
         for i in 0..<d { (identity[i * d + i], weights[i * d + i]) = (1, 1) }

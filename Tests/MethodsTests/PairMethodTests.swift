@@ -127,12 +127,12 @@ import TestSupport
         // key = file name: Methods/<Key>.swift exists for every built-in method.
         for entry in MethodRegistry.builtIn {
             let file = ["cpc": "CPC", "cpc-image": "CPCImage", "simclr": "SimCLR", "moco": "MoCo", "byol": "BYOL", "simsiam": "SimSiam",
-                        "swav": "SwAV", "deepcluster": "DeepCluster"][entry.key]!
+                        "swav": "SwAV", "deepcluster": "DeepCluster", "barlow": "Barlow", "vicreg": "VICReg"][entry.key]!
             #expect(FileManager.default.fileExists(atPath: repositoryRoot.appendingPathComponent("Sources/Methods/\(file).swift").path))
         }
     }
 
-    @Test(arguments: ["simclr", "moco", "byol", "simsiam", "swav"]) func lossFallsUnderAFewOptimiserSteps(key: String) throws {
+    @Test(arguments: ["simclr", "moco", "byol", "simsiam", "swav", "barlow", "vicreg"]) func lossFallsUnderAFewOptimiserSteps(key: String) throws {
         var input = InputShape(kind: .imageViews)
         input.channels = 1
         input.classes = 3

@@ -224,3 +224,41 @@ func requireTwoViews(_ input: InputShape, method: String) throws {
         throw ConfigError(key: "data.views", message: "\(method) uses two views per image, found \(input.views.count)")
     }
 }
+
+/// The networks SimCLR, Barlow Twins and VICReg share: a backbone, a projector and an optional online probe, drawn in
+/// that order from `seed` (stream 1) and named `backbone`, `projector`, `online_probe` for checkpoints.
+struct BackboneAndProjector {
+    let backbone: ResNet, projector: Sequential, probe: OnlineProbe?, model: MethodNetworks
+
+    init(backbone backboneConfig: ResNetConfig, projector projectorConfig: HeadConfig, imageChannels: Int, classes: Int, seed: UInt64) {
+        var generator = RandomGenerator(seed: seed, stream: 1)
+        backbone = ResNet(config: backboneConfig, imageChannels: imageChannels, generator: &generator)
+        projector = projectorConfig.make(inputSize: backboneConfig.outputWidth, generator: &generator)
+        probe = classes > 0 ? OnlineProbe(features: backboneConfig.outputWidth, classes: classes, generator: &generator) : nil
+        var named: [(name: String, layer: any Layer)] = [("backbone", backbone), ("projector", projector)]
+        if let probe { named.append(("online_probe", probe)) }
+        model = MethodNetworks(named)
+    }
+
+    /// Both views of `batch` through the backbone and the projector in one pass (batch norm sees the 2N images
+    /// together, as SimCLR's): the backbone features `[2N, D]` and each view's projections `[N, P]`.
+    func embed(_ batch: Batch, method: String) -> (features: Tensor, projections: Tensor, first: Tensor, second: Tensor) {
+        precondition(batch.views.count == 2, "\(method) needs two views, found \(batch.views.count)")
+        let n = batch.count
+        let features = backbone(Tensor.concatenate(batch.views, alongAxis: 0))
+        let projections = projector(features)
+        return (features, projections, projections.sliced(alongAxis: 0, start: 0, length: n),
+                projections.sliced(alongAxis: 0, start: n, length: n))
+    }
+
+    /// The step's output: `loss` plus the online probe's on the first view's detached features, `metrics` with the
+    /// collapse monitor of the projections, and those features for the trainer.
+    func output(loss: Tensor, metrics: [String: Float], headline: (name: String, value: Float), features: Tensor,
+                projections: Tensor, batch: Batch) -> StepOutput {
+        var metrics = metrics
+        metrics["collapse_std"] = collapseStandardDeviation(projections.detached())
+        let first = features.sliced(alongAxis: 0, start: 0, length: batch.count)
+        let total = probe?.adding(to: loss, features: first, batch: batch, metrics: &metrics) ?? loss
+        return StepOutput(loss: total, metrics: metrics, headline: headline, features: first.detached())
+    }
+}
