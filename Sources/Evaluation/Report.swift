@@ -110,7 +110,7 @@ public enum RunReport {
         var markdown = "# Run \(runFolder)\n\n![loss](loss.svg)\n\n![accuracy](accuracy.svg)\n\n"
         if let collapse {
             let path = out.appendingPathComponent("collapse.svg").path
-            try svg(title: "Collapse monitor (SimSiam's; 1/√D when spread, 0 when collapsed)", xLabel: "step", yLabel: "std",
+            try svg(title: "Collapse monitor (Chen and He 2021; 1/√D when spread, 0 when collapsed)", xLabel: "step", yLabel: "std",
                     series: [collapse]).write(toFile: path, atomically: true, encoding: .utf8)
             paths.append(path)
             markdown += "![collapse](collapse.svg)\n\n"

@@ -126,7 +126,7 @@ public struct ImageDataConfig: Codable, Sendable, Equatable {
 }
 
 /// One entry of `data.views`: how `count` views of each image are made (every key is optional; the defaults are
-/// SimCLR's augmentations as solo-learn sets them for small images).
+/// the contrastive methods' augmentations as solo-learn sets them for small images).
 public struct ViewConfig: Codable, Sendable, Equatable {
     public var count = 1
     /// Output side in pixels; nil: the image's height.
@@ -204,7 +204,7 @@ public struct ViewConfig: Codable, Sendable, Equatable {
 public struct ViewDataConfig: Codable, Sendable, Equatable {
     public var corpus = ImageCorpus.fashionMNISTPath
     public var batchSize = 256
-    /// The views of each image, in order (entries with `count: M` give M views alike: SwAV's local crops).
+    /// The views of each image, in order (entries with `count: M` give M views alike: multi-crop's local crops).
     public var views: [ViewConfig] = [ViewConfig()]
     /// Use the test split's images (unaugmented-grid views are still random, from their own seed) for validation.
     public var validate = true
