@@ -55,7 +55,7 @@ public final class BarlowTwins: Method, MethodSpec {
 
     public static func validate(_ config: BarlowConfig, input: InputShape) throws {
         try requireTwoViews(input, method: "Barlow Twins")
-        if input.batchSize == 1 { throw ConfigError(key: "data.batch_size", message: "Barlow Twins standardises over the batch: it needs at least 2 images") }
+        try requireBatchStatistics(input, method: "Barlow Twins")
     }
 
     public static func make(_ config: BarlowConfig, input: InputShape, seed: UInt64) throws -> any Method {

@@ -287,8 +287,9 @@ public final class CPCImage: Method, MethodSpec {
             let indices = entries.indices.filter { entries[$0].step == k }
             guard !indices.isEmpty else { continue }
             metrics["accuracy_k\(k)"] = indices.map { result.accuracyPerStep[$0] }.reduce(0, +) / Float(indices.count)
-            metrics["loss_k\(k)"] = indices.map { result.lossPerStep[$0] }.reduce(0, +) / Float(indices.count)
-            metrics["mi_bound_k\(k)"] = MutualInformationBounds.impliedLowerBound(loss: metrics["loss_k\(k)"]!, candidates: z.shape[0])
+            let loss = indices.map { result.lossPerStep[$0] }.reduce(0, +) / Float(indices.count)
+            metrics["loss_k\(k)"] = loss
+            metrics["mi_bound_k\(k)"] = MutualInformationBounds.impliedLowerBound(loss: loss, candidates: z.shape[0])
         }
         metrics["mi_bound_limit"] = Float(Foundation.log(Double(z.shape[0])))
         metrics["accuracy"] = result.accuracyPerStep.reduce(0, +) / Float(entries.count)

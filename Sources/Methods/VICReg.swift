@@ -61,7 +61,7 @@ public final class VICReg: Method, MethodSpec {
 
     public static func validate(_ config: VICRegConfig, input: InputShape) throws {
         try requireTwoViews(input, method: "VICReg")
-        if input.batchSize == 1 { throw ConfigError(key: "data.batch_size", message: "VICReg's variance and covariance are over the batch: it needs at least 2 images") }
+        try requireBatchStatistics(input, method: "VICReg")
     }
 
     public static func make(_ config: VICRegConfig, input: InputShape, seed: UInt64) throws -> any Method {

@@ -11,17 +11,12 @@ import TensorCore
 /// ### References
 /// - Zbontar et al. 2021, "Barlow Twins: self-supervised learning via redundancy reduction".
 public enum CrossCorrelation {
-    /// Each column standardised over the batch with the biased variance and `epsilon` added to it (batch norm
-    /// without affine parameters, as the paper's code). Shape: `[N, D] → [N, D]`.
-    public static func standardized(_ z: Tensor, epsilon: Float = 1e-5) -> Tensor {
-        let centred = z - z.mean(alongAxis: 0, keepingDimensions: true)
-        return centred / (z.variance(alongAxis: 0, unbiased: false, keepingDimensions: true) + epsilon).sqrt()
-    }
-
-    /// C = ẑ_aᵀ ẑ_b / N of the standardised embeddings. Shapes: `first`, `second` `[N, D]` → `[D, D]`.
+    /// C = ẑ_aᵀ ẑ_b / N, each view standardised over the batch by batch norm without affine parameters (biased
+    /// variance, ε 1e-5), as the paper's code. Shapes: `first`, `second` `[N, D]` → `[D, D]`.
     public static func matrix(_ first: Tensor, _ second: Tensor) -> Tensor {
         precondition(first.rank == 2 && first.shape == second.shape && first.shape[0] >= 2,
                      "the cross-correlation expects two [N, D] embeddings with N >= 2, found \(first.shape), \(second.shape)")
+        func standardized(_ z: Tensor) -> Tensor { z.batchNormalized(weight: nil, bias: nil, epsilon: 1e-5).output }
         return matmul(standardized(first), standardized(second), transposeA: true) * (1 / Float(first.shape[0]))
     }
 

@@ -162,8 +162,8 @@ public enum MutualInformationBounds {
         case .tuba: return (tuba(scores: scores, logBaselines: logBaselines), movingAverage)
         case .dv: return (dv(scores: scores), movingAverage)
         case .mine:
-            let (value, average) = mine(scores: scores, movingAverage: movingAverage, momentum: momentum)
-            return (value, average)
+            let result = mine(scores: scores, movingAverage: movingAverage, momentum: momentum)
+            return (result.bound, result.movingAverage)
         case .js: return (jensenShannonTrainedNWJ(scores: scores), movingAverage)
         case .interpolated:
             guard let logBaselines else { preconditionFailure("the interpolated bound needs log-baselines") }

@@ -218,6 +218,13 @@ extension OnlineProbe {
     }
 }
 
+/// The check that a method whose loss takes statistics over the batch (Barlow Twins, VICReg) gets at least 2 images.
+func requireBatchStatistics(_ input: InputShape, method: String) throws {
+    if input.batchSize == 1 {
+        throw ConfigError(key: "data.batch_size", message: "\(method) takes statistics over the batch: it needs at least 2 images, found 1")
+    }
+}
+
 /// The check that a two-view method gets exactly two views (before the data are read, `views` may be empty).
 func requireTwoViews(_ input: InputShape, method: String) throws {
     if !input.views.isEmpty && input.views.count != 2 {
