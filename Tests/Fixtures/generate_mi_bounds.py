@@ -16,16 +16,11 @@ import os
 import torch
 import torch.nn.functional as F
 
-torch.manual_seed(16)
-torch.set_num_threads(1)
-torch.set_default_dtype(torch.float64)
+from fixture_json import setup, t
+
+setup(16)
 here = os.path.dirname(os.path.abspath(__file__))
 cases = {}
-
-
-def t(x):
-    x = torch.as_tensor(x).detach().double().contiguous()
-    return {"shape": list(x.shape), "data": [float(v) for v in x.reshape(-1).tolist()]}
 
 
 def off_diagonal(s):
