@@ -95,7 +95,7 @@ public enum MethodRegistry {
         RegisteredMethod(CPCAudio.self), RegisteredMethod(CPCImage.self),
         RegisteredMethod(SimCLR.self), RegisteredMethod(MoCo.self), RegisteredMethod(BYOL.self),
         RegisteredMethod(SimSiam.self), RegisteredMethod(SwAV.self), RegisteredMethod(DeepCluster.self),
-        RegisteredMethod(BarlowTwins.self), RegisteredMethod(VICReg.self),
+        RegisteredMethod(BarlowTwins.self), RegisteredMethod(VICReg.self), RegisteredMethod(WMSE.self),
     ]
 
     nonisolated(unsafe) private static var added: [RegisteredMethod] = []

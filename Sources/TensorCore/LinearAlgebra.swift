@@ -12,6 +12,8 @@ public enum LinearAlgebraError: Error, CustomStringConvertible, Equatable {
     case notPositiveDefinite(order: Int)
     /// The eigensolver did not converge.
     case eigendecompositionFailed(code: Int)
+    /// A matrix that must be positive-definite has this smallest eigenvalue.
+    case nonPositiveEigenvalue(Float)
 
     public var description: String {
         switch self {
@@ -20,6 +22,9 @@ public enum LinearAlgebraError: Error, CustomStringConvertible, Equatable {
                 + "(add a small multiple of the identity, or check the covariance for collapsed dimensions)"
         case .eigendecompositionFailed(let code):
             return "symmetric eigendecomposition did not converge (LAPACK ssyevd info \(code))"
+        case .nonPositiveEigenvalue(let value):
+            return "the matrix is not positive-definite: its smallest eigenvalue is \(value) "
+                + "(add a small multiple of the identity, or check the covariance for collapsed dimensions)"
         }
     }
 }
@@ -108,13 +113,9 @@ public func triangularSolve(_ t: Tensor, _ b: Tensor, upper: Bool = false) -> Te
     }
 }
 
-/// Eigenvalues (ascending) and eigenvectors (as columns) of a symmetric matrix, A = V·diag(λ)·Vᵀ
-/// (as `torch.linalg.eigh`). Only the lower triangle of `a` is read. Shapes: `[n, n] → ([n], [n, n])`.
-///
-/// The gradient is Ā = ½(S + Sᵀ) with S = V (diag(λ̄) + F ∘ Vᵀ V̄) Vᵀ and F_ij = 1/(λ_j − λ_i) off the diagonal;
-/// it is undefined for repeated eigenvalues, and so are the eigenvectors' signs (losses should not depend on them).
-public func symmetricEigendecomposition(_ a: Tensor) throws -> (eigenvalues: Tensor, eigenvectors: Tensor) {
-    precondition(a.rank == 2 && a.shape[0] == a.shape[1], "eigh expects a square matrix, found \(a.shape)")
+/// LAPACK's eigendecomposition of symmetric `a` (lower triangle read), without gradient: eigenvalues ascending
+/// `[n]` and eigenvectors as columns `[n, n]`.
+private func eigh(_ a: Tensor) throws -> (values: Tensor, vectors: Tensor) {
     let n = a.shape[0]
     let work = a.copy()  // row-major, read as column-major: LAPACK's upper triangle is our lower one
     let values = Tensor.uninitialized([n])
@@ -132,7 +133,22 @@ public func symmetricEigendecomposition(_ a: Tensor) throws -> (eigenvalues: Ten
     if info > 0 { throw LinearAlgebraError.eigendecompositionFailed(code: Int(info)) }
     precondition(info == 0, "ssyevd argument error \(info)")
     // LAPACK wrote eigenvectors as column-major columns = our rows; transpose so that columns are eigenvectors.
-    let vectors = withoutGrad { work.transposed() }
+    return (values, withoutGrad { work.transposed() })
+}
+
+/// Eigenvalues (ascending) and eigenvectors (as columns) of a symmetric matrix, A = V·diag(λ)·Vᵀ
+/// (as `torch.linalg.eigh`). Only the lower triangle of `a` is read. Shapes: `[n, n] → ([n], [n, n])`.
+///
+/// The gradient is Ā = ½(S + Sᵀ) with S = V (diag(λ̄) + F ∘ Vᵀ V̄) Vᵀ and F_ij = 1/(λ_j − λ_i) off the diagonal.
+/// Eigenvectors of a repeated eigenvalue are not unique, and neither is their gradient: pairs closer than
+/// `degenerateGap` (relative to the largest |λ|) get F_ij = 0, the usual truncation (Wang et al. 2019,
+/// "Backpropagation-friendly eigendecomposition"), instead of an infinite gradient. Losses should depend neither
+/// on the eigenvectors' signs nor on their order within a repeated eigenvalue; a function of the whole spectrum
+/// (`symmetricInverseSquareRoot`) needs no truncation.
+public func symmetricEigendecomposition(_ a: Tensor, degenerateGap: Float = 1e-6) throws -> (eigenvalues: Tensor, eigenvectors: Tensor) {
+    precondition(a.rank == 2 && a.shape[0] == a.shape[1], "eigh expects a square matrix, found \(a.shape)")
+    let n = a.shape[0]
+    let (values, vectors) = try eigh(a)
 
     // One node for both outputs: each output's VJP adds into a shared gradient built from whichever is used.
     let eigenvalues = Tensor.record(values, inputs: [a]) { g, _ in
@@ -143,9 +159,13 @@ public func symmetricEigendecomposition(_ a: Tensor) throws -> (eigenvalues: Ten
     let eigenvectorsResult = Tensor.record(vectors.copy(), inputs: [a]) { g, out in
         let vtg = matmul(out, g, transposeA: true)  // Vᵀ V̄
         let p = vtg.storage.pointer, lam = values.storage.pointer
+        var largest: Float = 0
+        for i in 0..<n { largest = max(largest, abs(lam[i])) }
+        let gap = degenerateGap * max(largest, 1)
         for i in 0..<n {
             for j in 0..<n {
-                p[i * n + j] = i == j ? 0 : p[i * n + j] / (lam[j] - lam[i])
+                let difference = lam[j] - lam[i]
+                p[i * n + j] = i == j || abs(difference) <= gap ? 0 : p[i * n + j] / difference
             }
         }
         let s = matmul(matmul(out, vtg), out, transposeB: true)
@@ -153,4 +173,40 @@ public func symmetricEigendecomposition(_ a: Tensor) throws -> (eigenvalues: Ten
         return [s]
     }
     return (eigenvalues, eigenvectorsResult)
+}
+
+/// Σ^(-1/2) = V·diag(λ^(-1/2))·Vᵀ of a symmetric positive-definite matrix: the ZCA whitening matrix of a
+/// covariance Σ (decorrelated batch norm). Only the lower triangle of `a` is read. Shape: `[n, n] → [n, n]`.
+/// Throws `nonPositiveEigenvalue` when an eigenvalue is not positive.
+///
+/// The gradient is the Daleckii–Krein formula for a function of a symmetric matrix, Ā = V (K ∘ Vᵀ Ḡ V) Vᵀ
+/// (symmetrised), with the divided differences of f(λ) = λ^(-1/2) in closed form,
+/// K_ij = (f(λ_i) − f(λ_j)) / (λ_i − λ_j) = −1 / (s_i s_j (s_i + s_j)), s = √λ, which is also f′(λ_i) when i = j:
+/// it stays exact and finite for repeated eigenvalues, where the eigenvectors' own gradient does not exist.
+///
+/// ### References
+/// - Huang et al. 2018, "Decorrelated batch normalization" (ZCA whitening and its backward).
+/// - Higham 2008, "Functions of matrices", the Daleckii–Krein theorem.
+public func symmetricInverseSquareRoot(_ a: Tensor) throws -> Tensor {
+    precondition(a.rank == 2 && a.shape[0] == a.shape[1], "symmetricInverseSquareRoot expects a square matrix, found \(a.shape)")
+    let n = a.shape[0]
+    let (values, vectors) = try eigh(a)
+    let lam = values.storage.pointer
+    if n > 0, !(lam[0] > 0) { throw LinearAlgebraError.nonPositiveEigenvalue(lam[0]) }
+    let roots = (0..<n).map { lam[$0].squareRoot() }
+    // V · diag(λ^-1/2) · Vᵀ
+    let scaled = vectors.copy()
+    let sp = scaled.storage.pointer
+    for i in 0..<n { for j in 0..<n { sp[i * n + j] /= roots[j] } }
+    let result = matmul(scaled, vectors, transposeB: true)
+    return Tensor.record(result, inputs: [a]) { g, _ in
+        let inner = matmul(matmul(vectors, g, transposeA: true), vectors)  // Vᵀ Ḡ V
+        let p = inner.storage.pointer
+        for i in 0..<n {
+            for j in 0..<n { p[i * n + j] *= -1 / (roots[i] * roots[j] * (roots[i] + roots[j])) }
+        }
+        let s = matmul(matmul(vectors, inner), vectors, transposeB: true)
+        symmetrize(s.storage.pointer, order: n)
+        return [s]
+    }
 }

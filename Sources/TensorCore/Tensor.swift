@@ -120,6 +120,12 @@ public final class Tensor: CustomStringConvertible {
     public static func full(_ shape: [Int], value: Float) -> Tensor { Tensor(repeating: value, shape: shape) }
     /// Zeros of `other`'s shape.
     public static func zeros(like other: Tensor) -> Tensor { zeros(other.shape) }
+    /// The `n` × `n` identity matrix (`torch.eye`). Shape: `[n, n]`.
+    public static func identity(_ n: Int) -> Tensor {
+        let result = zeros([n, n])
+        for i in 0..<n { result.storage.pointer[i * n + i] = 1 }
+        return result
+    }
 
     /// `[start, start + step, …]` up to but excluding `end`, as in `torch.arange`.
     public static func arange(_ start: Float = 0, _ end: Float, step: Float = 1) -> Tensor {

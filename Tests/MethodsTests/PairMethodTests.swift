@@ -127,12 +127,13 @@ import TestSupport
         // key = file name: Methods/<Key>.swift exists for every built-in method.
         for entry in MethodRegistry.builtIn {
             let file = ["cpc": "CPC", "cpc-image": "CPCImage", "simclr": "SimCLR", "moco": "MoCo", "byol": "BYOL", "simsiam": "SimSiam",
-                        "swav": "SwAV", "deepcluster": "DeepCluster", "barlow": "Barlow", "vicreg": "VICReg"][entry.key]!
+                        "swav": "SwAV", "deepcluster": "DeepCluster", "barlow": "Barlow", "vicreg": "VICReg",
+                        "wmse": "WMSE"][entry.key]!
             #expect(FileManager.default.fileExists(atPath: repositoryRoot.appendingPathComponent("Sources/Methods/\(file).swift").path))
         }
     }
 
-    @Test(arguments: ["simclr", "moco", "byol", "simsiam", "swav", "barlow", "vicreg"]) func lossFallsUnderAFewOptimiserSteps(key: String) throws {
+    @Test(arguments: ["simclr", "moco", "byol", "simsiam", "swav", "barlow", "vicreg", "wmse"]) func lossFallsUnderAFewOptimiserSteps(key: String) throws {
         var input = InputShape(kind: .imageViews)
         input.channels = 1
         input.classes = 3
@@ -146,6 +147,8 @@ import TestSupport
         } else if key == "swav" {
             config[as: SwAVConfig.self].prototypes = 6
             config[as: SwAVConfig.self].freezePrototypesSteps = 2
+        } else if key == "wmse" {
+            config[as: WMSEConfig.self].whiteningSize = 8
         }
         let method = try entry.make(config, input: input, seed: 3)
         let optimizer = Adam(parameters: method.model.parameters.filter { $0.tensor.requiresGrad }, learningRate: 1e-2)

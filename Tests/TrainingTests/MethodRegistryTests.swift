@@ -136,7 +136,7 @@ func trainStraightAndResumed(_ config: RunConfig) throws -> (straight: Data, res
         #expect(counters.1.scalars == [4, 2])
     }
 
-    @Test(arguments: ["simclr", "moco", "byol", "simsiam", "swav", "deepcluster", "barlow", "vicreg"]) func pairMethodsTrainAndResumeExactly(method: String) throws {
+    @Test(arguments: ["simclr", "moco", "byol", "simsiam", "swav", "deepcluster", "barlow", "vicreg", "wmse"]) func pairMethodsTrainAndResumeExactly(method: String) throws {
         var config = try tinyViewRunConfig(method: method, corpus: try tinyImageCorpus())
         func tiny<C: ImagePairConfig>(_ c: C) -> AnyMethodConfig {
             var c = c
@@ -163,6 +163,10 @@ func trainStraightAndResumed(_ config: RunConfig) throws -> (straight: Data, res
             config.model[as: DeepClusterConfig.self].prototypes = [3, 4]
             config.model[as: DeepClusterConfig.self].refreshEvery = 2
             config.model[as: DeepClusterConfig.self].kmeansInitialization = .plusPlus
+        case "wmse":
+            // Embeddings of 2 whitened over the batch of 4 (the smallest sub-batch W-MSE allows).
+            config.model[as: WMSEConfig.self].projector.output = 2
+            config.model[as: WMSEConfig.self].whiteningSize = 4
         default: break
         }
         config.optimizer.type = .sgd

@@ -8,8 +8,8 @@ import Foundation
 import Layers
 import TensorCore
 
-/// A projector or predictor head: Linear → [BatchNorm] → ReLU per hidden width, then Linear to `output`
-/// (optionally batch-normalised without affine parameters, as SimSiam's projector).
+/// A projector or predictor head: Linear → [BatchNorm or decorrelated batch norm] → ReLU per hidden width, then
+/// Linear to `output` (optionally batch-normalised without affine parameters, as SimSiam's projector).
 public struct HeadConfig: Codable, Sendable, Equatable {
     /// Hidden widths (one Linear + norm + ReLU each).
     public var hidden: [Int] = [2048]
@@ -19,13 +19,19 @@ public struct HeadConfig: Codable, Sendable, Equatable {
     public var batchNorm = true
     /// Batch norm (without affine) on the output too, as SimSiam's projector.
     public var outputBatchNorm = false
+    /// Decorrelated batch norm (ZCA or PCA whitening, Huang et al. 2018) instead of batch norm after each hidden
+    /// Linear; nil: batch norm as `batchNorm` says.
+    public var whitening: WhiteningKind?
+    /// Channels per whitening group (must divide every hidden width).
+    public var whiteningGroup = 16
 
     /// A head of `hidden` widths and `output` width.
     public init(hidden: [Int] = [2048], output: Int = 128, batchNorm: Bool = true) {
         (self.hidden, self.output, self.batchNorm) = (hidden, output, batchNorm)
     }
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case hidden, output, batchNorm = "batch_norm", outputBatchNorm = "output_batch_norm"
+        case hidden, output, batchNorm = "batch_norm", outputBatchNorm = "output_batch_norm", whitening
+        case whiteningGroup = "whitening_group"
     }
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -35,14 +41,30 @@ public struct HeadConfig: Codable, Sendable, Equatable {
         output = try c.value(.output, default: d.output)
         batchNorm = try c.value(.batchNorm, default: d.batchNorm)
         outputBatchNorm = try c.value(.outputBatchNorm, default: d.outputBatchNorm)
+        if let name = try c.decodeIfPresent(String.self, forKey: .whitening), name != "none" {
+            guard let kind = WhiteningKind(rawValue: name) else {
+                throw decoder.invalid("whitening", "must be none, zca or pca, found '\(name)'")
+            }
+            whitening = kind
+        }
+        whiteningGroup = try c.value(.whiteningGroup, default: d.whiteningGroup)
+        if whitening != nil, let width = hidden.first(where: { whiteningGroup < 1 || $0 % whiteningGroup != 0 }) {
+            throw decoder.invalid("whitening_group", "must divide every hidden width, found \(whiteningGroup) for a width of \(width)")
+        }
         if hidden.contains(where: { $0 < 1 || $0 > 65536 }) { throw decoder.invalid("hidden", "widths must be in 1...65536, found \(hidden)") }
         if output < 1 || output > 65536 { throw decoder.invalid("output", "must be in 1...65536, found \(output)") }
     }
 
     /// The head as `Sequential` (PyTorch's names for the same `nn.Sequential`).
     public func make(inputSize: Int, generator: inout RandomGenerator) -> Sequential {
-        let mlp = makeMLP(inputSize: inputSize, hiddenSizes: hidden, outputSize: output,
-                          normalization: batchNorm ? .batch : .none, generator: &generator)
+        var mlp = makeMLP(inputSize: inputSize, hiddenSizes: hidden, outputSize: output,
+                          normalization: batchNorm || whitening != nil ? .batch : .none, generator: &generator)
+        if let whitening {
+            mlp = Sequential(mlp.layers.map { layer in
+                guard let norm = layer as? BatchNorm else { return layer }
+                return DecorrelatedBatchNorm(features: norm.runningMean.count, groupSize: whiteningGroup, whitening: whitening)
+            })
+        }
         guard outputBatchNorm else { return mlp }
         return Sequential(mlp.layers + [BatchNorm(features: output, affine: false)])
     }
@@ -232,7 +254,7 @@ func requireTwoViews(_ input: InputShape, method: String) throws {
     }
 }
 
-/// The networks SimCLR, Barlow Twins and VICReg share: a backbone, a projector and an optional online probe, drawn in
+/// The networks SimCLR, Barlow Twins, VICReg and W-MSE share: a backbone, a projector and an optional online probe, drawn in
 /// that order from `seed` (stream 1) and named `backbone`, `projector`, `online_probe` for checkpoints.
 struct BackboneAndProjector {
     let backbone: ResNet, projector: Sequential, probe: OnlineProbe?, model: MethodNetworks
@@ -251,11 +273,18 @@ struct BackboneAndProjector {
     /// together, as SimCLR's): the backbone features `[2N, D]` and each view's projections `[N, P]`.
     func embed(_ batch: Batch, method: String) -> (features: Tensor, projections: Tensor, first: Tensor, second: Tensor) {
         precondition(batch.views.count == 2, "\(method) needs two views, found \(batch.views.count)")
+        let (features, projections, views) = embedViews(batch)
+        return (features, projections, views[0], views[1])
+    }
+
+    /// Every view of `batch` (all of one size) through the backbone and the projector in one pass: the backbone
+    /// features `[V·N, D]`, the projections `[V·N, P]` and each view's projections `[N, P]`.
+    func embedViews(_ batch: Batch) -> (features: Tensor, projections: Tensor, views: [Tensor]) {
         let n = batch.count
-        let features = backbone(Tensor.concatenate(batch.views, alongAxis: 0))
+        let features = backbone(batch.views.count == 1 ? batch.views[0] : Tensor.concatenate(batch.views, alongAxis: 0))
         let projections = projector(features)
-        return (features, projections, projections.sliced(alongAxis: 0, start: 0, length: n),
-                projections.sliced(alongAxis: 0, start: n, length: n))
+        let views = (0..<batch.views.count).map { projections.sliced(alongAxis: 0, start: $0 * n, length: n) }
+        return (features, projections, views)
     }
 
     /// The step's output: `loss` plus the online probe's on the first view's detached features, `metrics` with the
