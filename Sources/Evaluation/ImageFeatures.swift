@@ -122,7 +122,8 @@ public final class MethodImageFeatures: ImageFeatureExtractor {
 
     /// Whether the method gives `request` features.
     public func supports(_ request: FeatureRequest, like set: ImageSet) -> Bool {
-        method.features(inputs(of: set, images: [0]), request) != nil
+        method.model.setTraining(false)
+        return method.features(inputs(of: set, images: [0]), request) != nil
     }
 
     public func features(of set: ImageSet) -> Tensor {

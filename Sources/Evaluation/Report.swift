@@ -29,6 +29,49 @@ public enum RunReport {
         }
     }
 
+    /// The covariance spectra logged at each validation (`spectrum_<representation>` arrays of DIR/log.jsonl), in
+    /// log order: (step, representation, singular values largest first).
+    public static func readSpectra(_ runFolder: String) throws -> [(step: Int, representation: String, values: [Double])] {
+        let path = URL(fileURLWithPath: runFolder).appendingPathComponent("log.jsonl").path
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").flatMap { line -> [(step: Int, representation: String, values: [Double])] in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let step = (object["step"] as? NSNumber)?.intValue else { return [] }
+            return object.keys.sorted().compactMap { key in
+                guard key.hasPrefix("spectrum_"), let values = object[key] as? [NSNumber] else { return nil }
+                return (step, String(key.dropFirst(9)), values.map(\.doubleValue))
+            }
+        }
+    }
+
+    /// One panel per representation: log10 of each singular value against its rank, a line per validation step
+    /// (later steps darker), floored 8 decades below the largest value.
+    public static func spectrumSVG(_ spectra: [(step: Int, representation: String, values: [Double])]) -> String {
+        var names: [String] = []
+        for s in spectra where !names.contains(s.representation) { names.append(s.representation) }
+        let panelWidth = 520.0, panelHeight = 380.0
+        var body = ""
+        for (index, name) in names.enumerated() {
+            let rows = spectra.filter { $0.representation == name }
+            let top = rows.flatMap(\.values).max().map { Foundation.log10(max($0, 1e-30)) } ?? 0
+            let floor = top - 8
+            let series = rows.enumerated().map { i, row in
+                let shade = rows.count > 1 ? Double(i) / Double(rows.count - 1) : 1
+                let grey = Int(200 - 200 * shade)
+                return Series(name: "step \(row.step)", points: row.values.enumerated().map { (Double($0.offset + 1), max(Foundation.log10(max($0.element, 1e-30)), floor)) },
+                              colour: String(format: "#%02x%02x%02x", grey, grey, min(255, grey + 80)))
+            }
+            body += chart(title: "\(name): covariance spectrum", xLabel: "singular value rank", yLabel: "log10 σ", series: series,
+                          originX: Double(index) * panelWidth, width: panelWidth, height: panelHeight, legendWidth: 100,
+                          yRange: floor...(top + 0.2))
+        }
+        return """
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(panelWidth * Double(max(names.count, 1))))" height="\(Int(panelHeight))" font-family="sans-serif" font-size="12">
+            <rect width="100%" height="100%" fill="white"/>
+
+            """ + body + "</svg>\n"
+    }
+
     static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
                           "#17becf", "#393b79", "#637939"]
 
@@ -131,6 +174,14 @@ public enum RunReport {
             paths.append(path)
             markdown += "![implied MI bound](mi_bound.svg)\n\n"
         }
+        // The dimensional-collapse spectrum (Jing et al. 2022) of each representation at each validation.
+        let spectra = try readSpectra(runFolder)
+        if !spectra.isEmpty {
+            let path = out.appendingPathComponent("spectrum.svg").path
+            try spectrumSVG(spectra).write(toFile: path, atomically: true, encoding: .utf8)
+            paths.append(path)
+            markdown += "![covariance spectrum](spectrum.svg)\n\n"
+        }
         if let last = log.last {
             markdown += "Last logged step \(Int(last["step"] ?? 0)) after \(String(format: "%.0f", last["elapsed_seconds"] ?? 0)) s: "
                 + "loss \(String(format: "%.4f", last["loss"] ?? .nan))"
@@ -144,7 +195,9 @@ public enum RunReport {
                 markdown += "; implied MI bound (nats) " + boundSteps.map { "k=\($0) \(String(format: "%.3f", last["mi_bound_k\($0)"] ?? .nan))" }
                     .joined(separator: ", ")
             }
-            for (key, name) in [("online_accuracy", "online probe accuracy"), ("collapse_std", "collapse monitor")] {
+            for (key, name) in [("online_accuracy", "online probe accuracy"), ("collapse_std", "collapse monitor"),
+                                ("effective_rank_backbone", "effective rank of the backbone"),
+                                ("effective_rank_projector", "effective rank of the projector")] {
                 if let value = last[key] { markdown += "; \(name) \(String(format: "%.3f", value))" }
             }
             markdown += ".\n"

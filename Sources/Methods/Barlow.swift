@@ -89,8 +89,6 @@ public final class BarlowTwins: Method, MethodSpec {
                                headline: ("diag", diagonal), features: features, projections: projections, batch: batch)
     }
 
-    /// `.pooled`: the backbone's pooled output `[N, D]` of images `[N, H, W, C]`.
-    public func features(_ inputs: Tensor, _ request: FeatureRequest) -> Tensor? {
-        request == .pooled ? withoutGrad { backbone(inputs) } : nil
-    }
+    /// `.pooled`: the backbone's pooled output `[N, D]` of images `[N, H, W, C]`; `.projection`: the projector's `[N, P]`.
+    public func features(_ inputs: Tensor, _ request: FeatureRequest) -> Tensor? { networks.features(inputs, request) }
 }

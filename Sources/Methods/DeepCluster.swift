@@ -252,7 +252,8 @@ public final class DeepCluster: Method, MethodSpec {
         }
     }
 
+    /// `.pooled`: the backbone's pooled output `[N, D]` of images `[N, H, W, C]`; `.projection`: the projector's `[N, P]`.
     public func features(_ inputs: Tensor, _ request: FeatureRequest) -> Tensor? {
-        request == .pooled ? withoutGrad { backbone(inputs) } : nil
+        pooledOrProjected(inputs, request, backbone: backbone, projector: projector)
     }
 }

@@ -49,6 +49,8 @@ public enum FeatureRequest: String, Sendable, CaseIterable, Codable {
     case pooled
     /// Image CPC: all patch vectors of the grid side by side.
     case grid
+    /// Image-pair methods: the projector's output (what the loss sees), for the dimensional-collapse spectrum.
+    case projection
     /// Audio CPC: the context c_t per frame `[N, T, H]`.
     case context
     /// Audio CPC: the encoder output z_t per frame `[N, T, C]`.
@@ -78,7 +80,7 @@ public protocol Method: AnyObject {
     /// A periodic pass over the training data, before the step `context.step`.
     func refresh(_ context: StepContext, data: any MethodDataSource) throws
     /// The representation probes read, without gradients, in evaluation mode; nil when the method has no such
-    /// representation. Shapes: `.pooled`/`.grid` `[N, D]`; `.context`/`.encoder` `[N, T, D]`.
+    /// representation. Shapes: `.pooled`/`.grid`/`.projection` `[N, D]`; `.context`/`.encoder` `[N, T, D]`.
     func features(_ inputs: Tensor, _ request: FeatureRequest) -> Tensor?
 }
 

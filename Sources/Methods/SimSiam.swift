@@ -107,7 +107,8 @@ public final class SimSiam: Method, MethodSpec {
         return StepOutput(loss: total, metrics: metrics, headline: ("cos", cosine.item), features: firstFeatures.detached())
     }
 
+    /// `.pooled`: the backbone's pooled output `[N, D]` of images `[N, H, W, C]`; `.projection`: the projector's `[N, P]`.
     public func features(_ inputs: Tensor, _ request: FeatureRequest) -> Tensor? {
-        request == .pooled ? withoutGrad { backbone(inputs) } : nil
+        pooledOrProjected(inputs, request, backbone: backbone, projector: projector)
     }
 }

@@ -19,6 +19,13 @@ public protocol TrainingPipeline {
     var unit: String { get }
     /// What the method will see (the model is built from it).
     var inputShape: InputShape { get }
+    /// The first `count` validation (else training) items as the method sees them without augmentation: the fixed
+    /// batch of the representation spectrum. Nil when the input kind has no such batch (audio).
+    func evaluationInputs(count: Int) -> Tensor?
+}
+
+extension TrainingPipeline {
+    public func evaluationInputs(count: Int) -> Tensor? { nil }
 }
 
 /// The pipeline for a run's `data:` section.
@@ -111,6 +118,12 @@ struct ImagePipeline: TrainingPipeline {
     }
     var hasValidation: Bool { validation != nil }
     func validationBatch(_ index: Int) throws -> Batch { validation!.batch(index, augment: false) }
+    func evaluationInputs(count: Int) -> Tensor? {
+        let sampler = validation ?? train
+        var none: RandomGenerator? = nil
+        return PatchExtractor(grid: sampler.extractor.grid, augmentation: sampler.extractor.augmentation.evaluation)
+            .patches(of: sampler.set, images: Array(0..<min(count, sampler.set.count)), generator: &none)
+    }
     var itemsPerBatch: Int { train.batchSize }
     var unit: String { "images" }
     var inputShape: InputShape {
@@ -155,6 +168,10 @@ struct ViewPipeline: TrainingPipeline, MethodDataSource {
     }
     var hasValidation: Bool { validation != nil }
     func validationBatch(_ index: Int) throws -> Batch { validation!.batch(index) }
+    func evaluationInputs(count: Int) -> Tensor? {
+        let set = (validation ?? train).set
+        return ViewBatchSampler.evaluationImages(of: set, images: Array(0..<min(count, set.count)))
+    }
     var itemsPerBatch: Int { train.batchSize }
     var unit: String { "images" }
     var inputShape: InputShape {

@@ -78,12 +78,15 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var threads: Int? = nil
     /// Whether TensorBoard event files are written beside log.jsonl.
     public var tensorboard = true
+    /// Images (unaugmented, the first of the test split) whose representations' covariance spectrum is logged at
+    /// each validation (`spectrum_backbone`, `spectrum_projector`, `effective_rank_*`); 0: none. Image methods only.
+    public var spectrumImages = 1024
 
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
         case steps, seed, threads, tensorboard
         case logEvery = "log_every", validateEvery = "validate_every", validationBatches = "validation_batches"
-        case checkpointEvery = "checkpoint_every"
+        case checkpointEvery = "checkpoint_every", spectrumImages = "spectrum_images"
     }
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -97,6 +100,10 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         checkpointEvery = try c.value(.checkpointEvery, default: d.checkpointEvery)
         threads = try c.decodeIfPresent(Int.self, forKey: .threads)
         tensorboard = try c.value(.tensorboard, default: d.tensorboard)
+        spectrumImages = try c.value(.spectrumImages, default: d.spectrumImages)
+        if spectrumImages < 0 || spectrumImages > 65536 {
+            throw decoder.invalid("spectrum_images", "must be in 0...65536, found \(spectrumImages)")
+        }
         if steps < 1 { throw decoder.invalid("steps", "must be positive, found \(steps)") }
         for (key, value) in [("log_every", logEvery), ("validate_every", validateEvery), ("checkpoint_every", checkpointEvery)] where value < 1 {
             throw decoder.invalid(key, "must be positive, found \(value)")

@@ -87,6 +87,29 @@ public final class Trainer {
         return total / Float(config.training.validationBatches)
     }
 
+    /// The covariance spectrum (and effective rank) of each representation the method gives for the fixed
+    /// evaluation `inputs` `[N, …]`, in evaluation mode, as log entries `spectrum_<name>` and `effective_rank_<name>`.
+    private func spectrumEntries(_ inputs: Tensor) -> [String: Any] {
+        method.model.setTraining(false)
+        defer { method.model.setTraining(true) }
+        var entries: [String: Any] = [:]
+        let n = inputs.shape[0], chunk = 256
+        for (name, request) in EmbeddingSpectrum.representations {
+            var blocks: [Tensor] = []
+            for start in stride(from: 0, to: n, by: chunk) {
+                guard let block = method.features(inputs.sliced(alongAxis: 0, start: start, length: min(chunk, n - start)), request),
+                      block.rank == 2 else { break }
+                blocks.append(block)
+            }
+            guard !blocks.isEmpty, n >= 2, let spectrum = try? EmbeddingSpectrum(of: Tensor.concatenate(blocks, alongAxis: 0)) else {
+                continue
+            }
+            entries["spectrum_\(name)"] = spectrum.singularValues.map(Double.init)
+            entries["effective_rank_\(name)"] = Double(spectrum.effectiveRank)
+        }
+        return entries
+    }
+
     /// Trains from step 0, or from the newest checkpoint when `resume` is set.
     public func run(resume: Bool) throws -> TrainingSummary {
         let fileManager = FileManager.default
@@ -147,6 +170,7 @@ public final class Trainer {
         var lastLoss: Float = .nan
         var lastMetrics: [String: Float] = [:]
         var windowItems = 0, windowStart = started
+        let spectrumInputs = config.training.spectrumImages > 1 ? pipeline.evaluationInputs(count: config.training.spectrumImages) : nil
         method.model.setTraining(true)
         var step = startStep
         var interrupted = false
@@ -187,6 +211,7 @@ public final class Trainer {
                 ]
                 for (key, metric) in metrics { entry[key] = Double(metric) }
                 if let validation { entry["validation_loss"] = Double(validation) }
+                if validate, let spectrumInputs { entry.merge(spectrumEntries(spectrumInputs)) { $1 } }
                 var line = try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys])
                 line.append(0x0A)
                 try log.write(contentsOf: line)

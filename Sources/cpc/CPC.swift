@@ -8,7 +8,7 @@ struct CPC: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cpc",
         abstract: "Self-supervised representation learning (Contrastive Predictive Coding and friends) on the CPU.",
-        subcommands: [Prepare.self, Train.self, Embed.self, ProbeCommand.self, Report.self, MutualInformation.self, Bench.self,
+        subcommands: [Prepare.self, Train.self, Embed.self, ProbeCommand.self, Report.self, Spectrum.self, MutualInformation.self, Bench.self,
                       Inspect.self])
 
     static func main() {

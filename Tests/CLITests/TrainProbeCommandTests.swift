@@ -29,6 +29,17 @@ import TestSupport
         #expect(missingCheckpoint.status != 0)
         #expect(missingCheckpoint.standardError.contains("/nonexistent/model"))
     }
+
+    @Test func spectrumValidatesItsArguments() throws {
+        let missing = try runCPC(["spectrum", "--checkpoint", "/nonexistent/model.safetensors"])
+        #expect(missing.status != 0 && missing.standardError.contains("/nonexistent/model"), "\(missing.standardError)")
+        let few = try runCPC(["spectrum", "--checkpoint", "/nonexistent/model.safetensors", "--images", "1"])
+        #expect(few.status != 0 && few.standardError.contains("--images must be in 2...65536, got 1"), "\(few.standardError)")
+        // An audio model has no image representation to take the spectrum of.
+        let audio = repositoryRoot.appendingPathComponent("models/cpc-audio-pretrained.safetensors").path
+        let result = try runCPC(["spectrum", "--checkpoint", audio])
+        #expect(result.status != 0 && result.standardError.contains("trains on audio"), "\(result.standardError)")
+    }
 }
 
 @Suite struct ImageProbeCommandTests {

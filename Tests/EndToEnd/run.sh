@@ -147,6 +147,26 @@ PY
     check "cpc probe image --knn reads $method's backbone: kNN and linear well above chance" pair_probed "$method"
 done
 
+# The dimensional-collapse spectrum: logged at each validation, plotted by `cpc report`, printed by `cpc spectrum`.
+"$cpc" report --run "$work/vicreg" >/dev/null
+"$cpc" spectrum --checkpoint "$work/vicreg/final.safetensors" --images 256 --threads 2 --json "$work/spectrum.json" >"$work/spectrum.txt"
+spectrum_ok() {
+    python3 - "$work/spectrum.json" "$work/vicreg" <<'PY'
+import json, os, sys
+s = json.load(open(sys.argv[1]))
+rows = {r["representation"]: r for r in s["representations"]}
+log = [json.loads(line) for line in open(os.path.join(sys.argv[2], "log.jsonl"))]
+logged = [l for l in log if "spectrum_projector" in l]
+print("cpc spectrum: " + ", ".join(f"{n} width {r['width']} effective rank {r['effective_rank']:.1f}" for n, r in rows.items())
+      + f"; {len(logged)} validations logged a spectrum")
+ok = set(rows) == {"backbone", "projector"} and rows["projector"]["width"] == 64 and len(rows["backbone"]["singular_values"]) == 16
+ok = ok and all(1 < r["effective_rank"] <= r["width"] for r in rows.values())
+ok = ok and len(logged) == 1 and len(logged[0]["spectrum_projector"]) == 64 and logged[0]["spectrum_projector"] == sorted(logged[0]["spectrum_projector"], reverse=True)
+sys.exit(0 if ok and os.path.getsize(os.path.join(sys.argv[2], "spectrum.svg")) > 1000 else 1)
+PY
+}
+check "cpc spectrum and cpc report: VICReg's backbone and projector spectra, logged at validation and plotted" spectrum_ok
+
 # The MI bounds on Poole et al.'s staircase, shortened (2 → 8 → 10 nats, 600 steps a level, two seeds): InfoNCE never
 # exceeds log N and saturates near it at 10 nats; NWJ and TUBA vary more than InfoNCE at 8 and 10 nats.
 "$cpc" mi --bound infonce,nwj,tuba --schedule 2,8,10 --steps-per-level 600 --seeds 2 --threads 2 --json "$work/mi.json" \

@@ -106,13 +106,20 @@ private func quickSettings(hidden: Int? = nil) -> ProbeSettings {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcpc-report-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let log = (1...4).map { "{\"step\": \($0), \"loss\": 3, \"online_accuracy\": \(0.2 * Double($0)), \"collapse_std\": 0.08, \"contrastive_accuracy\": 0.5}" }
+        let log = (1...4).map { "{\"step\": \($0), \"loss\": 3, \"online_accuracy\": \(0.2 * Double($0)), \"collapse_std\": 0.08, \"contrastive_accuracy\": 0.5"
+            + ($0 % 2 == 0 ? ", \"spectrum_backbone\": [4, 2, 1e-9], \"spectrum_projector\": [3, 1], \"effective_rank_backbone\": 1.9" : "") + "}" }
         try (log.joined(separator: "\n") + "\n").write(to: folder.appendingPathComponent("log.jsonl"), atomically: true, encoding: .utf8)
         let paths = try RunReport.write(runFolder: folder.path, outFolder: folder.path)
-        #expect(paths.map { URL(fileURLWithPath: $0).lastPathComponent } == ["loss.svg", "accuracy.svg", "collapse.svg", "report.md"])
+        #expect(paths.map { URL(fileURLWithPath: $0).lastPathComponent } == ["loss.svg", "accuracy.svg", "collapse.svg", "spectrum.svg", "report.md"])
         #expect(try String(contentsOfFile: paths[1], encoding: .utf8).contains("online linear probe"))
-        let markdown = try String(contentsOfFile: paths[3], encoding: .utf8)
+        let spectra = try RunReport.readSpectra(folder.path)
+        #expect(spectra.map(\.step) == [2, 2, 4, 4] && spectra.map(\.representation) == ["backbone", "projector", "backbone", "projector"])
+        #expect(spectra[0].values == [4, 2, 1e-9])
+        let spectrum = try String(contentsOfFile: paths[3], encoding: .utf8)
+        #expect(spectrum.contains("backbone: covariance spectrum") && spectrum.contains("projector: covariance spectrum") && spectrum.contains("step 4"))
+        let markdown = try String(contentsOfFile: paths[4], encoding: .utf8)
         #expect(markdown.contains("online probe accuracy 0.800") && markdown.contains("collapse monitor 0.080"))
+        #expect(markdown.contains("spectrum.svg") && markdown.contains("effective rank of the backbone 1.900"))
     }
 }
 

@@ -175,6 +175,9 @@ func trainStraightAndResumed(_ config: RunConfig) throws -> (straight: Data, res
         #expect(a == b, "final checkpoints must be bit-identical (queue and momentum encoder included)")
         #expect(log.count == 4 && log.allSatisfy { ($0["loss"] as? Double)?.isFinite == true })
         #expect(log.last?["online_accuracy"] != nil && log.last?["collapse_std"] != nil)
+        // The dimensional-collapse spectrum of both representations at each validation (4 test images: 4 values).
+        #expect(log.last?["effective_rank_backbone"] != nil && log.last?["effective_rank_projector"] != nil)
+        #expect((log.last?["spectrum_backbone"] as? [Double])?.count == 4 && log[0]["spectrum_projector"] == nil)
         let names = try SafeTensors.read(path).tensors.map(\.0)
         #expect(names.contains("backbone.conv1.weight") && names.contains("backbone.layer2.0.bn1.running_mean"))
         let expected = ["moco": ["queue.queue", "queue.queue_ptr", "momentum_backbone.conv1.weight"],

@@ -240,6 +240,16 @@ extension OnlineProbe {
     }
 }
 
+/// What image-pair methods give probes and the spectrum: `.pooled`, the backbone's output `[N, D]`, and
+/// `.projection`, the projector's `[N, P]` (without gradient); nil for other requests.
+func pooledOrProjected(_ inputs: Tensor, _ request: FeatureRequest, backbone: ResNet, projector: Sequential) -> Tensor? {
+    switch request {
+    case .pooled: return withoutGrad { backbone(inputs) }
+    case .projection: return withoutGrad { projector(backbone(inputs)) }
+    default: return nil
+    }
+}
+
 /// The check that a method whose loss takes statistics over the batch (Barlow Twins, VICReg) gets at least 2 images.
 func requireBatchStatistics(_ input: InputShape, method: String) throws {
     if input.batchSize == 1 {
@@ -285,6 +295,11 @@ struct BackboneAndProjector {
         let projections = projector(features)
         let views = (0..<batch.views.count).map { projections.sliced(alongAxis: 0, start: $0 * n, length: n) }
         return (features, projections, views)
+    }
+
+    /// `.pooled`: the backbone's output `[N, D]`; `.projection`: the projector's `[N, P]`; nil for other requests.
+    func features(_ inputs: Tensor, _ request: FeatureRequest) -> Tensor? {
+        pooledOrProjected(inputs, request, backbone: backbone, projector: projector)
     }
 
     /// The step's output: `loss` plus the online probe's on the first view's detached features, `metrics` with the
