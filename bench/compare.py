@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs `cpc bench train` and the PyTorch twin of the config's method alternately (several rounds, same threads, same
 config) and prints each one's median time per step, the ratio, and peak resident memory. Twins: bench/cpc_torch.py
-(method: cpc) and bench/pair_torch.py (methods simclr, byol, swav).
+(method: cpc) and bench/pair_torch.py (methods simclr, byol, swav, barlow, vicreg, wmse).
 
     swift build -c release; pip install "torch==2.13.0+cpu" pyyaml
     python bench/compare.py --config configs/cpc-audio-paper.yaml --threads 2 --rounds 3
@@ -25,7 +25,7 @@ method = "cpc"
 for line in open(os.path.join(root, args.config) if not os.path.isabs(args.config) else args.config):
     if line.startswith("method:"):
         method = line.split(":", 1)[1].split("#")[0].strip()
-twins = {"cpc": "bench/cpc_torch.py", "simclr": "bench/pair_torch.py", "byol": "bench/pair_torch.py", "swav": "bench/pair_torch.py"}
+twins = {"cpc": "bench/cpc_torch.py", **{m: "bench/pair_torch.py" for m in ("simclr", "byol", "swav", "barlow", "vicreg", "wmse")}}
 if method not in twins:
     sys.exit(f"{args.config}: no PyTorch twin for method '{method}' (have: {', '.join(twins)})")
 

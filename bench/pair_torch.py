@@ -8,7 +8,11 @@ method's after-step work) on the given threads:
   gradient, 2 − 2·cos symmetrised, then the EMA update of the target;
 - swav: multi-crop — the backbone once per run of same-size crops, the projector over all, unit projections scored
   by the prototypes, Sinkhorn-Knopp codes (3 iterations, no gradient) of the two global crops, the swapped
-  prediction, then the prototypes renormalised.
+  prediction, then the prototypes renormalised;
+- barlow: both views in one pass, the cross-correlation of the batch-standardised projections (Barlow Twins' code);
+- vicreg: both views in one pass, invariance + variance hinge + covariance (VICReg's code);
+- wmse: all views in one pass, each view's embeddings whitened over random sub-batches (Cholesky, W = L⁻¹), then
+  2 − 2·cos over view pairs (W-MSE's code).
 
     pip install "torch==2.13.0+cpu" pyyaml
     python bench/pair_torch.py --config configs/swav-fashion.yaml --threads 2 --steps 3 --json
@@ -62,7 +66,8 @@ def nt_xent(z1, z2, temperature):
 def head(size, config, default_hidden):
     layers = []
     for h in config.get("hidden", default_hidden):
-        layers += [nn.Linear(size, h, bias=False), nn.BatchNorm1d(h), nn.ReLU()]
+        layers += [nn.Linear(size, h, bias=not config.get("batch_norm", True))]
+        layers += [nn.BatchNorm1d(h), nn.ReLU()] if config.get("batch_norm", True) else [nn.ReLU()]
         size = h
     return nn.Sequential(*layers, nn.Linear(size, config.get("output", 128)))
 
@@ -97,7 +102,8 @@ def main():
     torch.set_num_threads(args.threads)
     config = yaml.safe_load(open(args.config))
     method = config["method"]
-    assert method in ("simclr", "byol", "swav"), "pair_torch.py times method: simclr, byol and swav configs"
+    assert method in ("simclr", "byol", "swav", "barlow", "vicreg", "wmse"), \
+        "pair_torch.py times method: simclr, byol, swav, barlow, vicreg and wmse configs"
     model, data = config.get("model", {}), config.get("data", {})
     backbone_config = model.get("backbone", {})
     width, blocks = backbone_config.get("width", 16), backbone_config.get("blocks", [2, 2, 2, 2])
@@ -135,6 +141,46 @@ def main():
                 t = target[1](encode(target[0], both))
             loss = sum(2 - 2 * F.cosine_similarity(p[a * batch:(a + 1) * batch], t[b * batch:(b + 1) * batch], dim=-1).mean()
                        for a, b in ((0, 1), (1, 0)))
+        elif method == "barlow":
+            z = projector(encode(backbone, torch.cat(views[:2])))
+            standardised = [F.batch_norm(v, None, None, training=True, eps=1e-5) for v in (z[:batch], z[batch:])]
+            c = standardised[0].T @ standardised[1] / batch
+            diagonal = torch.diagonal(c)
+            off = c.pow(2).sum() - diagonal.pow(2).sum()
+            loss = model.get("scale", 0.1) * ((diagonal - 1).pow(2).sum() + model.get("off_diagonal_weight", 0.0051) * off)
+        elif method == "vicreg":
+            z = projector(encode(backbone, torch.cat(views[:2])))
+            z1, z2 = z[:batch], z[batch:]
+            d = z.shape[1]
+            off_mask = ~torch.eye(d, dtype=torch.bool)
+
+            def variance_and_covariance(v):
+                std = torch.sqrt(v.var(dim=0) + 1e-4)
+                centred = v - v.mean(dim=0)
+                cov = centred.T @ centred / (batch - 1)
+                return torch.mean(F.relu(1 - std)) / 2, cov[off_mask].pow(2).sum() / d
+
+            (v1, c1), (v2, c2) = variance_and_covariance(z1), variance_and_covariance(z2)
+            loss = (model.get("invariance_weight", 25) * F.mse_loss(z1, z2) + model.get("variance_weight", 25) * (v1 + v2)
+                    + model.get("covariance_weight", 1) * (c1 + c2))
+        elif method == "wmse":
+            z = projector(encode(backbone, torch.cat(views)))
+            size, d = model.get("whitening_size", 128), z.shape[1]
+            eye = torch.eye(d)
+            loss = 0
+            for _ in range(model.get("whitening_iterations", 1)):
+                perm = torch.randperm(batch).view(-1, size)
+                whitened = [torch.empty(batch, d) for _ in views]
+                for idx in perm:
+                    for v in range(len(views)):
+                        x = z[v * batch:(v + 1) * batch][idx]
+                        xn = x - x.mean(0, keepdim=True)
+                        cov = xn.T @ xn / (size - 1)
+                        w = torch.linalg.solve_triangular(torch.linalg.cholesky(cov), eye, upper=False)
+                        whitened[v] = whitened[v].index_put((idx,), xn @ w.T)
+                for a in range(len(views) - 1):
+                    for b in range(a + 1, len(views)):
+                        loss = loss + 2 - 2 * (F.normalize(whitened[a]) * F.normalize(whitened[b])).sum(dim=-1).mean()
         else:
             groups, start_index = [], 0
             while start_index < len(views):

@@ -47,6 +47,12 @@ public enum RunReport {
     /// One panel per representation: log10 of each singular value against its rank, a line per validation step
     /// (later steps darker), floored 8 decades below the largest value.
     public static func spectrumSVG(_ spectra: [(step: Int, representation: String, values: [Double])]) -> String {
+        spectrumSVG(spectra.map { (label: "step \($0.step)", representation: $0.representation, values: $0.values) }, graded: true)
+    }
+
+    /// One panel per representation, a line per labelled spectrum (`graded`: shades from light to dark in order, as
+    /// successive checkpoints; otherwise the palette, as different models).
+    public static func spectrumSVG(_ spectra: [(label: String, representation: String, values: [Double])], graded: Bool) -> String {
         var names: [String] = []
         for s in spectra where !names.contains(s.representation) { names.append(s.representation) }
         let panelWidth = 520.0, panelHeight = 380.0
@@ -58,8 +64,9 @@ public enum RunReport {
             let series = rows.enumerated().map { i, row in
                 let shade = rows.count > 1 ? Double(i) / Double(rows.count - 1) : 1
                 let grey = Int(200 - 200 * shade)
-                return Series(name: "step \(row.step)", points: row.values.enumerated().map { (Double($0.offset + 1), max(Foundation.log10(max($0.element, 1e-30)), floor)) },
-                              colour: String(format: "#%02x%02x%02x", grey, grey, min(255, grey + 80)))
+                let points = row.values.enumerated().map { (Double($0.offset + 1), max(Foundation.log10(max($0.element, 1e-30)), floor)) }
+                return Series(name: row.label, points: points,
+                              colour: graded ? String(format: "#%02x%02x%02x", grey, grey, min(255, grey + 80)) : palette[i % palette.count])
             }
             body += chart(title: "\(name): covariance spectrum", xLabel: "singular value rank", yLabel: "log10 σ", series: series,
                           originX: Double(index) * panelWidth, width: panelWidth, height: panelHeight, legendWidth: 100,

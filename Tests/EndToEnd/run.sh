@@ -149,11 +149,13 @@ done
 
 # The dimensional-collapse spectrum: logged at each validation, plotted by `cpc report`, printed by `cpc spectrum`.
 "$cpc" report --run "$work/vicreg" >/dev/null
-"$cpc" spectrum --checkpoint "$work/vicreg/final.safetensors" --images 256 --threads 2 --json "$work/spectrum.json" >"$work/spectrum.txt"
+"$cpc" spectrum --checkpoint "$work/vicreg/final.safetensors" --checkpoint "$work/barlow/final.safetensors" --images 256 \
+    --threads 2 --json "$work/spectrum.json" --plot "$work/spectrum.svg" >"$work/spectrum.txt"
 spectrum_ok() {
-    python3 - "$work/spectrum.json" "$work/vicreg" <<'PY'
+    python3 - "$work/spectrum.json" "$work/vicreg" "$work/spectrum.svg" <<'PY'
 import json, os, sys
-s = json.load(open(sys.argv[1]))
+both = json.load(open(sys.argv[1]))
+s = both[0]
 rows = {r["representation"]: r for r in s["representations"]}
 log = [json.loads(line) for line in open(os.path.join(sys.argv[2], "log.jsonl"))]
 logged = [l for l in log if "spectrum_projector" in l]
@@ -162,6 +164,7 @@ print("cpc spectrum: " + ", ".join(f"{n} width {r['width']} effective rank {r['e
 ok = set(rows) == {"backbone", "projector"} and rows["projector"]["width"] == 64 and len(rows["backbone"]["singular_values"]) == 16
 ok = ok and all(1 < r["effective_rank"] <= r["width"] for r in rows.values())
 ok = ok and len(logged) == 1 and len(logged[0]["spectrum_projector"]) == 64 and logged[0]["spectrum_projector"] == sorted(logged[0]["spectrum_projector"], reverse=True)
+ok = ok and [b["method"] for b in both] == ["vicreg", "barlow"] and "barlow" in open(sys.argv[3]).read()
 sys.exit(0 if ok and os.path.getsize(os.path.join(sys.argv[2], "spectrum.svg")) > 1000 else 1)
 PY
 }
