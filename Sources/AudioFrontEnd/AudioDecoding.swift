@@ -23,14 +23,37 @@ public struct AudioFileInfo: Sendable, Equatable {
 }
 
 public enum AudioDecoder {
-    /// Reads the header of `path`.
+    /// The longest audio `decode` accepts, in frames (2^31: 37 hours at 16 kHz).
+    public static let maximumFrames = 1 << 31
+
+    /// Reads the header of `path`; when the header gives no length (a streamed FLAC) or an implausible one, the
+    /// frames are counted by decoding.
     public static func info(_ path: String) throws -> AudioFileInfo {
         var info = SF_INFO()
         guard let file = sf_open(path, Int32(SFM_READ), &info) else {
             throw AudioError(path: path, problem: "cannot read audio: \(String(cString: sf_strerror(nil)))")
         }
-        sf_close(file)
-        return AudioFileInfo(sampleRate: Int(info.samplerate), channels: Int(info.channels), frames: Int(info.frames))
+        defer { sf_close(file) }
+        guard info.channels > 0, info.channels <= 1024, info.samplerate > 0 else {
+            throw AudioError(path: path, problem: "no usable channel count or sample rate in the header (channels \(info.channels), "
+                + "rate \(info.samplerate))")
+        }
+        var frames = Int(info.frames)
+        if frames < 0 || frames > maximumFrames {
+            // Unknown (a streamed FLAC) or implausible: count the frames by decoding, never trusting the header.
+            frames = 0
+            let block = 65536
+            var scratch = [Float](repeating: 0, count: block * Int(info.channels))
+            while true {
+                let read = Int(scratch.withUnsafeMutableBufferPointer { sf_readf_float(file, $0.baseAddress, sf_count_t(block)) })
+                frames += max(read, 0)
+                if frames > maximumFrames {
+                    throw AudioError(path: path, problem: "longer than \(maximumFrames) frames; split it into utterances")
+                }
+                if read < block { break }
+            }
+        }
+        return AudioFileInfo(sampleRate: Int(info.samplerate), channels: Int(info.channels), frames: frames)
     }
 
     /// Decodes `path` to mono Float32 in [-1, 1] at `sampleRate` (channels are averaged; a different rate is
@@ -41,29 +64,45 @@ public enum AudioDecoder {
             throw AudioError(path: path, problem: "cannot read audio: \(String(cString: sf_strerror(nil)))")
         }
         defer { sf_close(file) }
-        let channels = Int(info.channels), frames = Int(info.frames)
-        guard channels > 0, info.samplerate > 0 else {
-            throw AudioError(path: path, problem: "no audio channels or sample rate in the header")
+        let channels = Int(info.channels)
+        guard channels > 0, channels <= 1024, info.samplerate > 0 else {
+            throw AudioError(path: path, problem: "no usable channel count or sample rate in the header (channels \(info.channels), "
+                + "rate \(info.samplerate))")
         }
-        guard frames > 0 else { throw AudioError(path: path, problem: "empty: the file holds no audio frames") }
-        var interleaved = [Float](repeating: 0, count: frames * channels)
-        let read = interleaved.withUnsafeMutableBufferPointer { sf_readf_float(file, $0.baseAddress, sf_count_t(frames)) }
-        let error = sf_error(file)
-        if error != 0 {
-            throw AudioError(path: path, problem: "decoding failed: \(String(cString: sf_error_number(error)))")
-        }
-        guard read > 0 else { throw AudioError(path: path, problem: "truncated: no frame could be decoded") }
-        var mono: [Float]
-        if channels == 1 {
-            mono = Array(interleaved.prefix(Int(read)))
-        } else {
-            mono = [Float](repeating: 0, count: Int(read))
-            let scale = 1 / Float(channels)
-            for i in 0..<Int(read) {
-                var total: Float = 0
-                for c in 0..<channels { total += interleaved[i * channels + c] }
-                mono[i] = total * scale
+        // Read in blocks until the decoder stops: the header's frame count is not trusted (a streamed FLAC says
+        // "unknown", a damaged header can claim 2^36 frames), so nothing is allocated from it.
+        let block = 65536
+        var mono: [Float] = []
+        var interleaved = [Float](repeating: 0, count: block * channels)
+        while true {
+            let read = Int(interleaved.withUnsafeMutableBufferPointer { sf_readf_float(file, $0.baseAddress, sf_count_t(block)) })
+            let error = sf_error(file)
+            if error != 0 {
+                throw AudioError(path: path, problem: "decoding failed after \(mono.count) frames: \(String(cString: sf_error_number(error)))")
             }
+            guard read > 0 else { break }
+            if mono.count + read > maximumFrames {
+                throw AudioError(path: path, problem: "longer than \(maximumFrames) frames (\(maximumFrames / Int(info.samplerate) / 3600) hours); "
+                    + "split it into utterances")
+            }
+            if channels == 1 {
+                mono.append(contentsOf: interleaved[0..<read])
+            } else {
+                let scale = 1 / Float(channels)
+                for i in 0..<read {
+                    var total: Float = 0
+                    for c in 0..<channels { total += interleaved[i * channels + c] }
+                    mono.append(total * scale)
+                }
+            }
+            if read < block { break }
+        }
+        guard !mono.isEmpty else {
+            throw AudioError(path: path, problem: info.frames > 0 ? "truncated: no frame could be decoded" : "empty: the file holds no audio frames")
+        }
+        if let bad = mono.firstIndex(where: { !$0.isFinite }) {
+            throw AudioError(path: path, problem: "sample \(bad) (at \(String(format: "%.3f", Double(bad) / Double(info.samplerate))) s) is "
+                + "\(mono[bad]); audio must hold finite numbers")
         }
         if Int(info.samplerate) == sampleRate { return mono }
         return try resample(mono, from: Int(info.samplerate), to: sampleRate, path: path)

@@ -56,6 +56,22 @@ func dominantFrequency(_ samples: [Float], rate: Int, range: ClosedRange<Int>) -
         #expect(Swift.abs(upsampled.count - 4800) <= 2)
     }
 
+    @Test func aStreamedFLACWithoutALengthDecodesWhole() throws {
+        // Its header says "length unknown" (libsndfile reports 2^63 − 1 frames): nothing may be sized from it.
+        let reference = try AudioDecoder.decode(audioFixture("sweep-pcm16.wav"))
+        #expect(try AudioDecoder.info(audioFixture("streamed.flac")).frames == 4800)
+        let decoded = try AudioDecoder.decode(audioFixture("streamed.flac"))
+        #expect(decoded.count == 4800 && maxAbsoluteDifference(decoded, reference) < 1e-4)
+    }
+
+    @Test func nonFiniteSamplesAreAnErrorNamingTheSample() {
+        let path = audioFixture("nan-float32.wav")
+        #expect { try AudioDecoder.decode(path) } throws: { error in
+            guard let error = error as? AudioError else { return false }
+            return error.path == path && error.problem.contains("sample 1000") && error.problem.contains("nan")
+        }
+    }
+
     @Test func brokenFilesNameTheFileAndTheReason() {
         for (name, fragment) in [("truncated.flac", "cannot read audio"), ("empty.wav", "cannot read audio"), ("text.wav", "cannot read audio"),
                                  ("no-frames.wav", "empty"), ("missing.wav", "cannot read audio")] {

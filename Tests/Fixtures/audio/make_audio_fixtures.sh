@@ -17,3 +17,15 @@ head -c 100 sweep.flac > truncated.flac
 : > empty.wav
 echo "this is not audio" > text.wav
 sox -n -r 16000 -c 1 -b 16 no-frames.wav trim 0 0
+# A FLAC stream whose header does not give its length (encoded from a pipe to a pipe: total samples 0 = unknown).
+python3 -c 'import sys, wave; sys.stdout.buffer.write(wave.open("sweep-pcm16.wav").readframes(10**9))' \
+    | flac --silent --force-raw-format --endian=little --sign=signed --channels=1 --bps=16 --sample-rate=16000 -c - > streamed.flac
+# A float WAV holding one NaN and one infinity (sample 1000 and 2000 of 4800).
+python3 - <<'PY'
+import math, struct
+samples = [0.5 * math.sin(0.05 * i) for i in range(4800)]
+samples[1000], samples[2000] = float("nan"), float("inf")
+data = struct.pack("<4800f", *samples)
+header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 3, 1, 16000, 64000, 4, 32)
+open("nan-float32.wav", "wb").write(header + b"data" + struct.pack("<I", len(data)) + data)
+PY
