@@ -112,8 +112,15 @@ public enum Checkpoint {
     }
 
     /// Loads the model's state dict strictly from `path` (a safetensors file from here or from PyTorch).
+    /// A tensor holding NaN or ±∞ is an error naming it: such a checkpoint cannot give meaningful features or training.
     public static func loadModel(_ model: any Layer, from path: String) throws {
         let (tensors, _) = try SafeTensors.read(path)
+        for (name, tensor) in tensors {
+            if let index = tensor.withUnsafeBufferPointer({ $0.firstIndex { !$0.isFinite } }) {
+                let value = tensor.withUnsafeBufferPointer { $0[index] }
+                throw CheckpointError(path: path, problem: "tensor '\(name)' holds \(value) at index \(index); a checkpoint must hold finite numbers")
+            }
+        }
         try model.loadStateDict(tensors, source: path)
     }
 

@@ -68,7 +68,7 @@ public enum SafeTensors {
 
     /// Writes `data` to a temporary file beside `path`, flushes it to disk, and renames it over `path`.
     public static func writeAtomically(_ data: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
+        let url = URL(fileURLWithPath: try replaceableTarget(path))
         let temporary = url.deletingLastPathComponent()
             .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
         do {
@@ -89,6 +89,31 @@ public enum SafeTensors {
             try? FileManager.default.removeItem(at: temporary)
             throw SafeTensorsError(path: path, problem: "cannot write: \(error.localizedDescription)")
         }
+    }
+
+    /// The file `writeAtomically` may replace for `path`: `path` itself when it is absent or a regular file, the
+    /// file a symbolic link points to (so the link survives), and an error for anything else — a directory, a
+    /// device, a pipe or a socket is never renamed over (as root, `--out /dev/null` would replace the device).
+    static func replaceableTarget(_ path: String) throws -> String {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return path }  // absent: created
+        var target = path
+        if status.st_mode & S_IFMT == S_IFLNK {
+            guard let resolved = try? FileManager.default.destinationOfSymbolicLink(atPath: path) else { return path }
+            target = resolved.hasPrefix("/") ? resolved : URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(resolved).path
+            guard stat(target, &status) == 0 else { return target }  // a dangling link: its target is created
+        }
+        let kind: String
+        switch status.st_mode & S_IFMT {
+        case S_IFREG: return target
+        case S_IFDIR: kind = "a directory"
+        case S_IFCHR: kind = "a character device"
+        case S_IFBLK: kind = "a block device"
+        case S_IFIFO: kind = "a named pipe"
+        case S_IFSOCK: kind = "a socket"
+        default: kind = "not a regular file"
+        }
+        throw SafeTensorsError(path: path, problem: "exists and is \(kind); refusing to replace it with a file (choose another path)")
     }
 
     /// Reads the header of a safetensors file: entries in file order, and the metadata.

@@ -3,7 +3,8 @@
 //
 // Run folder: config.json (resolved config), log.jsonl (one object per logged step), events.out.tfevents.* (the same
 // scalars for TensorBoard), checkpoints/step-N.safetensors (+ .optimizer.safetensors, .json sidecar), final.safetensors
-// (+ sidecar).
+// (+ sidecar), .lock (held while a run trains there). The folder protects its owner: one run at a time, an earlier
+// run is continued (`resume`) or deliberately replaced (`overwrite`), never silently mixed with a new one.
 
 import AudioFrontEnd
 import Foundation
@@ -54,17 +55,73 @@ public final class Trainer {
     var checkpointsFolder: URL { directory.appendingPathComponent("checkpoints") }
 
     /// The newest complete checkpoint (one with a sidecar) in the run folder, if any.
-    public func newestCheckpoint() -> (path: String, step: Int)? {
+    public func newestCheckpoint() -> (path: String, step: Int)? { completeCheckpoints().first }
+
+    /// The complete checkpoints (with a sidecar) in the run folder, newest first.
+    func completeCheckpoints() -> [(path: String, step: Int)] {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: checkpointsFolder.path)) ?? []
         return files.compactMap { name -> (String, Int)? in
             guard name.hasPrefix("step-"), name.hasSuffix(".safetensors"), !name.hasSuffix(".optimizer.safetensors"),
                   let step = Int(name.dropFirst(5).dropLast(12)) else { return nil }
             let path = checkpointsFolder.appendingPathComponent(name).path
             return FileManager.default.fileExists(atPath: Checkpoint.sidecarPath(for: path)) ? (path, step) : nil
-        }.max { $0.1 < $1.1 }
+        }.sorted { $0.1 > $1.1 }
+    }
+
+    /// Takes the run folder's lock (`.lock`, an advisory `flock` the kernel drops when the process ends); throws when
+    /// another process holds it. Returns the descriptor to close when the run ends.
+    private func lockFolder() throws -> Int32 {
+        let path = directory.appendingPathComponent(".lock").path
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw TrainingError(message: "\(path): cannot create the run folder's lock (errno \(errno))") }
+        if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            close(descriptor)
+            throw TrainingError(message: "\(directory.path) is in use by another cpc train\(holder.isEmpty ? "" : " (process \(holder))"); "
+                + "wait for it to finish, or choose another --out")
+        }
+        _ = ftruncate(descriptor, 0)
+        let pid = "\(getpid())\n"
+        _ = pid.withCString { write(descriptor, $0, strlen($0)) }
+        return descriptor
+    }
+
+    /// What an earlier run left in the folder (log lines, checkpoints, final model), described; nil when nothing.
+    private func earlierRun(logURL: URL) -> String? {
+        var parts: [String] = []
+        if let text = try? String(contentsOf: logURL, encoding: .utf8), !text.isEmpty {
+            let steps = text.split(separator: "\n").compactMap { line in
+                (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["step"] as? Int
+            }
+            parts.append(steps.max().map { "a log to step \($0)" } ?? "a log")
+        }
+        let checkpoints = completeCheckpoints()
+        if !checkpoints.isEmpty { parts.append("\(checkpoints.count) checkpoint\(checkpoints.count == 1 ? "" : "s") (newest: step \(checkpoints[0].step))") }
+        if FileManager.default.fileExists(atPath: directory.appendingPathComponent("final.safetensors").path) { parts.append("a final model") }
+        return parts.isEmpty ? nil : parts.joined(separator: ", ")
+    }
+
+    /// Removes an earlier run's log, checkpoints, final model and event files (for `overwrite`).
+    private func removeEarlierRun(logURL: URL) {
+        let fileManager = FileManager.default
+        try? fileManager.removeItem(at: logURL)
+        for name in (try? fileManager.contentsOfDirectory(atPath: checkpointsFolder.path)) ?? [] where name.hasPrefix("step-") {
+            try? fileManager.removeItem(at: checkpointsFolder.appendingPathComponent(name))
+        }
+        for name in ["final.safetensors", "final.json", "final.optimizer.safetensors"] {
+            try? fileManager.removeItem(at: directory.appendingPathComponent(name))
+        }
+        for file in TensorBoardWriter.eventFiles(in: directory) { try? fileManager.removeItem(at: file) }
     }
 
     private func save(step: Int, to path: String, metrics: [String: Float]) throws {
+        // Never write weights a later run could not use: a non-finite value stops the run, the last good checkpoint stays.
+        for (name, tensor) in method.model.stateDict {
+            if let index = tensor.withUnsafeBufferPointer({ $0.firstIndex { !$0.isFinite } }) {
+                throw TrainingError(message: "at step \(step) the model's \(name) holds a non-finite value (index \(index)); "
+                    + "nothing was saved, and the last good checkpoint is kept in \(checkpointsFolder.path)")
+            }
+        }
         var extra = metrics.mapValues { JSONValue.number(Double($0)) }
         // What the model was built for beyond the config (the online probe's classes), so probes can rebuild it.
         extra["input_classes"] = .number(Double(pipeline.inputShape.classes))
@@ -110,14 +167,16 @@ public final class Trainer {
         return entries
     }
 
-    /// Trains from step 0, or from the newest checkpoint when `resume` is set.
-    public func run(resume: Bool) throws -> TrainingSummary {
-        let fileManager = FileManager.default
-        try fileManager.createDirectory(at: checkpointsFolder, withIntermediateDirectories: true)
-        var startStep = 0
-        let logURL = directory.appendingPathComponent("log.jsonl")
-        if resume, let (path, step) = newestCheckpoint() {
-            let sidecar = try Checkpoint.readSidecar(for: path)
+    /// Loads the newest checkpoint that can be read (weights, optimiser state, sidecar), after checking that it was
+    /// trained with this config; a newer one that cannot be read is reported and skipped. Nil when there is none.
+    private func loadNewestReadableCheckpoint() throws -> (path: String, step: Int)? {
+        var skipped: [String] = []
+        for (path, step) in completeCheckpoints() {
+            let sidecar: CheckpointSidecar
+            do { sidecar = try Checkpoint.readSidecar(for: path) } catch {
+                skipped.append("\(error)")
+                continue
+            }
             if let stored = sidecar.config, stored != (try JSONValue.from(config)) {
                 let s = try? JSONDecoder().decode(RunConfig.self, from: JSONEncoder().encode(stored))
                 if s?.method != config.method || s?.model != config.model || s?.data != config.data || s?.optimizer != config.optimizer {
@@ -125,14 +184,63 @@ public final class Trainer {
                         + "config (model, data or optimizer); resume with the same config or start a new --out folder")
                 }
             }
-            _ = try Checkpoint.load(model: method.model, optimizer: optimizer, from: path)
+            do {
+                _ = try Checkpoint.load(model: method.model, optimizer: optimizer, from: path)
+            } catch {
+                skipped.append("\(error)")
+                continue
+            }
+            for reason in skipped { output("cannot resume from an unreadable checkpoint: \(reason); trying the previous one") }
+            return (path, step)
+        }
+        for reason in skipped { output("cannot resume from an unreadable checkpoint: \(reason)") }
+        if !skipped.isEmpty {
+            throw TrainingError(message: "\(checkpointsFolder.path): no checkpoint can be read (\(skipped.count) tried); "
+                + "start over with --overwrite, or restore a checkpoint")
+        }
+        return nil
+    }
+
+    /// Trains from step 0, or from the newest readable checkpoint when `resume` is set. Without `resume`, a folder
+    /// that holds an earlier run is refused unless `overwrite` is set, which deletes that run's log, checkpoints and
+    /// final model first. A second run into a folder in use is refused.
+    public func run(resume: Bool, overwrite: Bool = false) throws -> TrainingSummary {
+        let fileManager = FileManager.default
+        do {
+            try fileManager.createDirectory(at: checkpointsFolder, withIntermediateDirectories: true)
+        } catch {
+            throw TrainingError(message: "\(checkpointsFolder.path): cannot create the run folder: \(error.localizedDescription)")
+        }
+        let lock = try lockFolder()
+        defer { close(lock) }
+        var startStep = 0
+        let logURL = directory.appendingPathComponent("log.jsonl")
+        if !resume, let earlier = earlierRun(logURL: logURL) {
+            guard overwrite else {
+                throw TrainingError(message: "\(directory.path) holds an earlier run (\(earlier)); continue it with --resume, "
+                    + "replace it with --overwrite (deletes it), or choose another --out")
+            }
+            removeEarlierRun(logURL: logURL)
+            output("overwrote the earlier run in \(directory.path) (\(earlier))")
+        }
+        if resume, let (path, step) = try loadNewestReadableCheckpoint() {
             startStep = step
-            // Keep the log lines up to the checkpoint, so the resumed log reads like an uninterrupted one.
+            // Keep the log lines up to the checkpoint, so the resumed log reads like an uninterrupted one. Lines that
+            // cannot be read (a line torn by a crash, an edit) are not dropped: they move to log.unreadable.jsonl.
             if let text = try? String(contentsOf: logURL, encoding: .utf8) {
-                let kept = text.split(separator: "\n").filter { line in
-                    guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                          let s = object["step"] as? Int else { return false }
-                    return s <= step
+                var kept: [Substring] = [], unreadable: [Substring] = []
+                for line in text.split(separator: "\n") where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+                    if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let s = object["step"] as? Int {
+                        if s <= step { kept.append(line) }
+                    } else {
+                        unreadable.append(line)
+                    }
+                }
+                if !unreadable.isEmpty {
+                    let aside = directory.appendingPathComponent("log.unreadable.jsonl")
+                    let previous = (try? Data(contentsOf: aside)) ?? Data()
+                    try SafeTensors.writeAtomically(previous + Data((unreadable.joined(separator: "\n") + "\n").utf8), to: aside.path)
+                    output("\(unreadable.count) unreadable line(s) of log.jsonl kept in \(aside.path)")
                 }
                 try SafeTensors.writeAtomically(Data((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: logURL.path)
             }
@@ -203,13 +311,21 @@ public final class Trainer {
             let isLast = step == totalSteps
             let validate = step % config.training.validateEvery == 0 || isLast
             let validation = validate ? try validationLoss() : nil
+            if let validation, !validation.isFinite {
+                throw TrainingError(message: "the validation loss became \(validation) at step \(step) (the model in evaluation mode, "
+                    + "with its running statistics, gives non-finite outputs); stopping. The last good checkpoint is kept in "
+                    + "\(checkpointsFolder.path)")
+            }
             if step % config.training.logEvery == 0 || isLast || validation != nil {
                 var entry: [String: Any] = [
                     "step": step, "loss": Double(value), "learning_rate": Double(optimizer.learningRate),
                     "\(pipeline.unit)_per_second": Double(windowItems) / max(Double(now - windowStart) * 1e-9, 1e-9),
                     "elapsed_seconds": Double(now - started) * 1e-9,
                 ]
-                for (key, metric) in metrics { entry[key] = Double(metric) }
+                // JSON has no NaN or ∞: such a metric is left out and named under "non_finite".
+                for (key, metric) in metrics where metric.isFinite { entry[key] = Double(metric) }
+                let nonFinite = metrics.filter { !$0.value.isFinite }.map(\.key).sorted()
+                if !nonFinite.isEmpty { entry["non_finite"] = nonFinite }
                 if let validation { entry["validation_loss"] = Double(validation) }
                 if validate, let spectrumInputs { entry.merge(spectrumEntries(spectrumInputs)) { $1 } }
                 var line = try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys])

@@ -11,20 +11,23 @@ struct Train: ParsableCommand {
         discussion: """
             DIR/config.json holds the resolved config, DIR/log.jsonl one JSON object per logged step,
             DIR/checkpoints/step-N.safetensors the checkpoints (with .json sidecars), DIR/final.safetensors the result.
-            --resume continues from the newest checkpoint in DIR (weights, optimiser, data position) and ends with the
-            same weights as an uninterrupted run. Ctrl-C writes a checkpoint before stopping.
+            --resume continues from the newest readable checkpoint in DIR (weights, optimiser, data position) and ends
+            with the same weights as an uninterrupted run. A folder holding an earlier run is refused without --resume
+            or --overwrite, and one in use by another cpc train is refused. Ctrl-C writes a checkpoint before stopping.
             """)
 
     @Option(help: "Config file (YAML).") var config: String
     @Option(help: "Run folder (default: runs/<config name>).") var out: String?
     @Option(help: "Override training.steps.") var steps: Int?
     @Option(help: "Override training.seed.") var seed: UInt64?
-    @Flag(help: "Continue from the newest checkpoint in the run folder.") var resume = false
+    @Flag(help: "Continue from the newest readable checkpoint in the run folder.") var resume = false
+    @Flag(help: "Replace an earlier run in the run folder (deletes its log, checkpoints and final model).") var overwrite = false
     @Option(help: "Override training.threads (BLAS and elementwise loops).") var threads: Int?
 
     func validate() throws {
         if let steps, steps < 1 { throw ValidationError("--steps must be positive, got \(steps)") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if resume && overwrite { throw ValidationError("--resume continues the earlier run and --overwrite deletes it; give one") }
     }
 
     func run() throws {
@@ -40,7 +43,7 @@ struct Train: ParsableCommand {
         print("run folder \(folder), \(threadCount) thread(s)")
         let trainer = try Trainer(config: runConfig, directory: URL(fileURLWithPath: folder))
         print("model: \(trainer.method.model.parameterCount) parameters")
-        let summary = try withStageProgress { try trainer.run(resume: resume) }
+        let summary = try withStageProgress { try trainer.run(resume: resume, overwrite: overwrite) }
         print(String(format: "%@ after %d steps in %.1f s; last loss %.4f", summary.interrupted ? "stopped" : "finished",
                      summary.completedSteps, summary.seconds, summary.finalLoss))
         if summary.interrupted { throw ExitCode(130) }

@@ -214,10 +214,10 @@ private func expectSameScalars(_ a: [String: [(step: Int64, value: Float)]], _ b
         let logged = try logScalars(folder)
         #expect(logged["loss"]?.count == 4 && logged["mi_bound_k1"] != nil && logged["validation_loss"] != nil)
         expectSameScalars(try visibleScalars(folder), logged)
-        // Training again from step 0 in the same folder replaces the old run's events, like its log.
+        // Training again from step 0 in the same folder (--overwrite) replaces the old run's events, like its log.
         let again = try Trainer(config: tinyRunConfig(steps: 2), directory: folder)
         again.output = { _ in }
-        _ = try again.run(resume: false)
+        _ = try again.run(resume: false, overwrite: true)
         #expect(TensorBoardWriter.eventFiles(in: folder).count == 1)
         expectSameScalars(try visibleScalars(folder), try logScalars(folder))
     }

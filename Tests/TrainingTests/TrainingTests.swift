@@ -8,7 +8,7 @@ import TensorCore
 import TestSupport
 import Training
 
-private func temporaryFolder() -> URL {
+func temporaryFolder() -> URL {
     FileManager.default.temporaryDirectory.appendingPathComponent("swiftcpc-train-\(UUID().uuidString)")
 }
 

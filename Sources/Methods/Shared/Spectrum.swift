@@ -19,13 +19,14 @@ public struct EmbeddingSpectrum: Sendable, Equatable {
     public let singularValues: [Float]
 
     /// The spectrum of the biased covariance (1/N) Σ (z − z̄)(z − z̄)ᵀ of the rows of `representation` `[N, D]`.
-    /// Throws when the eigensolver fails (non-finite values).
+    /// Throws when the representation holds non-finite values or the eigensolver fails.
     public init(of representation: Tensor) throws {
         precondition(representation.rank == 2 && representation.shape[0] >= 2,
                      "EmbeddingSpectrum expects [N, D] with N >= 2, found \(representation.shape)")
         let values: [Float] = try withoutGrad {
             let z = representation - representation.mean(alongAxis: 0, keepingDimensions: true)
             let covariance = matmul(z, z, transposeA: true) * (1 / Float(representation.shape[0]))
+            guard covariance.scalars.allSatisfy(\.isFinite) else { throw LinearAlgebraError.eigendecompositionFailed(code: -1) }
             return try symmetricEigendecomposition(covariance).eigenvalues.scalars
         }
         singularValues = values.reversed().map { max($0, 0) }
