@@ -50,27 +50,51 @@ public struct Corpus: Sendable {
         return isDirectory.boolValue ? try loadTree(path) : try loadManifest(path)
     }
 
+    /// Indexes `root`/<speaker>/…/<utterance>.<audio>, following symbolic links to folders (a common way to lay
+    /// out datasets); a link back to a folder already on the path is a loop, skipped and reported.
     private static func loadTree(_ root: String) throws -> Corpus {
-        let rootURL = URL(fileURLWithPath: root).standardizedFileURL
-        guard let enumerator = FileManager.default.enumerator(at: rootURL, includingPropertiesForKeys: [.isRegularFileKey],
-                                                              options: [.skipsHiddenFiles]) else {
+        let rootPath = URL(fileURLWithPath: root).standardizedFileURL.path
+        var utterances: [Utterance] = []
+        var onPath = Set<[UInt64]>()
+        var loops: [String] = []
+        guard (try? FileManager.default.contentsOfDirectory(atPath: rootPath)) != nil else {
             throw CorpusError(path: root, problem: "cannot list the folder")
         }
-        var utterances: [Utterance] = []
-        let prefix = rootURL.path.hasSuffix("/") ? rootURL.path : rootURL.path + "/"
-        for case let url as URL in enumerator {
-            guard audioExtensions.contains(url.pathExtension.lowercased()) else { continue }
-            let relative = url.standardizedFileURL.path.replacingOccurrences(of: prefix, with: "")
-            let components = relative.split(separator: "/")
-            guard components.count >= 2 else { continue }  // audio directly under the root has no speaker folder
-            utterances.append(Utterance(id: url.deletingPathExtension().lastPathComponent, path: url.path,
-                                        speaker: String(components[0])))
-        }
+        walk(rootPath, components: [], onPath: &onPath, utterances: &utterances, loops: &loops)
         if utterances.isEmpty {
             throw CorpusError(path: root, problem: "no audio files (\(audioExtensions.sorted().joined(separator: ", "))) "
-                + "found in <speaker>/<chapter>/<utterance> folders")
+                + "found in <speaker>/<chapter>/<utterance> folders" + (loops.isEmpty ? "" : "; folder links that loop: \(loops.joined(separator: ", "))"))
         }
         return try Corpus(root: root, utterances: utterances)
+    }
+
+    /// Depth-first over `folder` (names sorted, hidden ones skipped), links followed; `onPath` holds the (device,
+    /// inode) of the folders being walked, so a link to one of them is a loop.
+    private static func walk(_ folder: String, components: [String], onPath: inout Set<[UInt64]>, utterances: inout [Utterance],
+                             loops: inout [String]) {
+        var status = stat()
+        guard stat(folder, &status) == 0 else { return }
+        let identity = [UInt64(status.st_dev), UInt64(status.st_ino)]
+        if onPath.contains(identity) {
+            loops.append(folder)
+            return
+        }
+        onPath.insert(identity)
+        defer { onPath.remove(identity) }
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+        for name in names {
+            let path = folder + "/" + name
+            var entry = stat()
+            guard stat(path, &entry) == 0 else { continue }  // a dangling link
+            if entry.st_mode & S_IFMT == S_IFDIR {
+                walk(path, components: components + [name], onPath: &onPath, utterances: &utterances, loops: &loops)
+            } else if entry.st_mode & S_IFMT == S_IFREG, !components.isEmpty,
+                      audioExtensions.contains(URL(fileURLWithPath: name).pathExtension.lowercased()) {
+                // Audio directly under the root has no speaker folder and is skipped.
+                utterances.append(Utterance(id: URL(fileURLWithPath: name).deletingPathExtension().lastPathComponent, path: path,
+                                            speaker: components[0]))
+            }
+        }
     }
 
     private static func loadManifest(_ path: String) throws -> Corpus {

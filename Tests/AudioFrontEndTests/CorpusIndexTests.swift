@@ -54,6 +54,25 @@ final class ScratchCorpus {
         #expect(report.splits == ["train": 192, "test": 64])
     }
 
+    @Test func speakerFoldersThatAreSymbolicLinksAreFollowedAndLoopsSkipped() throws {
+        let fileManager = FileManager.default
+        let base = fileManager.temporaryDirectory.appendingPathComponent("swiftcpc-links-\(UUID().uuidString)")
+        defer { try? fileManager.removeItem(at: base) }
+        let root = base.appendingPathComponent("corpus"), elsewhere = base.appendingPathComponent("storage/alice")
+        for folder in [root.appendingPathComponent("bob/1"), elsewhere.appendingPathComponent("7")] {
+            try fileManager.createDirectory(at: folder, withIntermediateDirectories: true)
+        }
+        let audio = repositoryRoot.appendingPathComponent("Tests/Fixtures/audio/sweep-pcm16.wav")
+        try fileManager.copyItem(at: audio, to: root.appendingPathComponent("bob/1/bob-1-0.wav"))
+        try fileManager.copyItem(at: audio, to: elsewhere.appendingPathComponent("7/alice-7-0.wav"))
+        // alice's folder lives elsewhere and is linked in; bob/1/again links back to the corpus root (a loop).
+        try fileManager.createSymbolicLink(at: root.appendingPathComponent("alice"), withDestinationURL: elsewhere)
+        try fileManager.createSymbolicLink(at: root.appendingPathComponent("bob/1/again"), withDestinationURL: root)
+        let corpus = try Corpus.load(root.path)
+        #expect(corpus.utterances.map(\.id).sorted() == ["alice-7-0", "bob-1-0"])
+        #expect(corpus.speakers.sorted() == ["alice", "bob"])
+    }
+
     @Test func readsATSVManifest() throws {
         let scratch = try ScratchCorpus()
         let manifest = try scratch.write("manifest.tsv", "path\tspeaker\tduration\n100/1/100-1-0000.flac\talice\t2.5\n101/1/101-1-0000.flac\tbob\t\n")
