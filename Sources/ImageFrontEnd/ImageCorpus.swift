@@ -75,6 +75,9 @@ public enum ImageCorpus {
         guard shape.count == 3 || (shape.count == 4 && [1, 3].contains(shape[3])) else {
             throw ImageError(path: images, problem: "expected IDX images [N, H, W] or [N, H, W, C], found shape \(shape)")
         }
+        guard shape[0] > 0, shape[1] > 0, shape[2] > 0 else {
+            throw ImageError(path: images, problem: "holds no images to use: shape \(shape) (N images of H × W pixels must all be positive)")
+        }
         let (labelShape, labelBytes) = try IDXReader.read(labels)
         guard labelShape.count == 1, labelShape[0] == shape[0] else {
             throw ImageError(path: labels, problem: "expected \(shape[0]) labels (one per image of \(images)), found shape \(labelShape)")

@@ -107,12 +107,23 @@ public enum IDXReader {
             let o = 4 + 4 * d
             shape.append(Int(data[o]) << 24 | Int(data[o + 1]) << 16 | Int(data[o + 2]) << 8 | Int(data[o + 3]))
         }
-        let expected = shape.reduce(1, *)
+        // Checked: a header can claim 2^32 − 1 per dimension; nothing is allocated from it.
+        var expected = 1
+        for d in shape {
+            let (product, overflow) = expected.multipliedReportingOverflow(by: d)
+            guard !overflow, product <= data.count else {
+                throw ImageError(path: path, problem: "IDX shape \(shape) needs more bytes than the file's \(data.count - headerLength) of data")
+            }
+            expected = product
+        }
         guard data.count - headerLength == expected else {
             throw ImageError(path: path, problem: "IDX shape \(shape) needs \(expected) bytes of data, found \(data.count - headerLength)")
         }
         return (shape, Array(data[headerLength...]))
     }
+
+    /// The most a gzipped IDX file may decompress to (a gzip bomb stops here, not at the kernel's OOM killer).
+    public static let maximumDecompressedBytes = 4 << 30
 
     static func contents(_ path: String) throws -> [UInt8] {
         guard FileManager.default.isReadableFile(atPath: path) else {
@@ -136,6 +147,9 @@ public enum IDXReader {
                 throw ImageError(path: path, problem: "gzip data is damaged: \(message)")
             }
             if n == 0 { break }
+            if output.count + Int(n) > maximumDecompressedBytes {
+                throw ImageError(path: path, problem: "decompresses to more than \(maximumDecompressedBytes >> 30) GiB; not an image file to load whole")
+            }
             output.append(contentsOf: chunk[0..<Int(n)])
         }
         return output

@@ -110,11 +110,13 @@ struct ProbeOptions: ParsableArguments {
     var name: String?
 
     func settings() throws -> ProbeSettings {
+        if epochs < 1 || epochs > 100_000 { throw ValidationError("--epochs must be in 1...100000, got \(epochs)") }
+        if let hidden, hidden < 1 || hidden > 65536 { throw ValidationError("--hidden must be in 1...65536, got \(hidden)") }
         var s = ProbeSettings()
         s.hidden = hidden
         s.epochs = epochs
         let rates = learningRates.split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
-        guard !rates.isEmpty, rates.allSatisfy({ $0 > 0 }) else {
+        guard !rates.isEmpty, rates.allSatisfy({ $0 > 0 && $0.isFinite }) else {
             throw ValidationError("--learning-rates needs positive numbers, got '\(learningRates)'")
         }
         s.learningRates = rates
@@ -143,10 +145,19 @@ struct SplitOptions: ParsableArguments {
     @Option(help: "Train split (one utterance id per line; default: CORPUS/train.txt).") var trainSplit: String?
     @Option(help: "Test split (default: CORPUS/test.txt).") var testSplit: String?
 
-    func load(corpus: String) throws -> (train: [String], test: [String]) {
-        let folder = URL(fileURLWithPath: corpus)
-        return (try SplitFile.read(trainSplit ?? folder.appendingPathComponent("train.txt").path),
-                try SplitFile.read(testSplit ?? folder.appendingPathComponent("test.txt").path))
+    /// The two splits, after the checks `prepare` makes (the same `CorpusValidator`): every id in the corpus and
+    /// (with labels) labelled, no id in both splits, label counts that fit the audio, class indices with names.
+    func load(corpus: Corpus, folder: String, labels: PhoneLabels?) throws -> (train: [String], test: [String]) {
+        let base = URL(fileURLWithPath: folder)
+        let trainPath = trainSplit ?? base.appendingPathComponent("train.txt").path
+        let testPath = testSplit ?? base.appendingPathComponent("test.txt").path
+        let splits = (train: try SplitFile.read(trainPath), test: try SplitFile.read(testPath))
+        let report = CorpusValidator.validate(corpus: corpus, labels: labels, splits: [(trainPath, splits.train), (testPath, splits.test)])
+        guard report.isUsable else {
+            throw ValidationError("\(folder): the data cannot be probed as given (run cpc prepare for the full report):\n  "
+                + report.errors.joined(separator: "\n  "))
+        }
+        return splits
     }
 }
 
@@ -163,7 +174,8 @@ struct PhoneProbe: ParsableCommand {
     func perform() throws {
         let corpus = try Corpus.load(data.corpus)
         let phoneLabels = try PhoneLabels.read(labels ?? URL(fileURLWithPath: data.corpus).appendingPathComponent("phones.txt").path)
-        let (train, test) = try data.extract(corpus: corpus, splits: try splits.load(corpus: data.corpus), labels: phoneLabels)
+        let (train, test) = try data.extract(corpus: corpus, splits: try splits.load(corpus: corpus, folder: data.corpus, labels: phoneLabels),
+                                             labels: phoneLabels)
         let result = Probes.phone(name: data.name, train: train, test: test, classes: phoneLabels.classCount, settings: try probe.settings())
         try writeResults([result], options: probe)
     }
@@ -181,7 +193,12 @@ struct SpeakerProbe: ParsableCommand {
 
     func perform() throws {
         let corpus = try Corpus.load(data.corpus)
-        let (train, test) = try data.extract(corpus: corpus, splits: try splits.load(corpus: data.corpus), labels: nil)
+        let ids = try splits.load(corpus: corpus, folder: data.corpus, labels: nil)
+        let trainSpeakers = Set(ids.train.compactMap { corpus.utterance($0)?.speaker })
+        guard trainSpeakers.count >= 2 else {
+            throw ValidationError("\(data.corpus): the train split has \(trainSpeakers.count) speaker(s); a speaker probe needs at least 2")
+        }
+        let (train, test) = try data.extract(corpus: corpus, splits: ids, labels: nil)
         let results = Probes.speaker(name: data.name, train: train, test: test, speakers: corpus.speakers.count,
                                      windowFrames: windowFrames, settings: try probe.settings())
         try writeResults(results, options: probe)

@@ -30,6 +30,27 @@ import TestSupport
         #expect(missingCheckpoint.standardError.contains("/nonexistent/model"))
     }
 
+    @Test func probesCheckTheirDataAsPrepareDoes() throws {
+        let corpus = repositoryRoot.appendingPathComponent("Corpora/synth-small").path
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcpc-splits-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let train = try String(contentsOfFile: corpus + "/train.txt", encoding: .utf8).split(separator: "\n").map(String.init)
+        // A test split that repeats training utterances.
+        let overlapping = folder.appendingPathComponent("test.txt").path
+        try (train.prefix(3).joined(separator: "\n") + "\n").write(toFile: overlapping, atomically: true, encoding: .utf8)
+        let leak = try runCPC(["probe", "phone", "--corpus", corpus, "--features", "mfcc", "--test-split", overlapping])
+        #expect(leak.status != 0 && leak.standardError.contains("\(train[0]) is in both"), "\(leak.standardError)")
+        // A speaker probe over one speaker.
+        let speaker = String(train[0].split(separator: "-")[0])
+        let one = folder.appendingPathComponent("one.txt").path
+        try (train.filter { $0.hasPrefix(speaker + "-") }.joined(separator: "\n") + "\n").write(toFile: one, atomically: true, encoding: .utf8)
+        let single = try runCPC(["probe", "speaker", "--corpus", corpus, "--features", "mfcc", "--train-split", one])
+        #expect(single.status != 0 && single.standardError.contains("has 1 speaker(s)"), "\(single.standardError)")
+        let epochs = try runCPC(["probe", "phone", "--corpus", corpus, "--features", "mfcc", "--epochs", "0"])
+        #expect(epochs.status != 0 && epochs.standardError.contains("--epochs must be in 1...100000, got 0"), "\(epochs.standardError)")
+    }
+
     @Test func spectrumValidatesItsArguments() throws {
         let missing = try runCPC(["spectrum", "--checkpoint", "/nonexistent/model.safetensors"])
         #expect(missing.status != 0 && missing.standardError.contains("/nonexistent/model"), "\(missing.standardError)")

@@ -81,6 +81,18 @@ func writeIDX(_ path: String, shape: [Int], bytes: [UInt8]) {
         } catch let error as ImageError {
             #expect(error.description.contains("0x0d"), "\(error)")
         }
+            // A header claiming 2^32 − 1 images of 2^32 − 1 rows: refused from the file's length, nothing allocated.
+        writeIDX(folder + "/huge.idx", shape: [0xFFFF_FFFF, 0xFFFF_FFFF, 28], bytes: [1, 2, 3])
+        #expect { try IDXReader.read(folder + "/huge.idx") } throws: { "\($0)".contains("needs more bytes than the file") }
+    }
+
+    @Test func idxSetsWithoutImagesOrPixelsAreRefused() throws {
+        for (name, shape) in [("none", [0, 28, 28]), ("flat", [4, 0, 0])] {
+            let folder = try makeFolder("idx-\(name)")
+            writeIDX(folder + "/train-images-idx3-ubyte", shape: shape, bytes: [])
+            writeIDX(folder + "/train-labels-idx1-ubyte", shape: [shape[0]], bytes: [UInt8](repeating: 0, count: shape[0]))
+            #expect { try ImageCorpus.load(folder, split: .train) } throws: { "\($0)".contains("holds no images to use") }
+        }
     }
 
     @Test func loadsAnIDXCorpusWithBothSplits() throws {
