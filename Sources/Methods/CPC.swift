@@ -31,12 +31,12 @@ public struct CPCEncoderConfig: Codable, Sendable, Equatable {
         kernels = try c.value(.kernels, default: d.kernels)
         strides = try c.value(.strides, default: d.strides)
         normalization = try c.value(.normalization, default: d.normalization)
-        if channels < 1 { throw decoder.invalid("channels", "must be positive, found \(channels)") }
+        if channels < 1 || channels > 8192 { throw decoder.invalid("channels", "must be in 1...8192, found \(channels)") }
         if kernels.isEmpty || kernels.count != strides.count {
             throw decoder.invalid("strides", "needs one stride per kernel (\(kernels.count) kernels, \(strides.count) strides)")
         }
-        if kernels.contains(where: { $0 < 1 }) || strides.contains(where: { $0 < 1 }) {
-            throw decoder.invalid("kernels", "kernels and strides must be positive")
+        if kernels.count > 32 || kernels.contains(where: { $0 < 1 || $0 > 65536 }) || strides.contains(where: { $0 < 1 || $0 > 65536 }) {
+            throw decoder.invalid("kernels", "at most 32 layers, kernels and strides in 1...65536; found kernels \(kernels), strides \(strides)")
         }
     }
 
@@ -128,8 +128,8 @@ public struct CPCConfig: MethodConfig {
         predictionSteps = try c.value(.predictionSteps, default: 12)
         negatives = try c.value(.negatives, default: 128)
         negativeSampling = try c.value(.negativeSampling, default: .mixed)
-        if predictionSteps < 1 { throw decoder.invalid("prediction_steps", "must be positive, found \(predictionSteps)") }
-        if negatives < 1 { throw decoder.invalid("negatives", "must be positive, found \(negatives)") }
+        if predictionSteps < 1 || predictionSteps > 1024 { throw decoder.invalid("prediction_steps", "must be in 1...1024, found \(predictionSteps)") }
+        if negatives < 1 || negatives > 65536 { throw decoder.invalid("negatives", "must be in 1...65536, found \(negatives)") }
     }
 }
 
@@ -242,6 +242,28 @@ public final class CPCAudio: Method, MethodSpec {
             throw ConfigError(key: "data.window", message: "\(input.window) samples give \(frames) encoded frames; "
                 + "more than model.prediction_steps (\(config.predictionSteps)) are needed")
         }
+        // What one training step holds, roughly (4-byte values; the encoder's outputs, normalisations, activations
+        // and their gradients; the context's gates; the k-step scores): refuse what the machine cannot hold.
+        let bytes = trainingStepBytes(config, window: input.window, batch: max(input.batchSize, 1))
+        if bytes > Double(ProcessInfo.processInfo.physicalMemory) {
+            throw ConfigError(key: "data.batch_size", message: String(format: "a training step of this config needs about %.0f GiB "
+                + "(batch %d × window %d, encoder channels %d, context %d, %d negatives), more than this machine's %.0f GiB; "
+                + "lower data.batch_size, data.window, the model's widths or model.negatives", bytes / Double(1 << 30),
+                input.batchSize, input.window, config.encoder.channels, config.context.hidden, config.negatives,
+                Double(ProcessInfo.processInfo.physicalMemory) / Double(1 << 30)))
+        }
+    }
+
+    /// A rough count of the bytes one training step of `config` holds for `batch` windows of `window` samples.
+    public static func trainingStepBytes(_ config: CPCConfig, window: Int, batch: Int) -> Double {
+        var length = Double(window), values = 0.0
+        for (kernel, stride) in zip(config.encoder.kernels, config.encoder.strides) {
+            length = max(1, (length - Double(kernel)) / Double(stride) + 1)
+            values += 4 * length * Double(config.encoder.channels)
+        }
+        values += 8 * length * Double(config.context.hidden * config.context.layers)
+        values += 2 * length * Double(config.predictionSteps) * Double(config.negatives + 1)
+        return 4 * Double(batch) * values
     }
 
     public static func make(_ config: CPCConfig, input: InputShape, seed: UInt64) throws -> any Method {

@@ -82,6 +82,7 @@ public struct RegisteredMethod: @unchecked Sendable {
                 throw ConfigError(key: "model", message: "the model config is not one of method '\(key)'")
             }
             try S.validate(typed, input: input)
+            if let pair = typed as? any ImagePairConfig { try requireMemory(for: pair.backbone, input: input) }
             return try S.make(typed, input: input, seed: seed)
         }
         return try build(spec)
@@ -121,4 +122,27 @@ public enum MethodRegistry {
 
     /// The entry for `key`, or nil.
     public static func entry(_ key: String) -> RegisteredMethod? { all.first { $0.key == key } }
+}
+
+/// Refuses an image-pair config whose training step cannot fit in this machine's memory, estimated from the backbone's
+/// activations (each block's convolutions, normalisations, activations and their gradients, 4-byte values) for
+/// every view of a batch. Errors name `data.batch_size`.
+func requireMemory(for backbone: ResNetConfig, input: InputShape) throws {
+    guard input.batchSize > 0, !input.views.isEmpty else { return }
+    var values = 0.0
+    for view in input.views where view.height > 0 && view.width > 0 {
+        var (height, width) = (Double(view.height), Double(view.width))
+        values += 4 * height * width * Double(backbone.width)  // the stem
+        for (stage, blocks) in backbone.blocks.enumerated() {
+            if stage > 0 { (height, width) = ((height / 2).rounded(.up), (width / 2).rounded(.up)) }
+            values += 8 * Double(blocks) * height * width * Double(backbone.width << stage)
+        }
+    }
+    let bytes = 4 * Double(input.batchSize) * values
+    let memory = Double(ProcessInfo.processInfo.physicalMemory)
+    if bytes > memory {
+        throw ConfigError(key: "data.batch_size", message: String(format: "a training step needs about %.0f GiB for the backbone's "
+            + "activations (batch %d, %d views, width %d), more than this machine's %.0f GiB; lower data.batch_size, the view sizes "
+            + "or model.backbone.width", bytes / Double(1 << 30), input.batchSize, input.views.count, backbone.width, memory / Double(1 << 30)))
+    }
 }

@@ -41,10 +41,10 @@ public struct DataConfig: Codable, Sendable, Equatable {
         sampling = try c.value(.sampling, default: d.sampling)
         cacheMegabytes = try c.value(.cacheMegabytes, default: d.cacheMegabytes)
         prefetch = try c.value(.prefetch, default: d.prefetch)
-        if window < 160 { throw decoder.invalid("window", "must be at least 160 samples, found \(window)") }
-        if batchSize < 1 { throw decoder.invalid("batch_size", "must be positive, found \(batchSize)") }
-        if cacheMegabytes < 0 { throw decoder.invalid("cache_mb", "must not be negative, found \(cacheMegabytes)") }
-        if prefetch < 1 { throw decoder.invalid("prefetch", "must be positive, found \(prefetch)") }
+        if window < 160 || window > 960_000 { throw decoder.invalid("window", "must be in 160...960000 samples (60 s), found \(window)") }
+        if batchSize < 1 || batchSize > 4096 { throw decoder.invalid("batch_size", "must be in 1...4096, found \(batchSize)") }
+        if cacheMegabytes < 0 || cacheMegabytes > 1 << 20 { throw decoder.invalid("cache_mb", "must be in 0...1048576, found \(cacheMegabytes)") }
+        if prefetch < 1 || prefetch > 64 { throw decoder.invalid("prefetch", "must be in 1...64, found \(prefetch)") }
     }
 }
 
@@ -90,8 +90,8 @@ public struct ImageDataConfig: Codable, Sendable, Equatable {
         for (key, p) in [("colour_drop", colourDrop), ("greyscale", greyscale)] where !(p >= 0 && p <= 1) {
             throw decoder.invalid(key, "must be a probability in [0, 1], found \(p)")
         }
-        if batchSize < 1 { throw decoder.invalid("batch_size", "must be positive, found \(batchSize)") }
-        if prefetch < 1 { throw decoder.invalid("prefetch", "must be positive, found \(prefetch)") }
+        if batchSize < 1 || batchSize > 65536 { throw decoder.invalid("batch_size", "must be in 1...65536, found \(batchSize)") }
+        if prefetch < 1 || prefetch > 64 { throw decoder.invalid("prefetch", "must be in 1...64, found \(prefetch)") }
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -276,7 +276,7 @@ public enum DataSection: Sendable, Equatable, Encodable {
     /// What is known of the input before any data are read (the audio window).
     public var knownShape: InputShape {
         var shape = InputShape(kind: kind)
-        if case .audio(let d) = self { shape.window = d.window }
+        if case .audio(let d) = self { (shape.window, shape.batchSize) = (d.window, d.batchSize) }
         if case .imageViews(let d) = self { shape.views = d.augmentations.map { _ in .init(height: 0, width: 0) } }
         return shape
     }

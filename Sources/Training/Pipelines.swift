@@ -81,7 +81,7 @@ struct AudioPipeline: TrainingPipeline {
     var unit: String { "samples" }
     var inputShape: InputShape {
         var shape = InputShape(kind: .audioWindows)
-        shape.window = sampler.windowLength
+        (shape.window, shape.batchSize) = (sampler.windowLength, sampler.batchSize)
         shape.classes = sampler.corpus.speakers.count
         return shape
     }

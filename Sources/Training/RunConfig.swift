@@ -108,7 +108,10 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         for (key, value) in [("log_every", logEvery), ("validate_every", validateEvery), ("checkpoint_every", checkpointEvery)] where value < 1 {
             throw decoder.invalid(key, "must be positive, found \(value)")
         }
-        if validationBatches < 0 { throw decoder.invalid("validation_batches", "must not be negative") }
+        if validationBatches < 0 || validationBatches > 10_000 {
+            throw decoder.invalid("validation_batches", "must be in 0...10000, found \(validationBatches)")
+        }
+        if steps > 1_000_000_000 { throw decoder.invalid("steps", "must be at most 1000000000, found \(steps)") }
         if let threads, threads < 1 { throw decoder.invalid("threads", "must be positive, found \(threads)") }
     }
 }
@@ -173,14 +176,47 @@ public struct RunConfig: Codable, Sendable, Equatable {
 
     /// Reads and validates a YAML (or JSON) config file; errors name the file and the key.
     public static func load(_ path: String) throws -> RunConfig {
+        var status = stat()
+        if stat(path, &status) == 0, status.st_size > maximumConfigBytes {
+            throw ConfigError(file: path, key: "", message: "is \(status.st_size) bytes; a config is at most \(maximumConfigBytes >> 10) KiB")
+        }
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ConfigError(file: path, key: "", message: "cannot read the config file")
+            throw ConfigError(file: path, key: "", message: "cannot read the config file (missing, unreadable or not UTF-8)")
+        }
+        if let line = aliasLine(text) {
+            throw ConfigError(file: path, key: "", message: "line \(line) uses a YAML alias (*name); configs do not expand aliases "
+                + "(a few lines of them can expand to billions of nodes): write the values out")
         }
         do {
             return try YAMLDecoder().decode(RunConfig.self, from: text)
         } catch {
             throw describe(error, file: path)
         }
+    }
+
+    /// The largest config file `load` reads.
+    public static let maximumConfigBytes = 1 << 20
+
+    /// The 1-based line of the first YAML alias (`*name` where a value, item or key starts, outside quotes and
+    /// comments), or nil. Aliases are refused before parsing: expanding them is what a "billion laughs" file abuses.
+    static func aliasLine(_ text: String) -> Int? {
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var quote: Character? = nil
+            var previous: Character = " "
+            for character in line {
+                if let open = quote {
+                    if character == open { quote = nil }
+                } else if character == "\"" || character == "'" {
+                    if " \t:[{,-?".contains(previous) { quote = character }
+                } else if character == "#" && (previous == " " || previous == "\t") {
+                    break
+                } else if character == "*" && " \t[{,?".contains(previous) {
+                    return number + 1
+                }
+                previous = character
+            }
+        }
+        return nil
     }
 
     /// Turns decoding errors (which Yams may wrap) into a `ConfigError` naming the file and key.

@@ -172,6 +172,19 @@ import TestSupport
         #expect(losses.last! < losses.first! * (key == "moco" ? 0.9 : 0.8), "\(key): \(losses)")
     }
 
+    @Test func aBatchTheMachineCannotHoldIsRefusedNamingTheKey() throws {
+        var input = InputShape(kind: .imageViews)
+        (input.channels, input.classes, input.trainingItems, input.batchSize) = (3, 10, 100_000, 65536)
+        input.views = [.init(height: 224, width: 224), .init(height: 224, width: 224)]
+        let entry = try #require(MethodRegistry.entry("simclr"))
+        #expect { try entry.make(entry.defaultConfig, input: input, seed: 1) } throws: { error in
+            (error as? ConfigError)?.key == "data.batch_size" && "\(error)".contains("GiB for the backbone's activations")
+        }
+        input.batchSize = 8
+        input.views = [.init(height: 28, width: 28), .init(height: 28, width: 28)]
+        _ = try entry.make(entry.defaultConfig, input: input, seed: 1)
+    }
+
     @Test func evaluationChangesNoMoCoState() throws {
         let method = MoCo(config: { var c = MoCoConfig(); c.backbone.width = 2; c.backbone.blocks = [1]; c.queueSize = 4
                                     c.projector = HeadConfig(hidden: [4], output: 3, batchNorm: false); return c }(),

@@ -71,12 +71,26 @@ private func writeConfig(_ text: String) throws -> String {
             }
         }
         #expect(try message("model:\n  encoder:\n    chanels: 8\n").contains("key 'model.encoder.chanels': unknown key"))
-        #expect(try message("model:\n  prediction_steps: 0\n").contains("key 'model.prediction_steps': must be positive"))
+        #expect(try message("model:\n  prediction_steps: 0\n").contains("key 'model.prediction_steps': must be in 1...1024"))
         #expect(try message("optimizer:\n  learning_rate: -1\n").contains("key 'optimizer.learning_rate'"))
         #expect(try message("data:\n  sampling: sideways\n").contains("data.sampling"))
         #expect(try message("method: no-such-method\n").contains("unknown method 'no-such-method'"))
         #expect(try message("data:\n  window: 1600\n").contains("data.window"))
         #expect(try message("training: [1, 2\n").contains("not valid YAML"))
+        // Sizes whose consequences a machine cannot meet are refused at load, naming the key (issue 19).
+        #expect(try message("data:\n  batch_size: 1000000000\n").contains("key 'data.batch_size': must be in 1...4096"))
+        #expect(try message("model:\n  negatives: 1000000000\n").contains("key 'model.negatives'"))
+        #expect(try message("model:\n  encoder:\n    channels: 1000000000\n").contains("key 'model.encoder.channels'"))
+        #expect(try message("training:\n  validation_batches: 1000000000\n").contains("key 'training.validation_batches'"))
+        let huge = try message("data:\n  batch_size: 4096\n  window: 960000\nmodel:\n  encoder:\n    channels: 8192\n")
+        #expect(huge.contains("key 'data.batch_size': a training step of this config needs about") && huge.contains("GiB"), "\(huge)")
+        // YAML aliases are refused before parsing (a billion-laughs file), quoted and commented stars are not aliases.
+        let laughs = "a: &a [x, x, x]\nb: &b [*a, *a, *a]\nmethod: cpc\n"
+        #expect(try message(laughs).contains("line 2 uses a YAML alias"))
+        #expect(try message("*b : 1\n").contains("line 1 uses a YAML alias"))
+        #expect(try message("data:\n  corpus: \"/data/*x\"  # a *comment\n  train_split: '*.txt'\n").contains("alias") == false)
+        let big = try writeConfig(String(repeating: "# padding\n", count: 120_000))
+        #expect { try RunConfig.load(big) } throws: { "\($0)".contains("a config is at most 1024 KiB") }
     }
 
     @Test func runFolderHoldsConfigLogAndCheckpoints() throws {
