@@ -131,16 +131,23 @@ public enum NPYReader {
 }
 
 extension FrameFeatures {
-    /// Like `extract`, but keeps the features in `directory` as `<key>.npy` plus `<key>.index.tsv` (the `cpc embed`
-    /// format) and reuses them when present. `key` must identify the features (kind, checkpoint, its date).
+    /// Like `extract`, but keeps the features in `directory` as `<hash>.npy` plus `<hash>.index.tsv` (the `cpc embed`
+    /// format) and reuses them when present. The hash covers `key` (which must identify the extractor by content:
+    /// kind, checkpoint bytes, config), the labels file's content, and each utterance's id and audio bytes, so that
+    /// changed audio or labels under the same names are never served stale features.
     public static func extract(corpus: Corpus, ids: [String], extractor: any FrameFeatureExtractor, labels: PhoneLabels?,
                                cache: AudioCache, directory: String?, key: String) throws -> FrameSet {
         guard let directory else {
             return try extract(corpus: corpus, ids: ids, extractor: extractor, labels: labels, cache: cache)
         }
-        var hasher = 14_695_981_039_346_656_037 as UInt64  // FNV-1a over the ids and the key
-        for byte in (key + "|" + (labels?.path ?? "unlabelled") + "|" + ids.joined(separator: ",")).utf8 { hasher = (hasher ^ UInt64(byte)) &* 1_099_511_628_211 }
-        let stem = URL(fileURLWithPath: directory).appendingPathComponent(String(format: "%016llx", hasher)).path
+        var hash = ContentHash()
+        hash.add(key)
+        if let labels { try hash.add(fileAt: labels.path) } else { hash.add("unlabelled") }
+        for id in ids {
+            hash.add(id)
+            if let utterance = corpus.utterance(id) { try hash.add(fileAt: utterance.path) }
+        }
+        let stem = URL(fileURLWithPath: directory).appendingPathComponent(hash.hex).path
         let arrayPath = stem + ".npy", indexPath = stem + ".index.tsv"
         if FileManager.default.fileExists(atPath: arrayPath), let index = try? String(contentsOfFile: indexPath, encoding: .utf8) {
             let features = try NPYReader.read(arrayPath)

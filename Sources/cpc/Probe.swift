@@ -5,6 +5,7 @@ import AudioFrontEnd
 import Evaluation
 import Foundation
 import ImageFrontEnd
+import Layers
 import Methods
 import TensorCore
 import Training
@@ -20,14 +21,27 @@ struct FeatureOptions: ParsableArguments {
     @Option(help: "Keep extracted features in this folder (.npy + index) and reuse them on later runs.")
     var featureCache: String?
 
-    /// What identifies the features in the cache: kind, checkpoint path and modification date, or config.
-    var cacheKey: String {
-        var key = "\(kind.rawValue)|\(corpus)|\(config ?? "")"
-        if let checkpoint {
-            let date = (try? FileManager.default.attributesOfItem(atPath: checkpoint)[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-            key += "|\(checkpoint)|\(date)"
+    /// What identifies the features in the cache, by content: the kind, and the checkpoint's bytes and sidecar (the
+    /// config it was trained with) or the random initialisation's resolved config. Paths and dates play no part, so
+    /// a replaced checkpoint or an edited config never reuses old features.
+    func cacheKey() throws -> String {
+        var hash = ContentHash()
+        hash.add(kind.rawValue)
+        switch kind {
+        case .context, .encoder:
+            let path = checkpoint!
+            do {
+                try hash.add(fileAt: path)
+                try hash.add(fileAt: Checkpoint.sidecarPath(for: path))
+            } catch {
+                throw ValidationError("\(path): cannot read the checkpoint and its sidecar to key the feature cache")
+            }
+        case .random:
+            hash.add(String(decoding: try RunConfig.load(config ?? "configs/cpc-audio-small.yaml").json(), as: UTF8.self))
+        case .mfcc, .logmel:
+            break  // fixed settings
         }
-        return key
+        return hash.hex
     }
 
     func validate() throws {
@@ -54,6 +68,7 @@ struct FeatureOptions: ParsableArguments {
     func extract(corpus: Corpus, splits: (train: [String], test: [String]), labels: PhoneLabels?) throws -> (train: FrameSet, test: FrameSet) {
         let extractor = try makeExtractor()
         let cache = AudioCache()
+        let cacheKey = featureCache == nil ? "" : try self.cacheKey()
         func frames(_ ids: [String]) throws -> FrameSet {
             try FrameFeatures.extract(corpus: corpus, ids: ids, extractor: extractor, labels: labels, cache: cache,
                                       directory: featureCache, key: cacheKey)

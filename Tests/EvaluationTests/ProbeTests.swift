@@ -154,6 +154,28 @@ private final class CountingExtractor: FrameFeatureExtractor {
         _ = try FrameFeatures.extract(corpus: corpus, ids: ids, extractor: extractor, labels: nil, cache: AudioCache(),
                                       directory: folder, key: "counting")
         #expect(extractor.calls == 6, "unlabelled features are cached separately")
+        // Audio replaced under the same name: the cache key follows the content, so the features are recomputed.
+        let copies = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcpc-cache-audio-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: copies) }
+        try FileManager.default.createDirectory(atPath: copies, withIntermediateDirectories: true)
+        var manifest = "path\tspeaker\n"
+        for id in ids {
+            let source = try #require(corpus.utterance(id))
+            let name = URL(fileURLWithPath: source.path).lastPathComponent
+            try FileManager.default.copyItem(atPath: source.path, toPath: "\(copies)/\(name)")
+            manifest += "\(name)\t\(source.speaker)\n"
+        }
+        try manifest.write(toFile: copies + "/manifest.tsv", atomically: true, encoding: .utf8)
+        let copied = try Corpus.load(copies + "/manifest.tsv")
+        let counter = CountingExtractor()
+        _ = try FrameFeatures.extract(corpus: copied, ids: ids, extractor: counter, labels: labels, cache: AudioCache(), directory: folder, key: "k")
+        _ = try FrameFeatures.extract(corpus: copied, ids: ids, extractor: counter, labels: labels, cache: AudioCache(), directory: folder, key: "k")
+        #expect(counter.calls == 3)
+        let first0 = try #require(copied.utterance(ids[0])), first1 = try #require(copied.utterance(ids[1]))
+        try FileManager.default.removeItem(atPath: first0.path)
+        try FileManager.default.copyItem(atPath: first1.path, toPath: first0.path)
+        _ = try FrameFeatures.extract(corpus: copied, ids: ids, extractor: counter, labels: labels, cache: AudioCache(), directory: folder, key: "k")
+        #expect(counter.calls == 6, "replaced audio must not be served from the cache")
         let path = folder + "/roundtrip.npy"
         try NPYWriter.write(Tensor([1.5, -2, 3], shape: [3, 1]), to: path)
         let read = try NPYReader.read(path)

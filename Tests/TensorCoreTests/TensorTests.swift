@@ -1,5 +1,6 @@
 // Forward behaviour of tensors, the tape, and the random generator.
 
+import Foundation
 import Testing
 import TensorCore
 import TestSupport
@@ -188,5 +189,31 @@ import TestSupport
         let t = Tensor([2, 0, 1, 4], shape: [2, 2]), b = Tensor([2, 4, 9, 10], shape: [2, 2])
         let x = triangularSolve(t, b)
         #expect(maxAbsoluteDifference(matmul(t, x).scalars, b.scalars) < 1e-5)
+    }
+}
+
+@Suite struct ContentHashTests {
+    @Test func equalContentHashesEqualAndAnyChangeDiffers() throws {
+        func hash(_ parts: [String]) -> UInt64 {
+            var h = ContentHash()
+            for part in parts { h.add(part) }
+            return h.value
+        }
+        #expect(hash(["abc"]) == hash(["abc"]))
+        #expect(hash(["ab", "c"]) != hash(["a", "bc"]))
+        #expect(hash(["abcdefgh12345678"]) != hash(["abcdefgh12345679"]))
+        #expect(hash([""]) != hash([]))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcpc-hash-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let a = folder.appendingPathComponent("a"), b = folder.appendingPathComponent("b")
+        let bytes = Data((0..<10_000_003).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        try bytes.write(to: a)
+        var changed = bytes
+        changed[9_999_999] ^= 1
+        try changed.write(to: b)
+        func file(_ url: URL) throws -> String { var h = ContentHash(); try h.add(fileAt: url.path); return h.hex }
+        #expect(try file(a) == file(a) && file(a) != file(b) && file(a).count == 16)
+        #expect(throws: (any Error).self) { try file(folder.appendingPathComponent("missing")) }
     }
 }
