@@ -14,7 +14,17 @@ public struct ConfigError: Error, CustomStringConvertible {
     public init(file: String? = nil, key: String, message: String) {
         (self.file, self.key, self.message) = (file, key, message)
     }
-    public var description: String { "\(file.map { "\($0): " } ?? "")key '\(key)': \(message)" }
+    /// One line: a value echoed from a huge file is cut (first and last 200 characters kept), and line breaks in
+    /// an echoed value are shown as ⏎ so the message stays on one line.
+    public var description: String {
+        "\(file.map { "\($0): " } ?? "")key '\(Self.shortened(key))': \(Self.shortened(message))"
+    }
+
+    static func shortened(_ text: String, limit: Int = 600) -> String {
+        let single = text.replacingOccurrences(of: "\r\n", with: "⏎").replacingOccurrences(of: "\n", with: "⏎")
+        guard single.count > limit else { return single }
+        return String(single.prefix(200)) + " … (\(single.count - 400) characters) … " + String(single.suffix(200))
+    }
 }
 
 /// Any string key, to list every key of a container (including unknown ones).

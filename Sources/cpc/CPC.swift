@@ -1,6 +1,7 @@
 // The `cpc` command: the pipeline's entry point (prepare, train, embed, probe, report, mi, bench, inspect).
 
 import ArgumentParser
+import Foundation
 import TensorCore
 
 @main
@@ -13,7 +14,30 @@ struct CPC: ParsableCommand {
 
     static func main() {
         BLASKernels.restartWithFasterKernelsIfNeeded()
-        main(nil)
+        do {
+            var command = try parseAsRoot(nil)
+            try command.run()
+        } catch {
+            exit(withError: UserFacingError.cleaned(error))
+        }
+    }
+}
+
+/// A Foundation error (`NSCocoaErrorDomain Code=…` with a user-info dump) as one line: the file it concerns and its
+/// description. Every other error passes through unchanged (ArgumentParser's own, and ours, which already name the
+/// file and the key).
+struct UserFacingError: Error, CustomStringConvertible {
+    let description: String
+
+    static func cleaned(_ error: Error) -> Error {
+        // Our errors and ArgumentParser's conform to CustomStringConvertible in Swift; NSError's description is the dump.
+        guard type(of: error) is NSError.Type || error is CocoaError else { return error }
+        let ns = error as NSError
+        let path = ns.userInfo[NSFilePathErrorKey] as? String ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
+        var text = ns.userInfo[NSLocalizedDescriptionKey] as? String ?? ns.localizedDescription
+        if let path, !text.contains(path) { text = "\(path): \(text)" }
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError { text += " (\(underlying.localizedDescription))" }
+        return UserFacingError(description: text)
     }
 }
 

@@ -51,6 +51,19 @@ import TestSupport
         #expect(epochs.status != 0 && epochs.standardError.contains("--epochs must be in 1...100000, got 0"), "\(epochs.standardError)")
     }
 
+    @Test func messagesAreOneCleanLine() throws {
+        let report = try runCPC(["report", "--run", "/nonexistent/run"])
+        #expect(report.status != 0 && report.standardError.contains("/nonexistent/run/log.jsonl: no training log"))
+        #expect(!report.standardError.contains("NSCocoaErrorDomain") && !report.standardError.contains("UserInfo"), "\(report.standardError)")
+        // A 300 000-character value is not echoed whole.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcpc-long-\(UUID().uuidString).yaml").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try ("method: " + String(repeating: "x", count: 300_000) + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let long = try runCPC(["train", "--config", path])
+        #expect(long.status != 0 && long.standardError.contains("key 'method': unknown method") && long.standardError.count < 2000,
+                "\(long.standardError.prefix(300))")
+    }
+
     @Test func spectrumValidatesItsArguments() throws {
         let missing = try runCPC(["spectrum", "--checkpoint", "/nonexistent/model.safetensors"])
         #expect(missing.status != 0 && missing.standardError.contains("/nonexistent/model"), "\(missing.standardError)")
