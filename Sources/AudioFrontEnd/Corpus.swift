@@ -135,6 +135,8 @@ public struct Corpus: Sendable {
 /// Frame-level phone labels in the CPC format: one line per utterance, `utterance_id p1 p2 …`, one integer class per
 /// 10 ms frame.
 public struct PhoneLabels: Sendable {
+    /// Phone classes are below this (phone sets have tens of classes; a class of 2^62 is a damaged file).
+    public static let maximumClasses = 65536
     public let path: String
     public let labels: [String: [Int]]
     /// One more than the largest class index.
@@ -159,8 +161,9 @@ public struct PhoneLabels: Sendable {
             var values: [Int] = []
             values.reserveCapacity(fields.count - 1)
             for field in fields.dropFirst() {
-                guard let value = Int(field), value >= 0 else {
-                    throw CorpusError(path: "\(path):\(number + 1)", problem: "expected a non-negative integer phone class, found '\(field)'")
+                guard let value = Int(field), value >= 0, value < PhoneLabels.maximumClasses else {
+                    throw CorpusError(path: "\(path):\(number + 1)", problem: "expected a phone class in 0..<\(PhoneLabels.maximumClasses), "
+                        + "found '\(field.prefix(40))'")
                 }
                 values.append(value)
                 largest = max(largest, value)

@@ -120,8 +120,11 @@ public enum NPYReader {
               let open = header.range(of: "'shape': ("), let close = header[open.upperBound...].firstIndex(of: ")") else {
             throw CorpusError(path: path, problem: "expected a little-endian float32 C-order array, found header \(header)")
         }
-        let shape = header[open.upperBound..<close].split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        let count = shape.reduce(1, *)
+        let fields = header[open.upperBound..<close].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let shape = fields.compactMap { Int($0) }
+        guard shape.count == fields.count, shape.count <= 8, let count = Tensor.checkedElementCount(shape, limit: (data.count - start) / 4) else {
+            throw CorpusError(path: path, problem: "shape (\(fields.joined(separator: ", "))) does not fit the file's \(data.count - start) data bytes")
+        }
         guard data.count - start == count * 4 else {
             throw CorpusError(path: path, problem: "\(data.count - start) data bytes for shape \(shape)")
         }

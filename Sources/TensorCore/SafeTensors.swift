@@ -195,7 +195,11 @@ public enum SafeTensors {
             guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[0] <= offsets[1] else {
                 throw SafeTensorsError(path: path, problem: "tensor '\(name)': invalid shape \(shape) or offsets \(offsets)")
             }
-            let expected = shape.reduce(1, *) * dtype.byteSize
+            guard shape.count <= 16, let count = Tensor.checkedElementCount(shape, limit: available / dtype.byteSize) else {
+                throw SafeTensorsError(path: path, problem: "tensor '\(name)': shape \(shape) needs more than the \(available) bytes "
+                    + "that follow the header")
+            }
+            let expected = count * dtype.byteSize
             guard offsets[1] - offsets[0] == expected else {
                 throw SafeTensorsError(path: path, problem: "tensor '\(name)': \(offsets[1] - offsets[0]) bytes for shape \(shape) of \(dtypeName), expected \(expected)")
             }

@@ -83,6 +83,20 @@ public final class Tensor: CustomStringConvertible {
         Tensor(shape: shape, storage: TensorStorage(uninitializedCount: elementCount(shape)))
     }
 
+    /// The element count of `shape` read from a file, or nil when an extent is negative, the product overflows, or
+    /// it exceeds `limit` (what the file can hold): readers check sizes with it before allocating anything.
+    public static func checkedElementCount(_ shape: [Int], limit: Int) -> Int? {
+        var count = 1
+        for extent in shape {
+            guard extent >= 0 else { return nil }
+            let (product, overflow) = count.multipliedReportingOverflow(by: extent)
+            guard !overflow else { return nil }
+            count = product
+        }
+        // A zero extent anywhere makes the product 0 whatever the others claim.
+        return count <= limit ? count : nil
+    }
+
     static func elementCount(_ shape: [Int]) -> Int {
         var count = 1
         for extent in shape {

@@ -116,8 +116,13 @@ final class ScratchCorpus {
     @Test func malformedLabelsAndDuplicateIdsNameTheLine() throws {
         let scratch = try ScratchCorpus()
         let bad = try scratch.write("bad.txt", "u1 0 1 2\nu2 0 x 1\n")
-        #expect(throws: CorpusError(path: "\(bad):2", problem: "expected a non-negative integer phone class, found 'x'")) {
+        #expect(throws: CorpusError(path: "\(bad):2", problem: "expected a phone class in 0..<65536, found 'x'")) {
             try PhoneLabels.read(bad)
+        }
+        // A class index of 2^62 is a damaged file, not a reason to allocate 2^62 classes.
+        let huge = try scratch.write("huge.txt", "u1 0 4611686018427387904\n")
+        #expect(throws: CorpusError(path: "\(huge):1", problem: "expected a phone class in 0..<65536, found '4611686018427387904'")) {
+            try PhoneLabels.read(huge)
         }
         let duplicate = try scratch.write("dup.txt", "u1 0 1\nu1 1 1\n")
         #expect(throws: CorpusError(path: "\(duplicate):2", problem: "utterance 'u1' is labelled twice")) {

@@ -178,6 +178,12 @@ private final class CountingExtractor: FrameFeatureExtractor {
         #expect(counter.calls == 6, "replaced audio must not be served from the cache")
         let path = folder + "/roundtrip.npy"
         try NPYWriter.write(Tensor([1.5, -2, 3], shape: [3, 1]), to: path)
+        // A header whose shape overflows or exceeds the data is refused before any allocation.
+        var npy = Data([0x93] + Array("NUMPY".utf8) + [1, 0])
+        let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }"
+        npy += Data([UInt8(header.utf8.count), 0]) + Data(header.utf8) + Data(count: 12)
+        try npy.write(to: URL(fileURLWithPath: folder + "/huge.npy"))
+        #expect { try NPYReader.read(folder + "/huge.npy") } throws: { "\($0)".contains("does not fit the file's 12 data bytes") }
         let read = try NPYReader.read(path)
         #expect(read.shape == [3, 1] && read.scalars == [1.5, -2, 3])
     }

@@ -160,6 +160,15 @@ private func temporaryFolder() throws -> URL {
         garbled[9] = UInt8(ascii: "#")
         try expectError(garbled, "not a JSON object")
         try expectError(Data("hello world, not a tensor file".utf8), "exceeds the file size")
+        // A header claiming a [2^31, 2^31] tensor (or one whose size overflows): refused before any allocation.
+        func withHeader(_ json: String) -> Data {
+            var data = Data()
+            var length = UInt64(json.utf8.count).littleEndian
+            withUnsafeBytes(of: &length) { data.append(contentsOf: $0) }
+            return data + Data(json.utf8) + Data(count: 16)
+        }
+        try expectError(withHeader(#"{"w": {"dtype": "F32", "shape": [2147483648, 2147483648], "data_offsets": [0, 16]}}"#), "needs more than the 16 bytes")
+        try expectError(withHeader(#"{"w": {"dtype": "F32", "shape": [4611686018427387904, 8], "data_offsets": [0, 16]}}"#), "needs more than")
         #expect(throws: SafeTensorsError(path: "/nonexistent/x.safetensors", problem: "no such file")) {
             try SafeTensors.read("/nonexistent/x.safetensors")
         }
