@@ -65,6 +65,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
+        // The mutation fuzzer over every reader of a user's file (Tests/Fuzz/seeds).
+        .executableTarget(
+            name: "cpc-fuzz",
+            dependencies: ["TensorCore", "Evaluation"]),
+
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Objectives", "Layers", "AudioFrontEnd", "ImageFrontEnd",

@@ -100,6 +100,9 @@ public enum AudioDecoder {
         guard !mono.isEmpty else {
             throw AudioError(path: path, problem: info.frames > 0 ? "truncated: no frame could be decoded" : "empty: the file holds no audio frames")
         }
+        if info.frames > 0 && Int(info.frames) <= maximumFrames && mono.count < Int(info.frames) {
+            throw AudioError(path: path, problem: "truncated: the header promises \(info.frames) frames, the file holds \(mono.count)")
+        }
         if let bad = mono.firstIndex(where: { !$0.isFinite }) {
             throw AudioError(path: path, problem: "sample \(bad) (at \(String(format: "%.3f", Double(bad) / Double(info.samplerate))) s) is "
                 + "\(mono[bad]); audio must hold finite numbers")

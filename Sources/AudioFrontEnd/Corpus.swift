@@ -98,10 +98,7 @@ public struct Corpus: Sendable {
     }
 
     private static func loadManifest(_ path: String) throws -> Corpus {
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw CorpusError(path: path, problem: "cannot read the manifest: \(error.localizedDescription)")
-        }
+        let text = try CorpusError.text(of: path)
         let base = URL(fileURLWithPath: path).deletingLastPathComponent()
         var utterances: [Utterance] = []
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
@@ -145,10 +142,7 @@ public struct PhoneLabels: Sendable {
     public let classNames: [String]?
 
     public static func read(_ path: String) throws -> PhoneLabels {
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw CorpusError(path: path, problem: "cannot read the phone labels: \(error.localizedDescription)")
-        }
+        let text = try CorpusError.text(of: path)
         var labels: [String: [Int]] = [:]
         var largest = -1
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
@@ -186,17 +180,17 @@ public struct PhoneLabels: Sendable {
 /// A split file: one utterance id per line.
 public enum SplitFile {
     public static func read(_ path: String) throws -> [String] {
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw CorpusError(path: path, problem: "cannot read the split file: \(error.localizedDescription)")
-        }
+        let text = try CorpusError.text(of: path)
         var seen = Set<String>()
         var ids: [String] = []
         for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let id = raw.trimmingCharacters(in: .whitespaces)
             if id.isEmpty { continue }
             if id.contains(" ") || id.contains("\t") {
-                throw CorpusError(path: "\(path):\(number + 1)", problem: "expected one utterance id per line, found '\(id)'")
+                throw CorpusError(path: "\(path):\(number + 1)", problem: "expected one utterance id per line, found '\(id.prefix(80))'")
+            }
+            if id.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || $0.value == 0xFFFD }) {
+                throw CorpusError(path: "\(path):\(number + 1)", problem: "the id holds control or undecodable characters (a damaged file?)")
             }
             if !seen.insert(id).inserted {
                 throw CorpusError(path: "\(path):\(number + 1)", problem: "utterance '\(id)' is listed twice")

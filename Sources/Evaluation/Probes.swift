@@ -106,13 +106,17 @@ public enum NPYWriter {
 /// Reads float32, C-order `.npy` files (as `NPYWriter` and NumPy write them).
 public enum NPYReader {
     public static func read(_ path: String) throws -> Tensor {
-        guard let data = FileManager.default.contents(atPath: path), data.count >= 10,
-              Array(data.prefix(6)) == [0x93] + Array("NUMPY".utf8) else {
+        let data = try CorpusError.contents(of: path)
+        guard data.count >= 10, Array(data.prefix(6)) == [0x93] + Array("NUMPY".utf8) else {
             throw CorpusError(path: path, problem: "not a .npy file")
         }
-        let version = data[6]
-        let headerLength = version == 1 ? Int(data[8]) | (Int(data[9]) << 8)
-            : Int(data[8]) | (Int(data[9]) << 8) | (Int(data[10]) << 16) | (Int(data[11]) << 24)
+        let version = data[data.startIndex + 6]
+        guard [1, 2, 3].contains(version), data.count >= (version == 1 ? 10 : 12) else {
+            throw CorpusError(path: path, problem: "unsupported .npy version \(version) or truncated header")
+        }
+        let bytes = [UInt8](data.prefix(12))
+        let headerLength = version == 1 ? Int(bytes[8]) | (Int(bytes[9]) << 8)
+            : Int(bytes[8]) | (Int(bytes[9]) << 8) | (Int(bytes[10]) << 16) | (Int(bytes[11]) << 24)
         let start = (version == 1 ? 10 : 12) + headerLength
         guard start <= data.count else { throw CorpusError(path: path, problem: "truncated .npy header") }
         let header = String(decoding: data[(version == 1 ? 10 : 12)..<start], as: UTF8.self)

@@ -32,9 +32,7 @@ public enum ImageDecoder {
 
     /// Decodes a PNG or JPEG file (chosen by its first bytes, not its name) to 8-bit grey or RGB.
     public static func decode(_ path: String) throws -> Image {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ImageError(path: path, problem: "cannot read the file (missing or unreadable)")
-        }
+        let data = try ImageError.contents(of: path, limit: 1 << 30)
         if data.isEmpty { throw ImageError(path: path, problem: "the file is empty") }
         if data.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try decodePNG(data, path: path) }
         if data.starts(with: [0xFF, 0xD8]) { return try decodeJPEG(data, path: path) }
@@ -126,15 +124,8 @@ public enum IDXReader {
     public static let maximumDecompressedBytes = 4 << 30
 
     static func contents(_ path: String) throws -> [UInt8] {
-        guard FileManager.default.isReadableFile(atPath: path) else {
-            throw ImageError(path: path, problem: "cannot read the file (missing or unreadable)")
-        }
-        if !path.hasSuffix(".gz") {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw ImageError(path: path, problem: "cannot read the file")
-            }
-            return [UInt8](data)
-        }
+        let raw = try ImageError.contents(of: path)
+        if !path.hasSuffix(".gz") { return [UInt8](raw) }
         guard let file = gzopen(path, "rb") else { throw ImageError(path: path, problem: "zlib cannot open it") }
         defer { gzclose(file) }
         var output: [UInt8] = []

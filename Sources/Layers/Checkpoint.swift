@@ -127,9 +127,10 @@ public enum Checkpoint {
     /// Reads the sidecar of the checkpoint at `path`.
     public static func readSidecar(for path: String) throws -> CheckpointSidecar {
         let sidecar = sidecarPath(for: path)
-        guard let data = FileManager.default.contents(atPath: sidecar) else {
+        guard FileManager.default.fileExists(atPath: sidecar) else {
             throw CheckpointError(path: sidecar, problem: "missing sidecar (the checkpoint is incomplete or was not written here)")
         }
+        let data = try CheckpointError.contents(of: sidecar, limit: 1 << 26)
         do { return try JSONDecoder().decode(CheckpointSidecar.self, from: data) } catch {
             throw CheckpointError(path: sidecar, problem: "not a valid checkpoint sidecar: \(error)")
         }

@@ -152,12 +152,7 @@ public enum SafeTensors {
     }
 
     private static func readFile(_ path: String) throws -> Data {
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw SafeTensorsError(path: path, problem: "no such file")
-        }
-        do { return try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe) } catch {
-            throw SafeTensorsError(path: path, problem: "cannot read: \(error.localizedDescription)")
-        }
+        try SafeTensorsError.contents(of: path, mapped: true)
     }
 
     private static func parseHeader(_ data: Data, path: String) throws

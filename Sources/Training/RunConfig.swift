@@ -5,6 +5,7 @@ import Foundation
 import ImageFrontEnd
 import Layers
 import Methods
+import TensorCore
 import Objectives
 import Yams
 
@@ -180,8 +181,9 @@ public struct RunConfig: Codable, Sendable, Equatable {
         if stat(path, &status) == 0, status.st_size > maximumConfigBytes {
             throw ConfigError(file: path, key: "", message: "is \(status.st_size) bytes; a config is at most \(maximumConfigBytes >> 10) KiB")
         }
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ConfigError(file: path, key: "", message: "cannot read the config file (missing, unreadable or not UTF-8)")
+        let text: String
+        do { text = try FileProblem<RunConfig>.text(of: path) } catch let error as FileProblem<RunConfig> {
+            throw ConfigError(file: path, key: "", message: error.problem)
         }
         if let line = aliasLine(text) {
             throw ConfigError(file: path, key: "", message: "line \(line) uses a YAML alias (*name); configs do not expand aliases "

@@ -191,5 +191,11 @@ PY
 }
 check "cpc mi: InfoNCE stays under log N and saturates; NWJ and TUBA vary more at 8-10 nats" staircase_ok
 
+# Hostile input: the mutation fuzzer over every reader of a user's file, a bounded run (the million-input runs and
+# their figures are in docs/ROBUSTNESS.md); it exits non-zero on an error that does not name the file, and a crash or
+# a hang kills it.
+fuzz_ok() { "$(dirname "$cpc")/cpc-fuzz" --iterations 3000 --seed 11 --timeout 20 >"$work/fuzz.txt" 2>&1 && grep -c "no crash, no hang" "$work/fuzz.txt" | grep -qx 13; }
+check "cpc-fuzz: 3000 mutated inputs for each of the 13 readers, no crash, no hang, every error names the file" fuzz_ok
+
 echo "end-to-end: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

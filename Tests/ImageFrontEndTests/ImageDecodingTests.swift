@@ -46,7 +46,7 @@ func writeIDX(_ path: String, shape: [Int], bytes: [UInt8]) {
     }
 
     @Test(arguments: [("truncated.png", "libpng"), ("truncated.jpg", "JPEG"), ("text.png", "not a PNG or JPEG"),
-                      ("empty.png", "empty"), ("missing.png", "cannot read")])
+                      ("empty.png", "empty"), ("missing.png", "no such file")])
     func brokenFilesNameTheFileAndTheReason(_ name: String, _ reason: String) {
         let path = imageFixtures + "/" + name
         do {
