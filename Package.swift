@@ -80,6 +80,6 @@ let package = Package(
         .testTarget(name: "ImageFrontEndTests", dependencies: ["ImageFrontEnd", "CZlib", "TestSupport"]),
         .testTarget(name: "CorpusTests", dependencies: ["CSndFile", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CFFTW", "CSndFile"]),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["TensorCore", "TestSupport"]),
     ]
 )

@@ -42,6 +42,15 @@ public struct CPCEncoderConfig: Codable, Sendable, Equatable {
 
     /// Samples per encoded frame (the product of the strides).
     public var downsampling: Int { strides.reduce(1, *) }
+    /// Samples one encoded frame sees: k_1 + Σ_l (k_l − 1)·s_1⋯s_{l−1} (465 for the paper's encoder).
+    public var receptiveField: Int {
+        var field = 1, jump = 1
+        for (kernel, stride) in zip(kernels, strides) {
+            field += (kernel - 1) * jump
+            jump *= stride
+        }
+        return field
+    }
 }
 
 /// The autoregressive context network.
@@ -237,10 +246,15 @@ public final class CPCAudio: Method, MethodSpec {
 
     public static func validate(_ config: CPCConfig, input: InputShape) throws {
         guard input.window > 0 else { return }
-        let frames = input.window / config.encoder.downsampling
+        // The encoder has no padding: each layer keeps floor((L − kernel) / stride) + 1 frames, none when L < kernel.
+        var frames = input.window
+        for (kernel, stride) in zip(config.encoder.kernels, config.encoder.strides) {
+            frames = frames < kernel ? 0 : (frames - kernel) / stride + 1
+        }
         if frames <= config.predictionSteps {
-            throw ConfigError(key: "data.window", message: "\(input.window) samples give \(frames) encoded frames; "
-                + "more than model.prediction_steps (\(config.predictionSteps)) are needed")
+            throw ConfigError(key: "data.window", message: "\(input.window) samples give \(frames) encoded frames (the encoder's "
+                + "receptive field is \(config.encoder.receptiveField) samples); more than model.prediction_steps "
+                + "(\(config.predictionSteps)) are needed")
         }
         // What one training step holds, roughly (4-byte values; the encoder's outputs, normalisations, activations
         // and their gradients; the context's gates; the k-step scores): refuse what the machine cannot hold.

@@ -56,14 +56,20 @@ public struct OptimizerConfig: Codable, Sendable, Equatable {
         excludeBiasAndNorm = try c.value(.excludeBiasAndNorm, default: d.excludeBiasAndNorm)
         trustCoefficient = try c.value(.trustCoefficient, default: d.trustCoefficient)
         clipLR = try c.value(.clipLR, default: d.clipLR)
-        if !(trustCoefficient > 0) { throw decoder.invalid("trust_coefficient", "must be positive, found \(trustCoefficient)") }
-        if !(learningRate > 0) { throw decoder.invalid("learning_rate", "must be positive, found \(learningRate)") }
+        // Every number finite: NaN passes no comparison and ∞ passes "positive", so each check says both.
+        for (key, value) in [("trust_coefficient", trustCoefficient), ("learning_rate", learningRate), ("epsilon", epsilon)]
+            where !(value > 0 && value.isFinite) {
+            throw decoder.invalid(key, "must be a positive finite number, found \(value)")
+        }
+        for (key, value) in [("weight_decay", weightDecay), ("final_learning_rate", finalLearningRate)] where !(value >= 0 && value.isFinite) {
+            throw decoder.invalid(key, "must be a finite number ≥ 0, found \(value)")
+        }
+        if !(momentum >= 0 && momentum < 1) { throw decoder.invalid("momentum", "must be in [0, 1), found \(momentum)") }
         if betas.count != 2 || betas.contains(where: { !($0 >= 0 && $0 < 1) }) {
             throw decoder.invalid("betas", "must be two numbers in [0, 1), found \(betas)")
         }
         if warmupSteps < 0 { throw decoder.invalid("warmup_steps", "must not be negative, found \(warmupSteps)") }
-        if let clipNorm, !(clipNorm > 0) { throw decoder.invalid("clip_norm", "must be positive, found \(clipNorm)") }
-        if weightDecay < 0 { throw decoder.invalid("weight_decay", "must not be negative, found \(weightDecay)") }
+        if let clipNorm, !(clipNorm > 0 && clipNorm.isFinite) { throw decoder.invalid("clip_norm", "must be a positive finite number, found \(clipNorm)") }
     }
 }
 

@@ -14,19 +14,27 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         let (entries, metadata) = try SafeTensors.readHeader(file)
-        let total = entries.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        let total = entries.reduce(0) { $0 + $1.shape.reduce(1, *) }  // checked by the reader against the file's length
         let sidecar = FileManager.default.fileExists(atPath: Checkpoint.sidecarPath(for: file))
             ? try Checkpoint.readSidecar(for: file) : nil
+        // The values too: a checkpoint holding NaN or ±∞ is listed, then reported as an error (exit 1).
+        let (tensors, _) = try SafeTensors.read(file)
+        let nonFinite = tensors.compactMap { name, tensor -> String? in
+            let count = tensor.withUnsafeBufferPointer { $0.reduce(0) { $1.isFinite ? $0 : $0 + 1 } }
+            return count == 0 ? nil : "\(name) (\(count) of \(tensor.count))"
+        }
         if json {
             var object: [String: Any] = [
                 "file": file, "metadata": metadata, "parameter_count": total,
                 "tensors": entries.map { ["name": $0.name, "dtype": $0.dtype.rawValue, "shape": $0.shape] as [String: Any] },
+                "non_finite": nonFinite,
             ]
             if let sidecar {
                 object["sidecar"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(sidecar))
             }
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
+            try reject(nonFinite)
             return
         }
         print(file)
@@ -43,5 +51,13 @@ struct Inspect: ParsableCommand {
                 + (sidecar.optimizer.map { ", optimizer \($0.kind) (step \($0.stepCount), lr \($0.learningRate))" } ?? "")
                 + (sidecar.randomStates.isEmpty ? "" : ", generators \(sidecar.randomStates.keys.sorted().joined(separator: ", "))"))
         }
+        try reject(nonFinite)
+    }
+
+    /// Fails when tensors hold non-finite values, naming them (after the listing, which stays useful).
+    func reject(_ nonFinite: [String]) throws {
+        guard !nonFinite.isEmpty else { return }
+        throw ValidationError("\(file): \(nonFinite.count) tensor(s) hold NaN or ±∞ values: "
+            + nonFinite.prefix(10).joined(separator: ", ") + (nonFinite.count > 10 ? ", …" : ""))
     }
 }

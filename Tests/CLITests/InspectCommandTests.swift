@@ -2,6 +2,7 @@
 
 import Foundation
 import Testing
+import TensorCore
 import TestSupport
 
 @Suite struct InspectCommandTests {
@@ -33,5 +34,14 @@ import TestSupport
         #expect(notTensors.status != 0)
         #expect(notTensors.standardError.contains("Package.swift"))
         #expect(!notTensors.standardError.contains("Fatal error"))
+    }
+
+    @Test func nonFiniteValuesAreListedThenAnError() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcpc-nan-\(UUID().uuidString).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try SafeTensors.write([("ok", Tensor([1, 2], shape: [2])), ("bad", Tensor([1, .nan, .infinity], shape: [3]))], to: path)
+        let result = try runCPC(["inspect", path])
+        #expect(result.status != 0 && result.standardOutput.contains("bad"))
+        #expect(result.standardError.contains("\(path): 1 tensor(s) hold NaN or ±∞ values: bad (2 of 3)"), "\(result.standardError)")
     }
 }

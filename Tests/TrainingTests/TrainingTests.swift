@@ -84,6 +84,12 @@ private func writeConfig(_ text: String) throws -> String {
         #expect(try message("training:\n  validation_batches: 1000000000\n").contains("key 'training.validation_batches'"))
         let huge = try message("data:\n  batch_size: 4096\n  window: 960000\nmodel:\n  encoder:\n    channels: 8192\n")
         #expect(huge.contains("key 'data.batch_size': a training step of this config needs about") && huge.contains("GiB"), "\(huge)")
+        for (key, value) in [("epsilon", ".nan"), ("momentum", "1.5"), ("weight_decay", ".nan"), ("learning_rate", ".inf"),
+                             ("final_learning_rate", "-.inf")] {
+            #expect(try message("optimizer:\n  \(key): \(value)\n").contains("key 'optimizer.\(key)'"), "\(key)")
+        }
+        // A window shorter than the encoder's receptive field (465 samples) gives no frame at all.
+        #expect(try message("data:\n  window: 400\nmodel:\n  prediction_steps: 1\n").contains("receptive field is 465 samples"))
         // YAML aliases are refused before parsing (a billion-laughs file), quoted and commented stars are not aliases.
         let laughs = "a: &a [x, x, x]\nb: &b [*a, *a, *a]\nmethod: cpc\n"
         #expect(try message(laughs).contains("line 2 uses a YAML alias"))
