@@ -114,8 +114,8 @@ for method in simclr moco byol simsiam swav deepcluster barlow vicreg wmse; do
         -e 's/freeze_prototypes_steps: 20/freeze_prototypes_steps: 5/; s/warmup_steps: 50/warmup_steps: 5/' \
         -e 's/log_every: 20/log_every: 5/; s/validate_every: 200/validate_every: 40/; s/checkpoint_every: 200/checkpoint_every: 40/' \
         "configs/$method-fashion.yaml" >"$work/$method.yaml"
-    if [ "$method" = wmse ]; then  # embeddings of 16 whitened in sub-batches of 32 (at least 2 × 16; divides 64)
-        sed -i 's/hidden: \[1024\]/hidden: [64]/; s/output: 64/output: 16/; s/whitening_size: 128/whitening_size: 32/' "$work/$method.yaml"
+    if [ "$method" = wmse ]; then  # 4 views of 64; embeddings of 16 whitened in sub-batches of 32 (at least 2 × 16)
+        sed -i 's/hidden: \[1024\]/hidden: [64]/; s/output: 64/output: 16/; s/whitening_size: 128/whitening_size: 32/; s/batch_size: 128/batch_size: 64/' "$work/$method.yaml"
     fi
     "$cpc" train --config "$work/$method.yaml" --out "$work/$method" --steps 40 --threads 2 >"$work/$method.txt" 2>&1
     check "cpc train ($method) finishes 40 steps" test -f "$work/$method/final.safetensors"
