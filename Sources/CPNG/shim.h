@@ -3,20 +3,27 @@
 #ifndef SWIFTCPC_CPNG_SHIM_H
 #define SWIFTCPC_CPNG_SHIM_H
 #include <png.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /// Reads `size` bytes of PNG data. On success returns 0 and fills width, height, channels (1 or 3) and *pixels
 /// (malloc'ed, row-major HWC, 8 bits; the caller frees it). On failure returns -1 and copies libpng's reason into
-/// `message` (at most `capacity` bytes).
-static inline int swiftcpc_png_decode(const unsigned char *data, size_t size, int *width, int *height, int *channels,
-                                      unsigned char **pixels, char *message, size_t capacity) {
+/// `message` (at most `capacity` bytes). An image of more than `max_pixels` pixels is refused before any allocation.
+static inline int swiftcpc_png_decode(const unsigned char *data, size_t size, size_t max_pixels, int *width, int *height,
+                                      int *channels, unsigned char **pixels, char *message, size_t capacity) {
     png_image image;
     memset(&image, 0, sizeof image);
     image.version = PNG_IMAGE_VERSION;
     if (!png_image_begin_read_from_memory(&image, data, size)) {
         strncpy(message, image.message, capacity - 1);
         message[capacity - 1] = 0;
+        return -1;
+    }
+    if ((size_t)image.width * (size_t)image.height > max_pixels) {
+        snprintf(message, capacity, "the header claims %u x %u pixels, more than the %zu an image may have",
+                 image.width, image.height, max_pixels);
+        png_image_free(&image);
         return -1;
     }
     int color = (image.format & PNG_FORMAT_FLAG_COLOR) != 0;

@@ -30,6 +30,9 @@ public enum ImageDecoder {
     /// The file extensions `decode` reads.
     public static let extensions: Set<String> = ["png", "jpg", "jpeg"]
 
+    /// The most pixels an image may have (8192 × 8192): a header claiming more is refused before any allocation.
+    public static let maximumPixels = 1 << 26
+
     /// Decodes a PNG or JPEG file (chosen by its first bytes, not its name) to 8-bit grey or RGB.
     public static func decode(_ path: String) throws -> Image {
         let data = try ImageError.contents(of: path, limit: 1 << 30)
@@ -44,8 +47,8 @@ public enum ImageDecoder {
         var pixels: UnsafeMutablePointer<UInt8>?
         var message = [CChar](repeating: 0, count: 256)
         let status = data.withUnsafeBytes { bytes in
-            swiftcpc_png_decode(bytes.bindMemory(to: UInt8.self).baseAddress, data.count, &width, &height, &channels,
-                                &pixels, &message, message.count)
+            swiftcpc_png_decode(bytes.bindMemory(to: UInt8.self).baseAddress, data.count, maximumPixels, &width, &height,
+                                &channels, &pixels, &message, message.count)
         }
         guard status == 0, let pixels else {
             let reason = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -65,6 +68,9 @@ public enum ImageDecoder {
         var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
         guard tjDecompressHeader3(handle, &bytes, UInt(bytes.count), &width, &height, &subsampling, &colorspace) == 0 else {
             throw ImageError(path: path, problem: "libjpeg-turbo could not read the header: \(reason())")
+        }
+        guard width > 0, height > 0, Int(width) * Int(height) <= maximumPixels else {
+            throw ImageError(path: path, problem: "the header claims \(width) × \(height) pixels, more than the \(maximumPixels) an image may have")
         }
         let grey = colorspace == Int32(TJCS_GRAY.rawValue)
         let channels = grey ? 1 : 3

@@ -183,6 +183,7 @@ enum Fuzz {
             let seconds = Date().timeIntervalSince(began)
             print(String(format: "%@: %d inputs in %.1f s (%.0f/s): %d rejected with an error, %d accepted, no crash, no hang",
                          target.name, iterations, seconds, Double(iterations) / max(seconds, 1e-9), errors, accepted))
+            fflush(nil)  // each reader's line reaches a log file before a later crash
         }
         try? FileManager.default.removeItem(atPath: scratch)
         if failures > 0 {
