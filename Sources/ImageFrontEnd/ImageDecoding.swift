@@ -69,7 +69,10 @@ public enum ImageDecoder {
         guard tjDecompressHeader3(handle, &bytes, UInt(bytes.count), &width, &height, &subsampling, &colorspace) == 0 else {
             throw ImageError(path: path, problem: "libjpeg-turbo could not read the header: \(reason())")
         }
-        guard width > 0, height > 0, Int(width) * Int(height) <= maximumPixels else {
+        guard width > 0, height > 0 else {
+            throw ImageError(path: path, problem: "the JPEG header gives no image size (\(width) × \(height)): damaged or truncated")
+        }
+        guard Int(width) * Int(height) <= maximumPixels else {
             throw ImageError(path: path, problem: "the header claims \(width) × \(height) pixels, more than the \(maximumPixels) an image may have")
         }
         let grey = colorspace == Int32(TJCS_GRAY.rawValue)
