@@ -26,32 +26,53 @@ public enum AudioDecoder {
     /// The longest audio `decode` accepts, in frames (2^31: 37 hours at 16 kHz).
     public static let maximumFrames = 1 << 31
 
-    /// Reads the header of `path`; when the header gives no length (a streamed FLAC) or an implausible one, the
-    /// frames are counted by decoding.
-    public static func info(_ path: String) throws -> AudioFileInfo {
+    /// Opens `path` with libsndfile and checks the header's channel count and rate.
+    private static func open(_ path: String) throws -> (file: OpaquePointer, info: SF_INFO) {
         var info = SF_INFO()
         guard let file = sf_open(path, Int32(SFM_READ), &info) else {
             throw AudioError(path: path, problem: "cannot read audio: \(String(cString: sf_strerror(nil)))")
         }
-        defer { sf_close(file) }
         guard info.channels > 0, info.channels <= 1024, info.samplerate > 0 else {
+            sf_close(file)
             throw AudioError(path: path, problem: "no usable channel count or sample rate in the header (channels \(info.channels), "
                 + "rate \(info.samplerate))")
         }
+        return (file, info)
+    }
+
+    /// Reads `file` in blocks of 65536 frames until the decoder stops, handing each block's interleaved samples and
+    /// frame count to `body`: the header's frame count is not trusted (a streamed FLAC says "unknown", a damaged
+    /// header can claim 2^36 frames), so nothing is sized from it. Returns the frames read.
+    private static func readBlocks(_ file: OpaquePointer, channels: Int, path: String,
+                                   _ body: (ArraySlice<Float>, Int) -> Void) throws -> Int {
+        let block = 65536
+        var interleaved = [Float](repeating: 0, count: block * channels)
+        var total = 0
+        while true {
+            let read = Int(interleaved.withUnsafeMutableBufferPointer { sf_readf_float(file, $0.baseAddress, sf_count_t(block)) })
+            let error = sf_error(file)
+            if error != 0 {
+                throw AudioError(path: path, problem: "decoding failed after \(total) frames: \(String(cString: sf_error_number(error)))")
+            }
+            guard read > 0 else { break }
+            total += read
+            if total > maximumFrames {
+                throw AudioError(path: path, problem: "longer than \(maximumFrames) frames; split it into utterances")
+            }
+            body(interleaved[0..<(read * channels)], read)
+            if read < block { break }
+        }
+        return total
+    }
+
+    /// Reads the header of `path`; when the header gives no length (a streamed FLAC) or an implausible one, the
+    /// frames are counted by decoding.
+    public static func info(_ path: String) throws -> AudioFileInfo {
+        let (file, info) = try open(path)
+        defer { sf_close(file) }
         var frames = Int(info.frames)
         if frames < 0 || frames > maximumFrames {
-            // Unknown (a streamed FLAC) or implausible: count the frames by decoding, never trusting the header.
-            frames = 0
-            let block = 65536
-            var scratch = [Float](repeating: 0, count: block * Int(info.channels))
-            while true {
-                let read = Int(scratch.withUnsafeMutableBufferPointer { sf_readf_float(file, $0.baseAddress, sf_count_t(block)) })
-                frames += max(read, 0)
-                if frames > maximumFrames {
-                    throw AudioError(path: path, problem: "longer than \(maximumFrames) frames; split it into utterances")
-                }
-                if read < block { break }
-            }
+            frames = try readBlocks(file, channels: Int(info.channels), path: path) { _, _ in }
         }
         return AudioFileInfo(sampleRate: Int(info.samplerate), channels: Int(info.channels), frames: frames)
     }
@@ -59,43 +80,21 @@ public enum AudioDecoder {
     /// Decodes `path` to mono Float32 in [-1, 1] at `sampleRate` (channels are averaged; a different rate is
     /// converted with libsamplerate's best sinc converter).
     public static func decode(_ path: String, sampleRate: Int = 16000) throws -> [Float] {
-        var info = SF_INFO()
-        guard let file = sf_open(path, Int32(SFM_READ), &info) else {
-            throw AudioError(path: path, problem: "cannot read audio: \(String(cString: sf_strerror(nil)))")
-        }
+        let (file, info) = try open(path)
         defer { sf_close(file) }
         let channels = Int(info.channels)
-        guard channels > 0, channels <= 1024, info.samplerate > 0 else {
-            throw AudioError(path: path, problem: "no usable channel count or sample rate in the header (channels \(info.channels), "
-                + "rate \(info.samplerate))")
-        }
-        // Read in blocks until the decoder stops: the header's frame count is not trusted (a streamed FLAC says
-        // "unknown", a damaged header can claim 2^36 frames), so nothing is allocated from it.
-        let block = 65536
         var mono: [Float] = []
-        var interleaved = [Float](repeating: 0, count: block * channels)
-        while true {
-            let read = Int(interleaved.withUnsafeMutableBufferPointer { sf_readf_float(file, $0.baseAddress, sf_count_t(block)) })
-            let error = sf_error(file)
-            if error != 0 {
-                throw AudioError(path: path, problem: "decoding failed after \(mono.count) frames: \(String(cString: sf_error_number(error)))")
-            }
-            guard read > 0 else { break }
-            if mono.count + read > maximumFrames {
-                throw AudioError(path: path, problem: "longer than \(maximumFrames) frames (\(maximumFrames / Int(info.samplerate) / 3600) hours); "
-                    + "split it into utterances")
-            }
+        _ = try readBlocks(file, channels: channels, path: path) { samples, frames in
             if channels == 1 {
-                mono.append(contentsOf: interleaved[0..<read])
-            } else {
-                let scale = 1 / Float(channels)
-                for i in 0..<read {
-                    var total: Float = 0
-                    for c in 0..<channels { total += interleaved[i * channels + c] }
-                    mono.append(total * scale)
-                }
+                mono.append(contentsOf: samples)
+                return
             }
-            if read < block { break }
+            let scale = 1 / Float(channels), base = samples.startIndex
+            for i in 0..<frames {
+                var total: Float = 0
+                for c in 0..<channels { total += samples[base + i * channels + c] }
+                mono.append(total * scale)
+            }
         }
         guard !mono.isEmpty else {
             throw AudioError(path: path, problem: info.frames > 0 ? "truncated: no frame could be decoded" : "empty: the file holds no audio frames")

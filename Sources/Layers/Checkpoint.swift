@@ -116,7 +116,7 @@ public enum Checkpoint {
     public static func loadModel(_ model: any Layer, from path: String) throws {
         let (tensors, _) = try SafeTensors.read(path)
         for (name, tensor) in tensors {
-            if let index = tensor.withUnsafeBufferPointer({ $0.firstIndex { !$0.isFinite } }) {
+            if let index = tensor.firstNonFiniteIndex {
                 let value = tensor.withUnsafeBufferPointer { $0[index] }
                 throw CheckpointError(path: path, problem: "tensor '\(name)' holds \(value) at index \(index); a checkpoint must hold finite numbers")
             }

@@ -134,6 +134,9 @@ public final class Tensor: CustomStringConvertible {
     public static func full(_ shape: [Int], value: Float) -> Tensor { Tensor(repeating: value, shape: shape) }
     /// Zeros of `other`'s shape.
     public static func zeros(like other: Tensor) -> Tensor { zeros(other.shape) }
+    /// The index of the first NaN or ±∞ value (in row-major order), or nil when every value is finite.
+    public var firstNonFiniteIndex: Int? { withUnsafeBufferPointer { $0.firstIndex { !$0.isFinite } } }
+
     /// The `n` × `n` identity matrix (`torch.eye`). Shape: `[n, n]`.
     public static func identity(_ n: Int) -> Tensor {
         let result = zeros([n, n])

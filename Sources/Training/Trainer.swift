@@ -117,7 +117,7 @@ public final class Trainer {
     private func save(step: Int, to path: String, metrics: [String: Float]) throws {
         // Never write weights a later run could not use: a non-finite value stops the run, the last good checkpoint stays.
         for (name, tensor) in method.model.stateDict {
-            if let index = tensor.withUnsafeBufferPointer({ $0.firstIndex { !$0.isFinite } }) {
+            if let index = tensor.firstNonFiniteIndex {
                 throw TrainingError(message: "at step \(step) the model's \(name) holds a non-finite value (index \(index)); "
                     + "nothing was saved, and the last good checkpoint is kept in \(checkpointsFolder.path)")
             }

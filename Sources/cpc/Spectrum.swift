@@ -41,12 +41,15 @@ struct Spectrum: ParsableCommand {
 
     func perform() throws {
         Threads.setCount(threads ?? Threads.processorCount)
-        var entries: [[String: Any]] = []
+        let results = try checkpoint.map { path in (path: path, spectra: try spectra(of: path)) }
+        let entries: [[String: Any]] = results.map {
+            ["checkpoint": $0.path, "method": $0.spectra.method, "images": images, "split": split.rawValue, "representations": $0.spectra.rows]
+        }
+        // Lines are labelled by method, and by run folder too when one method appears twice.
+        let methods = results.map(\.spectra.method)
         var lines: [(label: String, representation: String, values: [Double])] = []
-        for path in checkpoint {
-            let (method, rows) = try spectra(of: path)
-            entries.append(["checkpoint": path, "method": method, "images": images, "split": split.rawValue, "representations": rows])
-            let label = checkpoint.count > 1 && Set(checkpoint.map { try? RunConfig.stored(with: $0).method }).count < checkpoint.count
+        for (path, (method, rows)) in results {
+            let label = methods.filter { $0 == method }.count > 1
                 ? "\(method) (\(URL(fileURLWithPath: path).deletingLastPathComponent().lastPathComponent))" : method
             for row in rows { lines.append((label, row["representation"] as! String, row["singular_values"] as! [Double])) }
         }
