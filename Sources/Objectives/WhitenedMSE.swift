@@ -77,12 +77,4 @@ public enum WhitenedMSE {
         let pairs = views.count * (views.count - 1) / 2
         return 2 - total! * (2 / Float(n * pairs * permutations.count))
     }
-
-    /// `loss` with `iterations` permutations drawn from `generator`.
-    public static func loss(_ views: [Tensor], subBatch: Int, iterations: Int, shrinkage: Float = 0,
-                            generator: inout RandomGenerator) throws -> Tensor {
-        let n = views[0].shape[0]
-        let permutations = (0..<iterations).map { _ in generator.permutation(n) }
-        return try loss(views, subBatch: subBatch, permutations: permutations, shrinkage: shrinkage)
-    }
 }
