@@ -41,13 +41,17 @@ public struct CPCEncoderConfig: Codable, Sendable, Equatable {
     }
 
     /// Samples per encoded frame (the product of the strides).
-    public var downsampling: Int { strides.reduce(1, *) }
+    public var downsampling: Int { strides.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 } }
     /// Samples one encoded frame sees: k_1 + Σ_l (k_l − 1)·s_1⋯s_{l−1} (465 for the paper's encoder).
     public var receptiveField: Int {
+        // Saturating: a config's strides can multiply past Int.max (it is then refused for having no frames).
         var field = 1, jump = 1
         for (kernel, stride) in zip(kernels, strides) {
-            field += (kernel - 1) * jump
-            jump *= stride
+            let (step, overflow) = (kernel - 1).multipliedReportingOverflow(by: jump)
+            let (sum, overflowSum) = field.addingReportingOverflow(step)
+            if overflow || overflowSum { return Int.max }
+            field = sum
+            jump = jump.multipliedReportingOverflow(by: stride).overflow ? Int.max : jump * stride
         }
         return field
     }
@@ -73,8 +77,8 @@ public struct CPCContextConfig: Codable, Sendable, Equatable {
         type = try c.value(.type, default: .gru)
         hidden = try c.value(.hidden, default: 256)
         layers = try c.value(.layers, default: 1)
-        if hidden < 1 { throw decoder.invalid("hidden", "must be positive, found \(hidden)") }
-        if layers < 1 { throw decoder.invalid("layers", "must be positive, found \(layers)") }
+        if hidden < 1 || hidden > 16384 { throw decoder.invalid("hidden", "must be in 1...16384, found \(hidden)") }
+        if layers < 1 || layers > 64 { throw decoder.invalid("layers", "must be in 1...64, found \(layers)") }
     }
 }
 
@@ -275,7 +279,7 @@ public final class CPCAudio: Method, MethodSpec {
             length = max(1, (length - Double(kernel)) / Double(stride) + 1)
             values += 4 * length * Double(config.encoder.channels)
         }
-        values += 8 * length * Double(config.context.hidden * config.context.layers)
+        values += 8 * length * Double(config.context.hidden) * Double(config.context.layers)
         values += 2 * length * Double(config.predictionSteps) * Double(config.negatives + 1)
         return 4 * Double(batch) * values
     }

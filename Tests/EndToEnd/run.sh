@@ -108,14 +108,14 @@ check "cpc probe image writes CPC and pixel results well above chance" image_pro
 # few dozen steps (the loss must fall; the online probe is logged — under LARS it needs more steps than this to
 # learn), then the kNN and linear probes on the backbone's features.
 for method in simclr moco byol simsiam swav deepcluster barlow vicreg wmse; do
-    sed -e 's/width: 16/width: 4/; s/blocks: \[2, 2, 2, 2\]/blocks: [1, 1, 1]/; s/batch_size: 256/batch_size: 64/' \
+    sed -e 's/width: 16/width: 4/; s/blocks: \[2, 2, 2, 2\]/blocks: [1, 1, 1]/; s/batch_size: 256/batch_size: 64/; s/batch_size: 128/batch_size: 64/' \
         -e 's/hidden: \[512\]/hidden: [64]/; s/hidden: \[512, 512\]/hidden: [64, 64]/; s/output: 512/output: 64/' \
         -e 's/queue_size: 4096/queue_size: 512/; s/queue_start_step: 250/queue_start_step: 20/' \
-        -e 's/freeze_prototypes_steps: 20/freeze_prototypes_steps: 5/; s/warmup_steps: 50/warmup_steps: 5/' \
-        -e 's/log_every: 20/log_every: 5/; s/validate_every: 200/validate_every: 40/; s/checkpoint_every: 200/checkpoint_every: 40/' \
+        -e 's/freeze_prototypes_steps: 20/freeze_prototypes_steps: 5/; s/warmup_steps: 50/warmup_steps: 5/; s/warmup_steps: 100/warmup_steps: 5/' \
+        -e 's/log_every: 20/log_every: 5/; s/validate_every: [24]00/validate_every: 40/; s/checkpoint_every: [24]00/checkpoint_every: 40/' \
         "configs/$method-fashion.yaml" >"$work/$method.yaml"
     if [ "$method" = wmse ]; then  # 4 views of 64; embeddings of 16 whitened in sub-batches of 32 (at least 2 × 16)
-        sed -i 's/hidden: \[1024\]/hidden: [64]/; s/output: 64/output: 16/; s/whitening_size: 128/whitening_size: 32/; s/batch_size: 128/batch_size: 64/' "$work/$method.yaml"
+        sed -i 's/hidden: \[1024\]/hidden: [64]/; s/output: 64/output: 16/; s/whitening_size: 128/whitening_size: 32/' "$work/$method.yaml"
     fi
     "$cpc" train --config "$work/$method.yaml" --out "$work/$method" --steps 40 --threads 2 >"$work/$method.txt" 2>&1
     check "cpc train ($method) finishes 40 steps" test -f "$work/$method/final.safetensors"
