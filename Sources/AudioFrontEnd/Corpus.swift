@@ -223,23 +223,26 @@ public enum CorpusValidator {
 
     /// Checks a corpus against its labels and splits: unreadable audio, label/audio length mismatches (more than
     /// two frames), labels or split entries for unknown utterances, utterances in both splits.
+    /// With `decode`, every file is decoded whole instead of having its header read: slower, but a file whose data
+    /// are cut short after a valid header, or hold NaN, is found here rather than when a command decodes it.
     public static func validate(corpus: Corpus, labels: PhoneLabels?, splits: [(name: String, ids: [String])],
-                                sampleRate: Int = 16000, hopLength: Int = 160) -> CorpusReport {
+                                sampleRate: Int = 16000, hopLength: Int = 160, decode: Bool = false) -> CorpusReport {
         var report = CorpusReport()
         report.utterances = corpus.utterances.count
         report.speakers = corpus.speakers.count
         var seconds = 0.0
         var unreadable: [String] = [], mismatched: [String] = []
-        let stage = StageProgress.begin("audio headers", total: corpus.utterances.count, unit: "files")
+        let stage = StageProgress.begin(decode ? "audio files" : "audio headers", total: corpus.utterances.count, unit: "files")
         defer { stage?.finish() }
         for u in corpus.utterances {
             defer { stage?.advance() }
             do {
                 let info = try AudioDecoder.info(u.path)
                 if info.frames == 0 { unreadable.append("\(u.path): empty"); continue }
-                seconds += info.seconds
+                let samples = decode ? try AudioDecoder.decode(u.path, sampleRate: sampleRate).count : info.frames(atRate: sampleRate)
+                seconds += Double(samples) / Double(sampleRate)
                 if let frames = labels?.labels[u.id] {
-                    let expected = info.frames(atRate: sampleRate) / hopLength
+                    let expected = samples / hopLength
                     if abs(frames.count - expected) > frameTolerance {
                         mismatched.append("\(u.id) (\(frames.count) labels, \(expected) frames)")
                     }

@@ -10,7 +10,8 @@ struct Prepare: ParsableCommand {
         abstract: "Index and validate a corpus (LibriSpeech-style tree or TSV manifest), its phone labels and splits.",
         discussion: """
             Labels default to DIR/phones.txt and splits to DIR/train.txt and DIR/test.txt when those exist.
-            Exits with status 1 when the corpus cannot be used as given.
+            Exits with status 1 when the corpus cannot be used as given. Audio is checked from its headers; --decode
+            decodes every file (a FLAC cut after a valid header, or NaN samples, are then found here).
             """)
 
     @Option(help: "Corpus folder (<speaker>/<chapter>/<utterance>.flac) or TSV manifest (path, speaker[, duration]).")
@@ -20,6 +21,8 @@ struct Prepare: ParsableCommand {
     @Option(help: "Train split (one utterance id per line).") var trainSplit: String?
     @Option(help: "Test split (one utterance id per line).") var testSplit: String?
     @Flag(help: "Print one JSON object instead of a summary.") var json = false
+    @Flag(help: "Decode every audio file whole instead of reading its header (slower; finds data cut short after a valid header, and NaN samples).")
+    var decode = false
 
     func run() throws {
         try StageProgress.$console.withValue(json ? .standardError : .standardOutput, operation: perform)
@@ -37,7 +40,7 @@ struct Prepare: ParsableCommand {
         var splits: [(name: String, ids: [String])] = []
         if let path = trainSplit ?? defaultFile("train.txt") { splits.append(("train", try SplitFile.read(path))) }
         if let path = testSplit ?? defaultFile("test.txt") { splits.append(("test", try SplitFile.read(path))) }
-        let report = CorpusValidator.validate(corpus: index, labels: phoneLabels, splits: splits)
+        let report = CorpusValidator.validate(corpus: index, labels: phoneLabels, splits: splits, decode: decode)
         if json {
             let object: [String: Any] = [
                 "corpus": corpus, "utterances": report.utterances, "speakers": report.speakers, "hours": report.hours,

@@ -33,6 +33,17 @@ import TestSupport
         #expect(result.status == 1)
         #expect(result.standardOutput.contains("100-1-0000 (3 labels"))
         #expect(result.standardOutput.contains("train: 1 ids are not in the corpus: ghost"))
+        // A FLAC cut short after a valid header: its header passes; --decode finds it.
+        try "100-1-0000\n".write(to: folder.appendingPathComponent("train.txt"), atomically: true, encoding: .utf8)
+        try "100-1-0000 \(String(repeating: "0 ", count: 300))\n".write(to: folder.appendingPathComponent("phones.txt"), atomically: true, encoding: .utf8)
+        let flac = speakerFolder.appendingPathComponent("100-1-0000.flac")
+        let whole = try Data(contentsOf: flac)
+        try whole.prefix(whole.count * 6 / 10).write(to: flac)
+        let headers = try runCPC(["prepare", "--corpus", folder.path])
+        #expect(!headers.standardOutput.contains("unreadable"), "\(headers.standardOutput)")
+        let decoded = try runCPC(["prepare", "--corpus", folder.path, "--decode"])
+        #expect(decoded.status == 1 && decoded.standardOutput.contains("1 unreadable audio files") && decoded.standardOutput.contains("100-1-0000.flac"),
+                "\(decoded.standardOutput)")
         let missing = try runCPC(["prepare", "--corpus", "/nonexistent/corpus"])
         #expect(missing.status != 0)
         #expect(missing.standardError.contains("/nonexistent/corpus: no such corpus folder or manifest"))
