@@ -83,7 +83,7 @@ public final class DecorrelatedBatchNorm: UnaryLayer {
             var groups: [Tensor] = []
             var projections: [Tensor] = []
             for g in 0..<(c / groupSize) {
-                let block = groupSize == c ? centred : centred.sliced(alongAxis: 1, start: g * groupSize, length: groupSize)
+                let block = channels(of: centred, group: g)
                 let covariance = matmul(block, block, transposeA: true) * (1 / Float(rows)) + Tensor.identity(groupSize) * epsilon
                 guard let projection = whiteningMatrix(covariance) else {
                     // A decomposition that failed (non-finite input): NaN outputs, which the trainer's guard reports.
@@ -98,7 +98,7 @@ public final class DecorrelatedBatchNorm: UnaryLayer {
             let centred = x - runningMean.reshaped([1, c])
             var groups: [Tensor] = []
             for g in 0..<(c / groupSize) {
-                let block = groupSize == c ? centred : centred.sliced(alongAxis: 1, start: g * groupSize, length: groupSize)
+                let block = channels(of: centred, group: g)
                 let projection = runningProjection.sliced(alongAxis: 0, start: g, length: 1).reshaped([groupSize, groupSize])
                 groups.append(matmul(block, projection, transposeB: true))
             }
@@ -106,6 +106,11 @@ public final class DecorrelatedBatchNorm: UnaryLayer {
         }
         if let weight, let bias { whitened = whitened * weight.reshaped([1, c]) + bias.reshaped([1, c]) }
         return whitened.reshaped(input.shape)
+    }
+
+    /// The columns of group `g` of `x` `[M, C]` (all of `x` when there is one group).
+    private func channels(of x: Tensor, group g: Int) -> Tensor {
+        groupSize == features ? x : x.sliced(alongAxis: 1, start: g * groupSize, length: groupSize)
     }
 
     /// W of one group's covariance (with gradient), or nil when the decomposition fails.

@@ -70,11 +70,12 @@ public final class VICReg: Method, MethodSpec {
 
     /// The config the networks were built from.
     public let config: VICRegConfig
-    /// The online networks: backbone `[N, H, W, C] → [N, D]`, projector `[N, D] → [N, P]`.
-    public let backbone: ResNet, projector: Sequential
+    /// The online networks: backbone `[N, H, W, C] → [N, D]`, projector `[N, D] → [N, P]` (those of `networks`).
+    public var backbone: ResNet { networks.backbone }
+    public var projector: Sequential { networks.projector }
     /// The online linear probe (nil when switched off or the classes are unknown).
-    public let probe: OnlineProbe?
-    public let model: any Layer
+    public var probe: OnlineProbe? { networks.probe }
+    public var model: any Layer { networks.model }
     let networks: BackboneAndProjector
 
     /// Builds the networks for images of `imageChannels` channels, with an online probe over `classes` classes (0: none), initialised from `seed`.
@@ -82,7 +83,6 @@ public final class VICReg: Method, MethodSpec {
         self.config = config
         networks = BackboneAndProjector(backbone: config.backbone, projector: config.projector, imageChannels: imageChannels,
                                         classes: classes, seed: seed)
-        (backbone, projector, probe, model) = (networks.backbone, networks.projector, networks.probe, networks.model)
     }
 
     public func loss(_ batch: Batch, _ context: StepContext) -> StepOutput {

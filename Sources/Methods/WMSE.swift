@@ -50,10 +50,6 @@ public struct WMSEConfig: ImagePairConfig {
         if whiteningIterations < 1 || whiteningIterations > 64 {
             throw decoder.invalid("whitening_iterations", "must be in 1...64, found \(whiteningIterations)")
         }
-        if whiteningSize < 2 * projector.output {
-            throw decoder.invalid("whitening_size", "must be at least twice the embedding width (2 × projector.output = "
-                + "\(2 * projector.output)) for a well-conditioned covariance, found \(whiteningSize)")
-        }
     }
 }
 
@@ -93,11 +89,12 @@ public final class WMSE: Method, MethodSpec {
 
     /// The config the networks were built from.
     public let config: WMSEConfig
-    /// The online networks: backbone `[N, H, W, C] → [N, D]`, projector `[N, D] → [N, P]`.
-    public let backbone: ResNet, projector: Sequential
+    /// The online networks: backbone `[N, H, W, C] → [N, D]`, projector `[N, D] → [N, P]` (those of `networks`).
+    public var backbone: ResNet { networks.backbone }
+    public var projector: Sequential { networks.projector }
     /// The online linear probe (nil when switched off or the classes are unknown).
-    public let probe: OnlineProbe?
-    public let model: any Layer
+    public var probe: OnlineProbe? { networks.probe }
+    public var model: any Layer { networks.model }
     let networks: BackboneAndProjector
     /// The seed the sub-batch permutations are drawn from (with the batch index).
     let seed: UInt64
@@ -108,7 +105,6 @@ public final class WMSE: Method, MethodSpec {
         self.seed = seed
         networks = BackboneAndProjector(backbone: config.backbone, projector: config.projector, imageChannels: imageChannels,
                                         classes: classes, seed: seed)
-        (backbone, projector, probe, model) = (networks.backbone, networks.projector, networks.probe, networks.model)
     }
 
     public func loss(_ batch: Batch, _ context: StepContext) -> StepOutput {
