@@ -64,8 +64,9 @@ public final class BarlowTwins: Method, MethodSpec {
 
     /// The config the networks were built from.
     public let config: BarlowConfig
-    /// The online networks: backbone `[N, H, W, C] → [N, D]`, projector `[N, D] → [N, P]` (those of `networks`).
+    /// The backbone: images `[N, H, W, C]` → features `[N, D]`.
     public var backbone: ResNet { networks.backbone }
+    /// The projector: `[N, D] → [N, P]`.
     public var projector: Sequential { networks.projector }
     /// The online linear probe (nil when switched off or the classes are unknown).
     public var probe: OnlineProbe? { networks.probe }

@@ -89,8 +89,9 @@ public final class WMSE: Method, MethodSpec {
 
     /// The config the networks were built from.
     public let config: WMSEConfig
-    /// The online networks: backbone `[N, H, W, C] → [N, D]`, projector `[N, D] → [N, P]` (those of `networks`).
+    /// The backbone: images `[N, H, W, C]` → features `[N, D]`.
     public var backbone: ResNet { networks.backbone }
+    /// The projector: `[N, D] → [N, P]`.
     public var projector: Sequential { networks.projector }
     /// The online linear probe (nil when switched off or the classes are unknown).
     public var probe: OnlineProbe? { networks.probe }
