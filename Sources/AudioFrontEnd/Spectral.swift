@@ -3,8 +3,9 @@
 //
 // Glossary: S samples, F frames, B frequency bins (fftSize/2 + 1), M mel bands, K cepstral coefficients.
 // Every feature matrix is time-major [F, ·]. Defaults (400-sample window, 160-sample hop at 16 kHz, centred frames)
-// give one frame per 10 ms, aligned with the CPC encoder's frames and the phone labels (frame t is centred on
-// sample 160·t; `alignedToLabels` keeps floor(S / 160) frames, the label count).
+// give one frame per 10 ms, frame t centred on sample 160·t; `labelAligned` shifts the signal by half a hop so that
+// frame t is centred on phone label t's samples [160·t, 160·(t + 1)) and keeps floor(S / 160) frames, the label
+// count (docs/ARCHITECTURE.md, "Frame alignment").
 
 import CBLAS
 import CFFTW
@@ -261,10 +262,22 @@ public final class SpectralFrontEnd: @unchecked Sendable {
         withoutGrad { matmul(logMel(samples), dctBasis) }
     }
 
-    /// The first floor(S / hop) frames: one per phone label.
-    public func alignedToLabels(_ features: Tensor, sampleCount: Int) -> Tensor {
-        let keep = min(features.shape[0], sampleCount / config.hopLength)
-        return withoutGrad { features.sliced(alongAxis: 0, start: 0, length: keep) }
+    /// `features` (e.g. `mfcc` or `logMel`) of `samples` with frame t centred on label t's samples
+    /// [hop·t, hop·(t + 1)): floor(S / hop) frames (at least one). Centred frames (t centred on sample hop·t) are
+    /// computed on the signal without its first hop/2 samples; uncentred ones (t covering [hop·t, hop·t + fftSize))
+    /// on the signal with fftSize/2 − hop/2 zeros before it (and fftSize after, for the last frames).
+    public func labelAligned(_ samples: [Float], _ features: ([Float]) -> Tensor) -> Tensor {
+        let hop = config.hopLength
+        let shifted: [Float]
+        if config.center {
+            shifted = Array(samples.dropFirst(min(hop / 2, max(samples.count - 1, 0))))
+        } else {
+            shifted = [Float](repeating: 0, count: max(0, config.fftSize / 2 - hop / 2)) + samples
+                + [Float](repeating: 0, count: config.fftSize)
+        }
+        let computed = features(shifted)
+        let keep = min(computed.shape[0], max(1, samples.count / hop))
+        return keep == computed.shape[0] ? computed : withoutGrad { computed.sliced(alongAxis: 0, start: 0, length: keep) }
     }
 
     static func hertzToMel(_ f: Double, _ scale: MelScale) -> Double {

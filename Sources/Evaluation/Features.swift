@@ -32,9 +32,14 @@ public final class MethodFrameFeatures: FrameFeatureExtractor {
         self.method = method
         self.request = request
         method.model.setTraining(false)
-        guard method.features(Tensor.zeros([1, 20480]), request) != nil else {
+        guard let second = method.features(Tensor.zeros([1, 16000]), request) else {
             throw ConfigError(file: source, key: "method", message: "this model has no per-frame '\(request.rawValue)' features "
                 + "(audio CPC has context and encoder); for image methods use cpc probe image")
+        }
+        // One frame per 10 ms label (docs/ARCHITECTURE.md, "Frame alignment").
+        guard second.shape[1] == 100 else {
+            throw ConfigError(file: source, key: "model.encoder.strides", message: "the model makes \(second.shape[1]) frames per "
+                + "second of 16 kHz audio; the corpus labels one frame per 10 ms (100 per second), so the strides must multiply to 160")
         }
     }
 
@@ -47,30 +52,16 @@ public final class MethodFrameFeatures: FrameFeatureExtractor {
         }
     }
 
-    /// Loads a checkpoint written by `cpc train` (its sidecar holds the config) and reads `request` from it.
-    public static func load(checkpoint path: String, request: FeatureRequest) throws -> MethodFrameFeatures {
-        let (_, method) = try MethodLoader.load(checkpoint: path, like: nil)
+    /// Loads a checkpoint (its model config from its sidecar or `configFile`, `RunConfig.forCheckpoint`) and reads
+    /// `request` from it.
+    public static func load(checkpoint path: String, configFile: String? = nil, request: FeatureRequest) throws -> MethodFrameFeatures {
+        let (_, method) = try MethodLoader.load(checkpoint: path, configFile: configFile, like: nil)
         return try MethodFrameFeatures(method: method, request: request, source: path)
     }
 
     /// A random initialisation of the model of `config`.
     public static func random(config: RunConfig, request: FeatureRequest, seed: UInt64 = 12345) throws -> MethodFrameFeatures {
         try MethodFrameFeatures(method: try MethodLoader.random(config: config, like: nil, seed: seed), request: request, source: "the config")
-    }
-}
-
-extension RunConfig {
-    /// The run config stored in a checkpoint's sidecar (what rebuilds its model).
-    public static func stored(with checkpoint: String) throws -> RunConfig {
-        let sidecar = try Checkpoint.readSidecar(for: checkpoint)
-        guard let stored = sidecar.config else {
-            throw CheckpointError(path: Checkpoint.sidecarPath(for: checkpoint), problem: "no config recorded; cannot rebuild the model")
-        }
-        do {
-            return try JSONDecoder().decode(RunConfig.self, from: JSONEncoder().encode(stored))
-        } catch {
-            throw RunConfig.describe(error, file: Checkpoint.sidecarPath(for: checkpoint))
-        }
     }
 }
 
@@ -90,8 +81,9 @@ public final class SpectralFeatureExtractor: FrameFeatureExtractor {
     public var dimension: Int { mfcc ? 3 * frontEnd.config.cepstralCoefficients : frontEnd.config.melBands }
 
     public func frames(_ audio: [Float]) -> Tensor {
-        let raw = mfcc ? FeatureTransforms.withDeltas(frontEnd.mfcc(audio)) : frontEnd.logMel(audio)
-        let aligned = frontEnd.alignedToLabels(raw, sampleCount: audio.count)
+        let aligned = frontEnd.labelAligned(audio) { [frontEnd, mfcc] in
+            mfcc ? FeatureTransforms.withDeltas(frontEnd.mfcc($0)) : frontEnd.logMel($0)
+        }
         return normalizePerUtterance ? FeatureTransforms.normalizedPerUtterance(aligned) : aligned
     }
 }

@@ -1,7 +1,7 @@
 // Frozen image features for the image probes: raw pixels, or what any registered image method gives for an image
 // (trained or randomly initialised): the backbone's pooled output for the pair methods, the patch vectors of image
 // CPC mean-pooled over the grid (the CPC paper's ImageNet protocol) or side by side. Models are built through the
-// registry, from the config stored in the checkpoint's sidecar.
+// registry, from the checkpoint's model config (CheckpointLoading.swift).
 //
 // Glossary: N images, H×W×C pixels, D feature width.
 
@@ -30,62 +30,6 @@ public struct PixelFeatures: ImageFeatureExtractor {
     }
 }
 
-/// Builds a registered method from a checkpoint or a config, for data like `set` (the input shape is read from it).
-public enum MethodLoader {
-    /// The input shape the method of `config` would have been trained with on images like `set` (audio needs none).
-    public static func inputShape(for config: RunConfig, like set: ImageSet?, classes: Int? = nil, items: Int? = nil,
-                                  source: String) throws -> InputShape {
-        var shape = config.data.knownShape
-        switch config.data {
-        case .audio: break
-        case .patchGrid(let data):
-            guard let set else { throw ConfigError(file: source, key: "method", message: "'\(config.method)' is an image method; use cpc probe image") }
-            (shape.rows, shape.columns) = try data.gridShape(for: set)
-            shape.channels = set.channels
-            shape.classes = set.classNames.count
-        case .imageViews(let data):
-            guard let set else { throw ConfigError(file: source, key: "method", message: "'\(config.method)' is an image method; use cpc probe image") }
-            shape.channels = set.channels
-            shape.views = data.augmentations.map { .init(height: $0.size ?? set.height, width: $0.size ?? set.width) }
-            shape.classes = set.classNames.count
-            (shape.trainingItems, shape.batchSize) = (set.count, data.batchSize)
-        }
-        if let classes { shape.classes = classes }
-        if let items { shape.trainingItems = items }
-        return shape
-    }
-
-    /// The method stored at `path` (a `.safetensors` from `cpc train` with its `.json` sidecar), in evaluation mode.
-    public static func load(checkpoint path: String, like set: ImageSet?) throws -> (config: RunConfig, method: any Method) {
-        let config = try RunConfig.stored(with: path)
-        let sidecar = try Checkpoint.readSidecar(for: path)
-        var classes: Int? = nil
-        if case .number(let value)? = sidecar.extra["input_classes"] { classes = Int(value) }
-        var items: Int? = nil
-        if case .number(let value)? = sidecar.extra["input_items"], value >= 1, value < 1e9 { items = Int(value) }
-        if set == nil, config.data.kind != .audioWindows {
-            throw ConfigError(file: Checkpoint.sidecarPath(for: path), key: "method",
-                              message: "expected an audio model (cpc), found the image method '\(config.method)'; use cpc probe image")
-        }
-        if set != nil, config.data.kind == .audioWindows {
-            throw ConfigError(file: Checkpoint.sidecarPath(for: path), key: "method",
-                              message: "expected an image method, found the audio method '\(config.method)'; use cpc probe phone|speaker")
-        }
-        let input = try inputShape(for: config, like: set, classes: classes, items: items, source: Checkpoint.sidecarPath(for: path))
-        let method = try config.makeMethod(input: input, seed: 0)
-        try Checkpoint.loadModel(method.model, from: path)
-        method.model.setTraining(false)
-        return (config, method)
-    }
-
-    /// A random initialisation of the method of `config` (seeded), in evaluation mode.
-    public static func random(config: RunConfig, like set: ImageSet?, seed: UInt64 = 12345) throws -> any Method {
-        let method = try config.makeMethod(input: try inputShape(for: config, like: set, source: "the config"), seed: seed)
-        method.model.setTraining(false)
-        return method
-    }
-}
-
 /// A registered image method's features of each image: patch grids cut as in training without the random
 /// augmentation (centre crop) for patch-grid methods, the whole image in [−1, 1] for view methods.
 public final class MethodImageFeatures: ImageFeatureExtractor {
@@ -100,8 +44,10 @@ public final class MethodImageFeatures: ImageFeatureExtractor {
         self.data = data
     }
 
-    public static func load(checkpoint path: String, like set: ImageSet) throws -> MethodImageFeatures {
-        let (config, method) = try MethodLoader.load(checkpoint: path, like: set)
+    /// The features of the checkpoint at `path`, its model config from its sidecar or `configFile`
+    /// (`RunConfig.forCheckpoint`).
+    public static func load(checkpoint path: String, configFile: String? = nil, like set: ImageSet) throws -> MethodImageFeatures {
+        let (config, method) = try MethodLoader.load(checkpoint: path, configFile: configFile, like: set)
         return MethodImageFeatures(method: method, data: config.data)
     }
 

@@ -72,6 +72,18 @@ public struct CheckpointSidecar: Codable, Equatable, Sendable {
         case format, step, config, optimizer, extra
         case randomStates = "random_states"
     }
+
+    /// Reads a sidecar; only what rebuilds the model is needed (a `config` with its `model` section, checked where
+    /// it is used). The step defaults to 0, the random states and extra values to none, the format to ours.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        format = try c.decodeIfPresent(String.self, forKey: .format) ?? "swiftcpc-checkpoint-1"
+        step = try c.decodeIfPresent(Int.self, forKey: .step) ?? 0
+        config = try c.decodeIfPresent(JSONValue.self, forKey: .config)
+        optimizer = try c.decodeIfPresent(OptimizerRecord.self, forKey: .optimizer)
+        randomStates = try c.decodeIfPresent([String: [UInt64]].self, forKey: .randomStates) ?? [:]
+        extra = try c.decodeIfPresent([String: JSONValue].self, forKey: .extra) ?? [:]
+    }
 }
 
 /// A checkpoint that cannot be written or read, naming the file.

@@ -19,10 +19,13 @@ public struct CPCEncoderConfig: Codable, Sendable, Equatable {
     public var strides = [5, 4, 2, 2, 2]
     /// The normalisation after each convolution (the paper: none; the modified CPC: channel norm).
     public var normalization: NormalizationKind = .none
+    /// Zeros added on both sides of each convolution's input (empty: none, the paper's encoder; CPC_audio's
+    /// `[3, 2, 1, 1, 1]` gives floor(S / 160) frames, frame t centred on the 10 ms of label t).
+    public var padding: [Int] = []
 
     /// The defaults above.
     public init() {}
-    enum CodingKeys: String, CodingKey, CaseIterable { case channels, kernels, strides, normalization }
+    enum CodingKeys: String, CodingKey, CaseIterable { case channels, kernels, strides, normalization, padding }
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -31,6 +34,7 @@ public struct CPCEncoderConfig: Codable, Sendable, Equatable {
         kernels = try c.value(.kernels, default: d.kernels)
         strides = try c.value(.strides, default: d.strides)
         normalization = try c.value(.normalization, default: d.normalization)
+        padding = try c.value(.padding, default: d.padding)
         if channels < 1 || channels > 8192 { throw decoder.invalid("channels", "must be in 1...8192, found \(channels)") }
         if kernels.isEmpty || kernels.count != strides.count {
             throw decoder.invalid("strides", "needs one stride per kernel (\(kernels.count) kernels, \(strides.count) strides)")
@@ -38,6 +42,33 @@ public struct CPCEncoderConfig: Codable, Sendable, Equatable {
         if kernels.count > 32 || kernels.contains(where: { $0 < 1 || $0 > 65536 }) || strides.contains(where: { $0 < 1 || $0 > 65536 }) {
             throw decoder.invalid("kernels", "at most 32 layers, kernels and strides in 1...65536; found kernels \(kernels), strides \(strides)")
         }
+        if !padding.isEmpty && (padding.count != kernels.count || zip(padding, kernels).contains(where: { $0 < 0 || $0 >= $1 })) {
+            throw decoder.invalid("padding", "needs one value per kernel (\(kernels.count)), each in 0..<kernel; found \(padding)")
+        }
+    }
+
+    /// The zeros padded on each side of layer `layer`'s input.
+    public func padding(ofLayer layer: Int) -> Int { padding.isEmpty ? 0 : padding[layer] }
+
+    /// The frames the encoder makes from `samples` samples (0 when too short for its receptive field).
+    public func frameCount(samples: Int) -> Int {
+        var frames = samples
+        for (layer, (kernel, stride)) in zip(kernels, strides).enumerated() {
+            let padded = frames + 2 * padding(ofLayer: layer)
+            frames = padded < kernel ? 0 : (padded - kernel) / stride + 1
+        }
+        return frames
+    }
+
+    /// Where encoded frame t lies in the input: samples [hop·t − leftReach, hop·t − leftReach + receptiveField),
+    /// where hop is `downsampling` and leftReach = Σ_l p_l·s_1⋯s_{l−1} comes from the padding.
+    public var leftReach: Int {
+        var reach = 0, jump = 1
+        for (layer, stride) in strides.enumerated() {
+            reach += padding(ofLayer: layer) * jump
+            jump = jump.multipliedReportingOverflow(by: stride).overflow ? Int.max / 2 : jump * stride
+        }
+        return reach
     }
 
     /// Samples per encoded frame (the product of the strides).
@@ -170,9 +201,9 @@ public final class CPCModel: Layer {
         self.config = config
         var convolutions: [Conv1d] = [], norms: [(any UnaryLayer)?] = []
         var channels = 1
-        for (kernel, stride) in zip(config.encoder.kernels, config.encoder.strides) {
+        for (layer, (kernel, stride)) in zip(config.encoder.kernels, config.encoder.strides).enumerated() {
             convolutions.append(Conv1d(inputChannels: channels, outputChannels: config.encoder.channels, kernelSize: kernel,
-                                       stride: stride, generator: &generator))
+                                       stride: stride, padding: config.encoder.padding(ofLayer: layer), generator: &generator))
             norms.append(makeNormalization(config.encoder.normalization, channels: config.encoder.channels))
             channels = config.encoder.channels
         }
@@ -250,11 +281,8 @@ public final class CPCAudio: Method, MethodSpec {
 
     public static func validate(_ config: CPCConfig, input: InputShape) throws {
         guard input.window > 0 else { return }
-        // The encoder has no padding: each layer keeps floor((L − kernel) / stride) + 1 frames, none when L < kernel.
-        var frames = input.window
-        for (kernel, stride) in zip(config.encoder.kernels, config.encoder.strides) {
-            frames = frames < kernel ? 0 : (frames - kernel) / stride + 1
-        }
+        // Each layer keeps floor((L + 2p − kernel) / stride) + 1 frames, none when L + 2p < kernel.
+        let frames = config.encoder.frameCount(samples: input.window)
         if frames <= config.predictionSteps {
             throw ConfigError(key: "data.window", message: "\(input.window) samples give \(frames) encoded frames (the encoder's "
                 + "receptive field is \(config.encoder.receptiveField) samples); more than model.prediction_steps "
@@ -335,12 +363,38 @@ public final class CPCAudio: Method, MethodSpec {
         return StepOutput(loss: result.loss, metrics: metrics, headline: ("acc@1", result.accuracyPerStep[0]))
     }
 
-    /// `.context` (c_t, `[N, T, H]`) or `.encoder` (z_t, `[N, T, C]`) of audio `[N, S]`.
+    /// `.context` (c_t, `[N, F, H]`) or `.encoder` (z_t, `[N, F, C]`) of audio `[N, S]`, aligned with the corpus's
+    /// frame labels: F = floor(S / hop) frames (at least one), frame t centred on samples [hop·t, hop·(t + 1)), as
+    /// `labelAlignment` arranges (hop = the product of the strides, 160 for the paper's encoder).
     public func features(_ inputs: Tensor, _ request: FeatureRequest) -> Tensor? {
         guard request == .context || request == .encoder else { return nil }
         return withoutGrad {
-            let z = network.encode(inputs)
-            return request == .context ? network.contextualize(z) : z
+            let encoder = network.config.encoder
+            let (samples, hop) = (inputs.shape[1], encoder.downsampling)
+            let (left, right) = Self.labelAlignment(encoder, samples: samples)
+            var audio = inputs
+            if left < 0 { audio = audio.sliced(alongAxis: 1, start: -left, length: samples + left) }
+            let n = inputs.shape[0]
+            audio = Tensor.concatenate([Tensor.zeros([n, max(left, 0)]), audio, Tensor.zeros([n, right])], alongAxis: 1)
+            let z = network.encode(audio)
+            let frames = min(max(1, samples / hop), z.shape[1])
+            let chosen = request == .context ? network.contextualize(z) : z
+            return chosen.shape[1] == frames ? chosen : chosen.sliced(alongAxis: 1, start: 0, length: frames)
         }
+    }
+
+    /// The zeros to add before (or, when negative, the samples to drop from the start of) and after `samples` of
+    /// audio so that the encoder's frame t is centred on label t's samples [hop·t, hop·(t + 1)) and there are at
+    /// least floor(S / hop) frames.
+    ///
+    /// Frame t of the encoder covers samples [hop·t − L, hop·t − L + R) (R the receptive field, L its `leftReach`),
+    /// centred at hop·t − L + (R − 1)/2; label t's centre is hop·t + (hop − 1)/2. The left shift is their
+    /// difference, (R − hop)/2 − L, rounded towards zero: 152 samples for the paper's unpadded encoder (R = 465),
+    /// 0 for CPC_audio's padded one (L = 153), whose frames are then within half a sample of their labels'
+    /// centres. The right side gets R + hop zeros, enough for the last label's frame.
+    public static func labelAlignment(_ encoder: CPCEncoderConfig, samples: Int) -> (left: Int, right: Int) {
+        let (field, hop) = (encoder.receptiveField, encoder.downsampling)
+        let left = (field - hop - 2 * encoder.leftReach) / 2
+        return (max(left, -samples + 1), field + hop)
     }
 }

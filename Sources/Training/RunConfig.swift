@@ -202,6 +202,25 @@ public struct RunConfig: Codable, Sendable, Equatable {
         }
     }
 
+    /// Like `load`, and with `requiringModel` the file must have a `model` section: a config that rebuilds a
+    /// checkpoint's architecture may not fall back to the default model.
+    public static func load(_ path: String, requiringModel: Bool) throws -> RunConfig {
+        let config = try load(path)
+        guard requiringModel else { return config }
+        let keys = try? YAMLDecoder().decode(TopLevelKeys.self, from: try FileProblem<RunConfig>.text(of: path)).keys
+        guard keys?.contains("model") == true else {
+            throw ConfigError(file: path, key: "model", message: "missing: the model section decides the architecture "
+                + "(the default model would not be the one the checkpoint holds)")
+        }
+        return config
+    }
+
+    /// The keys of a config's top-level mapping.
+    struct TopLevelKeys: Decodable {
+        let keys: Set<String>
+        init(from decoder: Decoder) throws { keys = Set(try decoder.container(keyedBy: AnyCodingKey.self).allKeys.map(\.stringValue)) }
+    }
+
     /// The largest config file `load` reads.
     public static let maximumConfigBytes = 1 << 20
 

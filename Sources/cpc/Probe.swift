@@ -13,29 +13,31 @@ import Training
 /// Options shared by the probes and `embed`: where the data is and which features to use.
 struct FeatureOptions: ParsableArguments {
     @Option(help: "Corpus folder or manifest.") var corpus: String
-    @Option(help: "CPC checkpoint (a .safetensors from cpc train, with its .json sidecar).") var checkpoint: String?
+    @Option(help: "CPC checkpoint (a .safetensors file; its model config comes from its .json sidecar or --config).")
+    var checkpoint: String?
     @Option(help: "context | encoder (with --checkpoint) or mfcc | logmel | random.") var features: FeatureKind?
-    @Option(help: "Config for --features random (default: the checkpoint's, else configs/cpc-audio-small.yaml).")
+    @Option(help: """
+        With --checkpoint: the config whose model section built it (needed without a sidecar; checked against one). \
+        With --features random: the model to initialise (default configs/cpc-audio-small.yaml).
+        """)
     var config: String?
     @Option(help: "Threads for BLAS and elementwise loops.") var threads: Int?
     @Option(help: "Keep extracted features in this folder (.npy + index) and reuse them on later runs.")
     var featureCache: String?
 
-    /// What identifies the features in the cache, by content: the kind, and the checkpoint's bytes and sidecar (the
-    /// config it was trained with) or the random initialisation's resolved config. Paths and dates play no part, so
-    /// a replaced checkpoint or an edited config never reuses old features.
+    /// What identifies the features in the cache, by content: the kind, and the checkpoint's bytes and the config that
+    /// rebuilds it, or the random initialisation's resolved config. Paths and dates play no part, so a replaced
+    /// checkpoint or an edited config never reuses old features.
     func cacheKey() throws -> String {
         var hash = ContentHash()
         hash.add(kind.rawValue)
         switch kind {
         case .context, .encoder:
             let path = checkpoint!
-            do {
-                try hash.add(fileAt: path)
-                try hash.add(fileAt: Checkpoint.sidecarPath(for: path))
-            } catch {
-                throw ValidationError("\(path): cannot read the checkpoint and its sidecar to key the feature cache")
+            do { try hash.add(fileAt: path) } catch {
+                throw ValidationError("\(path): cannot read the checkpoint to key the feature cache")
             }
+            hash.add(String(decoding: try RunConfig.forCheckpoint(path, configFile: config).json(), as: UTF8.self))
         case .random:
             hash.add(String(decoding: try RunConfig.load(config ?? "configs/cpc-audio-small.yaml").json(), as: UTF8.self))
         case .mfcc, .logmel:
@@ -80,7 +82,7 @@ struct FeatureOptions: ParsableArguments {
         Threads.setCount(threads ?? Threads.processorCount)
         switch kind {
         case .context, .encoder:
-            return try MethodFrameFeatures.load(checkpoint: checkpoint!, request: kind == .context ? .context : .encoder)
+            return try MethodFrameFeatures.load(checkpoint: checkpoint!, configFile: config, request: kind == .context ? .context : .encoder)
         case .mfcc: return try SpectralFeatureExtractor(mfcc: true)
         case .logmel: return try SpectralFeatureExtractor(mfcc: false)
         case .random:
@@ -254,9 +256,14 @@ struct ImageProbe: ParsableCommand {
     enum Pool: String, ExpressibleByArgument, CaseIterable { case mean, grid }
     @Option(help: "IDX folder (Fashion-MNIST), train/ + test/ class folders, or class folders.")
     var corpus = ImageCorpus.fashionMNISTPath
-    @Option(help: "Checkpoint of an image method (a .safetensors from cpc train, with its .json sidecar).") var checkpoint: String?
+    @Option(help: "Checkpoint of an image method (a .safetensors file; its model config from its .json sidecar or --config).")
+    var checkpoint: String?
     @Option(help: "pixels | random (with --checkpoint: the checkpoint's method).") var features: Kind?
-    @Option(help: "Config for --features random (default: configs/cpc-image-fashion.yaml).") var config: String?
+    @Option(help: """
+        With --checkpoint: the config whose model section built it (needed without a sidecar; checked against one). \
+        With --features random: the model to initialise (default configs/cpc-image-fashion.yaml).
+        """)
+    var config: String?
     @Option(help: "mean: one pooled vector per image; grid: image CPC's patch vectors side by side.")
     var pool: Pool = .mean
     @Flag(help: "Also run the kNN probe.") var knn = false
@@ -293,9 +300,9 @@ struct ImageProbe: ParsableCommand {
         var name: String
         switch (checkpoint, features ?? .cpc) {
         case (let path?, _):
-            let loaded = try MethodImageFeatures.load(checkpoint: path, like: train)
-            extractor = loaded
-            name = loaded.data.kind == .patchGrid ? "cpc" : (try RunConfig.stored(with: path)).method
+            let (stored, method) = try MethodLoader.load(checkpoint: path, configFile: config, like: train)
+            extractor = MethodImageFeatures(method: method, data: stored.data)
+            name = stored.data.kind == .patchGrid ? "cpc" : stored.method
         case (nil, .random):
             extractor = try MethodImageFeatures.random(config: try RunConfig.load(config ?? "configs/cpc-image-fashion.yaml"), like: train)
             name = "random"

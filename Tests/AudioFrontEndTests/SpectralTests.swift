@@ -74,8 +74,7 @@ private func relativeError(_ a: Tensor, _ b: Tensor) -> Float {
     @Test func framesAlignWithPhoneLabels() throws {
         let end = try frontEnd()
         #expect(end.frameCount(16000) == 101)
-        let features = end.logMel([Float](repeating: 0.01, count: 16000 + 77))
-        #expect(end.alignedToLabels(features, sampleCount: 16077).shape == [100, 40])
+        #expect(end.labelAligned([Float](repeating: 0.01, count: 16000 + 77), end.logMel).shape == [100, 40])
     }
 
     @Test func perUtteranceNormalisationCentresAndScales() {
