@@ -38,8 +38,8 @@ extension RunConfig {
         }
     }
 
-    /// The method and model sections, which decide the architecture.
-    var architecture: JSONValue {
+    /// The method and model sections, which decide the architecture (compare two with `differences(from:)`).
+    public var architecture: JSONValue {
         get throws { .object(["method": .string(method), "model": try JSONValue.from(model)]) }
     }
 
@@ -59,32 +59,6 @@ extension RunConfig {
         } catch {
             throw RunConfig.describe(error, file: sidecarPath)
         }
-    }
-}
-
-extension JSONValue {
-    /// The leaves where `self` and `other` differ, as "path: self's value vs other's value" (objects compared key by
-    /// key, arrays and scalars as wholes).
-    public func differences(from other: JSONValue, path: String = "") -> [String] {
-        if case .object(let a) = self, case .object(let b) = other {
-            return Set(a.keys).union(b.keys).sorted().flatMap { key -> [String] in
-                let child = path.isEmpty ? key : path + "." + key
-                switch (a[key], b[key]) {
-                case (let x?, let y?): return x.differences(from: y, path: child)
-                case (let x?, nil): return ["\(child): \(x.compact) vs (absent)"]
-                case (nil, let y?): return ["\(child): (absent) vs \(y.compact)"]
-                case (nil, nil): return []
-                }
-            }
-        }
-        return self == other ? [] : ["\(path): \(compact) vs \(other.compact)"]
-    }
-
-    /// The value as one line of JSON, keys sorted.
-    public var compact: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
     }
 }
 

@@ -391,10 +391,18 @@ public final class CPCAudio: Method, MethodSpec {
     /// centred at hop·t − L + (R − 1)/2; label t's centre is hop·t + (hop − 1)/2. The left shift is their
     /// difference, (R − hop)/2 − L, rounded towards zero: 152 samples for the paper's unpadded encoder (R = 465),
     /// 0 for CPC_audio's padded one (L = 153), whose frames are then within half a sample of their labels'
-    /// centres. The right side gets R + hop zeros, enough for the last label's frame.
+    /// centres. The right side gets the fewest zeros that give floor(S / hop) frames (none for CPC_audio's encoder,
+    /// whose features are then exactly CPC_audio's).
     public static func labelAlignment(_ encoder: CPCEncoderConfig, samples: Int) -> (left: Int, right: Int) {
         let (field, hop) = (encoder.receptiveField, encoder.downsampling)
-        let left = (field - hop - 2 * encoder.leftReach) / 2
-        return (max(left, -samples + 1), field + hop)
+        let left = max((field - hop - 2 * encoder.leftReach) / 2, -samples + 1)
+        let wanted = max(1, samples / hop)
+        // The frame count grows with the length: the fewest zeros, by bisection over [0, R + hop].
+        var (low, high) = (0, min(field, 1 << 40) + hop)
+        while low < high {
+            let middle = (low + high) / 2
+            if encoder.frameCount(samples: samples + left + middle) >= wanted { high = middle } else { low = middle + 1 }
+        }
+        return (left, low)
     }
 }

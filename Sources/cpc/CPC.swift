@@ -1,4 +1,4 @@
-// The `cpc` command: the pipeline's entry point (prepare, train, embed, probe, report, mi, bench, inspect).
+// The `cpc` command: the pipeline's entry point (prepare, train, embed, probe, report, mi, bench, inspect, convert).
 
 import ArgumentParser
 import Foundation
@@ -10,7 +10,7 @@ struct CPC: ParsableCommand {
         commandName: "cpc",
         abstract: "Self-supervised representation learning (Contrastive Predictive Coding and friends) on the CPU.",
         subcommands: [Prepare.self, Train.self, Embed.self, ProbeCommand.self, Report.self, Spectrum.self, MutualInformation.self, Bench.self,
-                      Inspect.self])
+                      Inspect.self, Convert.self])
 
     static func main() {
         BLASKernels.restartWithFasterKernelsIfNeeded()

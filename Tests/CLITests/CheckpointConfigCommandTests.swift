@@ -3,6 +3,7 @@
 // says what is missing, never a silent default.
 
 import Foundation
+import TensorCore
 import Testing
 import TestSupport
 
@@ -103,5 +104,39 @@ import TestSupport
         let small = repositoryRoot.appendingPathComponent("configs/cpc-audio-paper.yaml").path
         let mismatch = try runCPC(["inspect", model, "--config", small])
         #expect(mismatch.status != 0 && mismatch.standardError.contains("encoder.conv0.weight"), "\(mismatch.standardError)")
+    }
+}
+
+@Suite struct ConvertCommandTests {
+    @Test func cpcAudioCheckpointsConvertBothWaysExactly() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcpc-convert-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let theirs = repositoryRoot.appendingPathComponent("Tests/Fixtures/cpc_audio_lstm_batchnorm.safetensors").path
+        let ours = folder.appendingPathComponent("ours.safetensors").path, back = folder.appendingPathComponent("back.safetensors").path
+        let imported = try runCPC(["convert", theirs, "--from", "cpc-audio", "--out", ours])
+        #expect(imported.status == 0, "\(imported.standardError)")
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("ours.json").path))
+        let inspected = try runCPC(["inspect", ours])
+        #expect(inspected.status == 0 && inspected.standardOutput.contains("model: matches the 'cpc' model"), "\(inspected.standardOutput)")
+        let exported = try runCPC(["convert", ours, "--to", "cpc-audio", "--out", back])
+        #expect(exported.status == 0, "\(exported.standardError)")
+        let (a, metadataA) = try SafeTensors.read(theirs), (b, metadataB) = try SafeTensors.read(back)
+        #expect(a.map(\.0).sorted() == b.map(\.0).sorted())
+        let returned = Dictionary(uniqueKeysWithValues: b)
+        for (name, tensor) in a { #expect(returned[name]?.scalars == tensor.scalars && returned[name]?.shape == tensor.shape, "\(name)") }
+        let argumentsA = try JSONSerialization.jsonObject(with: Data(metadataA["cpc_audio_args"]!.utf8)) as! [String: Any]
+        let argumentsB = try JSONSerialization.jsonObject(with: Data(metadataB["cpc_audio_args"]!.utf8)) as! [String: Any]
+        for key in ["hiddenEncoder", "hiddenGar", "nLevelsGRU", "nPredicts", "negativeSamplingExt", "sizeWindow"] {
+            #expect((argumentsA[key] as? NSNumber) == (argumentsB[key] as? NSNumber), "\(key)")
+        }
+        // Nothing is overwritten unasked; the shipped (unpadded) model cannot become CPC_audio's.
+        let again = try runCPC(["convert", ours, "--to", "cpc-audio", "--out", back])
+        #expect(again.status != 0 && again.standardError.contains("exists; pass --overwrite"), "\(again.standardError)")
+        let shipped = repositoryRoot.appendingPathComponent("models/cpc-audio-pretrained.safetensors").path
+        let unpadded = try runCPC(["convert", shipped, "--to", "cpc-audio", "--out", folder.appendingPathComponent("x.safetensors").path])
+        #expect(unpadded.status != 0 && unpadded.standardError.contains("padding [3, 2, 1, 1, 1]"), "\(unpadded.standardError)")
+        let neither = try runCPC(["convert", ours, "--out", folder.appendingPathComponent("y.safetensors").path])
+        #expect(neither.status != 0 && neither.standardError.contains("give one of --from cpc-audio or --to cpc-audio"))
     }
 }
