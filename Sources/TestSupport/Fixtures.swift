@@ -87,6 +87,12 @@ public struct Fixture {
         return values
     }
 
+    /// The JSON value `key` of case `name` as parsed (nested lists and objects), for fixtures with their own layout.
+    public func raw(_ name: String, _ key: String) throws -> Any {
+        guard let value = cases[name]?[key] else { throw FixtureError(description: "\(path): case '\(name)' has no entry '\(key)'") }
+        return value
+    }
+
     /// The number `key` of case `name`.
     public func number(_ name: String, _ key: String) throws -> Double {
         guard let value = cases[name]?[key] as? Double else {

@@ -10,7 +10,7 @@ struct CPC: ParsableCommand {
         commandName: "cpc",
         abstract: "Self-supervised representation learning (Contrastive Predictive Coding and friends) on the CPU.",
         subcommands: [Prepare.self, Train.self, Embed.self, ProbeCommand.self, Report.self, Spectrum.self, MutualInformation.self, Bench.self,
-                      Inspect.self, Convert.self])
+                      Inspect.self, Convert.self, ABXCommand.self])
 
     static func main() {
         BLASKernels.restartWithFasterKernelsIfNeeded()
