@@ -76,6 +76,8 @@ public struct WindowSampler: Sendable {
     public let batchSize: Int
     public let mode: SamplingMode
     public let seed: UInt64
+    /// What each window of a batch goes through (nothing by default); its draws come from (seed, batch index) too.
+    public var augmentation = WaveformAugmentation()
     /// Utterance positions long enough for a window, and their lengths in samples.
     public let eligible: [Int]
     let lengths: [Int]
@@ -176,6 +178,16 @@ public struct WindowSampler: Sendable {
                 }
                 audio.withUnsafeBufferPointer { source in
                     (out.baseAddress! + row * windowLength).update(from: source.baseAddress! + offset, count: windowLength)
+                }
+            }
+        }
+        if augmentation.isEnabled {
+            var generator = RandomGenerator(seed: seed, stream: 0x4155_4700_0000 &+ UInt64(index))
+            samples.withUnsafeMutableBufferPointer { out in
+                for row in 0..<batchSize {
+                    var window = Array(out[(row * windowLength)..<((row + 1) * windowLength)])
+                    augmentation.apply(to: &window, generator: &generator)
+                    for i in 0..<windowLength { out[row * windowLength + i] = window[i] }
                 }
             }
         }

@@ -88,6 +88,20 @@ final class FFTPlans: @unchecked Sendable {
         return plan
     }
 
+    private var inversePlans: [Int: OpaquePointer] = [:]
+
+    /// The inverse (complex to real, unnormalised) transform of `size` samples; it overwrites its input.
+    func realInverse(size: Int) -> OpaquePointer {
+        lock.lock()
+        defer { lock.unlock() }
+        if let plan = inversePlans[size] { return plan }
+        let input = fftwf_alloc_complex(size / 2 + 1)!, output = fftwf_alloc_real(size)!
+        defer { fftwf_free(input); fftwf_free(output) }
+        let plan = fftwf_plan_dft_c2r_1d(Int32(size), input, output, UInt32(FFTW_ESTIMATE | FFTW_UNALIGNED))!
+        inversePlans[size] = plan
+        return plan
+    }
+
     /// `FFTBatch` transforms of `size` real samples each, stored back to back (input stride `size`, output stride
     /// `outputStride(size)`): FFTW can vectorise across the transforms.
     static let batch = 32

@@ -22,10 +22,12 @@ public struct DataConfig: Codable, Sendable, Equatable {
     public var cacheMegabytes = 1024
     /// Batches prepared ahead by the background loader.
     public var prefetch = 4
+    /// Time-domain augmentation of the training windows (none by default; validation windows never get it).
+    public var augmentation = AugmentationConfig()
 
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case corpus, window, sampling, prefetch
+        case corpus, window, sampling, prefetch, augmentation
         case trainSplit = "train_split", validationSplit = "validation_split", batchSize = "batch_size"
         case cacheMegabytes = "cache_mb"
     }
@@ -41,10 +43,66 @@ public struct DataConfig: Codable, Sendable, Equatable {
         sampling = try c.value(.sampling, default: d.sampling)
         cacheMegabytes = try c.value(.cacheMegabytes, default: d.cacheMegabytes)
         prefetch = try c.value(.prefetch, default: d.prefetch)
+        augmentation = try c.value(.augmentation, default: d.augmentation)
         if window < 160 || window > 960_000 { throw decoder.invalid("window", "must be in 160...960000 samples (60 s), found \(window)") }
         if batchSize < 1 || batchSize > 4096 { throw decoder.invalid("batch_size", "must be in 1...4096, found \(batchSize)") }
         if cacheMegabytes < 0 || cacheMegabytes > 1 << 20 { throw decoder.invalid("cache_mb", "must be in 0...1048576, found \(cacheMegabytes)") }
         if prefetch < 1 || prefetch > 64 { throw decoder.invalid("prefetch", "must be in 1...64, found \(prefetch)") }
+    }
+}
+
+/// The `data.augmentation` section of audio configs: each augmentation's probability per window and its range
+/// (`WaveformAugmentation`, Kharitonov et al. 2020). Ranges are `[low, high]`.
+public struct AugmentationConfig: Codable, Sendable, Equatable {
+    /// Probability of reverberation, its RT60 range (s) and tail-to-direct energy ratio range.
+    public var reverb: Float = 0
+    public var reverbSeconds: [Float] = [0.1, 0.5]
+    public var reverbTailRatio: [Float] = [0.3, 3]
+    /// Probability of a rejected frequency band, and its width range (Hz).
+    public var bandReject: Float = 0
+    public var bandHertz: [Float] = [100, 1500]
+    /// Probability of additive white, pink or brown noise, and its SNR range (dB).
+    public var noise: Float = 0
+    public var snrDecibels: [Float] = [5, 20]
+
+    /// No augmentation.
+    public init() {}
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case reverb, noise
+        case reverbSeconds = "reverb_seconds", reverbTailRatio = "reverb_tail_ratio", bandReject = "band_reject"
+        case bandHertz = "band_hz", snrDecibels = "snr_db"
+    }
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = AugmentationConfig()
+        reverb = try c.value(.reverb, default: d.reverb)
+        reverbSeconds = try c.value(.reverbSeconds, default: d.reverbSeconds)
+        reverbTailRatio = try c.value(.reverbTailRatio, default: d.reverbTailRatio)
+        bandReject = try c.value(.bandReject, default: d.bandReject)
+        bandHertz = try c.value(.bandHertz, default: d.bandHertz)
+        noise = try c.value(.noise, default: d.noise)
+        snrDecibels = try c.value(.snrDecibels, default: d.snrDecibels)
+        for (key, p) in [("reverb", reverb), ("band_reject", bandReject), ("noise", noise)] where !(p >= 0 && p <= 1) {
+            throw decoder.invalid(key, "is a probability, in 0...1; found \(p)")
+        }
+        for (key, range, limits) in [("reverb_seconds", reverbSeconds, Float(0.01)...Float(5)), ("reverb_tail_ratio", reverbTailRatio, 0...100),
+                                     ("band_hz", bandHertz, 1...8000), ("snr_db", snrDecibels, -20...100)] {
+            guard range.count == 2, range.allSatisfy(limits.contains), range[0] <= range[1] else {
+                throw decoder.invalid(key, "must be [low, high] with low ≤ high in \(limits.lowerBound)...\(limits.upperBound); found \(range)")
+            }
+        }
+    }
+
+    /// The augmentation the sampler applies.
+    public var waveform: WaveformAugmentation {
+        var a = WaveformAugmentation()
+        (a.reverb, a.bandReject, a.noise) = (reverb, bandReject, noise)
+        a.reverbSeconds = reverbSeconds[0]...reverbSeconds[1]
+        a.reverbTailRatio = reverbTailRatio[0]...reverbTailRatio[1]
+        a.bandHertz = bandHertz[0]...bandHertz[1]
+        a.snrDecibels = snrDecibels[0]...snrDecibels[1]
+        return a
     }
 }
 

@@ -39,7 +39,7 @@ public func makePipeline(_ data: DataSection, seed: UInt64) throws -> any Traini
 
 /// Random windows of the training utterances; validation windows from the validation split.
 struct AudioPipeline: TrainingPipeline {
-    let sampler: WindowSampler
+    var sampler: WindowSampler
     let validationSampler: WindowSampler?
     let cache: AudioCache
     let prefetch: Int
@@ -49,6 +49,7 @@ struct AudioPipeline: TrainingPipeline {
         let trainIDs = try data.trainSplit.map { try SplitFile.read($0) } ?? corpus.utterances.map(\.id)
         sampler = try WindowSampler(corpus: corpus, utteranceIDs: trainIDs, lengths: try Self.lengths(of: corpus, ids: trainIDs),
                                     windowLength: data.window, batchSize: data.batchSize, mode: data.sampling, seed: seed)
+        sampler.augmentation = data.augmentation.waveform
         if let split = data.validationSplit {
             let ids = try SplitFile.read(split)
             validationSampler = try WindowSampler(corpus: corpus, utteranceIDs: ids, lengths: try Self.lengths(of: corpus, ids: ids),

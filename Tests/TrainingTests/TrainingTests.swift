@@ -77,6 +77,10 @@ private func writeConfig(_ text: String) throws -> String {
         #expect(try message("method: no-such-method\n").contains("unknown method 'no-such-method'"))
         #expect(try message("data:\n  window: 1600\n").contains("data.window"))
         #expect(try message("training: [1, 2\n").contains("not valid YAML"))
+        #expect(try message("data:\n  augmentation:\n    noise: 1.5\n").contains("key 'data.augmentation.noise': is a probability"))
+        #expect(try message("data:\n  augmentation:\n    snr_db: [20, 5]\n").contains("key 'data.augmentation.snr_db': must be [low, high]"))
+        #expect(try message("data:\n  augmentation:\n    pitch: 0.5\n").contains("key 'data.augmentation.pitch': unknown key"))
+        #expect(try message("model:\n  encoder:\n    padding: [3, 2, 1]\n").contains("key 'model.encoder.padding': needs one value per kernel"))
         // Sizes whose consequences a machine cannot meet are refused at load, naming the key (issue 19).
         #expect(try message("data:\n  batch_size: 1000000000\n").contains("key 'data.batch_size': must be in 1...4096"))
         #expect(try message("model:\n  negatives: 1000000000\n").contains("key 'model.negatives'"))
