@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make demo`: train the small CPC on the bundled corpus for a few minutes, then probe phones and speakers with the
-# freshly trained CPC (context, encoder), the shipped pre-trained CPC (context), MFCC and random init.
-# Writes runs/demo/probes.json and prints the table. Usage: scripts/demo.sh [steps] [threads]
+# `make demo`: train the small CPC on the bundled corpus for a few minutes, then probe phones and speakers and measure
+# ABX phone discriminability with the freshly trained CPC (context, encoder), the shipped pre-trained CPC (context),
+# MFCC and random init. Writes runs/demo/probes.json and runs/demo/abx.json and prints both tables.
+# Usage: scripts/demo.sh [steps] [threads]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps="${1:-800}"
@@ -15,11 +16,17 @@ mkdir -p "$out"
 echo "== training configs/cpc-audio-small.yaml for $steps steps on $corpus"
 "$cpc" train --config configs/cpc-audio-small.yaml --out "$out" --steps "$steps" --threads "$threads" | grep -v '^ \|^{\|^}'
 results="$out/probes.json"
+abx="$out/abx.json"
 probe() {  # name, then the feature arguments
     local name="$1"; shift
     echo "== probing $name"
     "$cpc" probe phone --corpus "$corpus" "$@" --threads "$threads" --name "$name" --json "$results" --append | tail -1
     "$cpc" probe speaker --corpus "$corpus" "$@" --threads "$threads" --name "$name" --json "$results" --append | tail -2
+    # ABX over the train split's utterances (more triphone groups than the test split's; no labels are trained on).
+    # Each call prints every row so far; the last call's table is printed at the end.
+    "$cpc" abx --corpus "$corpus" --split "$corpus/train.txt" "$@" --threads "$threads" --name "$name" --json "$abx" --append \
+        > "$out/abx.txt"
+    tail -1 "$out/abx.txt"
 }
 probe cpc-context --checkpoint "$out/final.safetensors" --features context
 probe cpc-encoder --checkpoint "$out/final.safetensors" --features encoder
@@ -34,4 +41,7 @@ probe random --features random --config configs/cpc-audio-small.yaml
 echo
 echo "Linear-probe accuracy on the bundled corpus (test split; phone: 40 classes per 10 ms frame; speaker: 16 classes)"
 "$cpc" probe table "$results"
-echo "results: $results, plots and summary: $out/report.md"
+echo
+echo "ABX error on the train split's utterances (lower is better; triphone items, DTW over angular distances)"
+grep '^|' "$out/abx.txt"
+echo "results: $results, $abx, plots and summary: $out/report.md"
