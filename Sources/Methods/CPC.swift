@@ -177,72 +177,44 @@ public struct CPCConfig: MethodConfig {
     }
 }
 
-/// The CPC networks: `encoder.conv{i}`/`encoder.norm{i}`, `context` (GRU/LSTM), `predictor` (the optional
-/// transformer layer), `predictors.{k-1}` (W_k, no bias).
-public final class CPCModel: Layer {
-    /// The config the networks were built from.
-    public let config: CPCConfig
-    /// The encoder's convolutions (`encoder.conv{i}`).
+/// The strided convolutional encoder of audio CPC: per layer a convolution (`conv{i}`), its normalisation
+/// (`norm{i}`, if any) and ReLU; audio `[N, S]` → z `[N, T, C]`.
+public final class CPCEncoder: UnaryLayer {
+    /// The geometry and widths it was built from.
+    public let config: CPCEncoderConfig
+    /// The convolutions.
     public let convolutions: [Conv1d]
-    /// The normalisation after each convolution, if any (`encoder.norm{i}`).
+    /// The normalisation after each convolution, if any.
     public let norms: [(any UnaryLayer)?]
-    /// The context network when it is a GRU.
-    public let gru: GRU?
-    /// The context network when it is an LSTM.
-    public let lstm: LSTM?
-    /// W_k for k = 1…K: `[H] → [C]`, no bias.
-    public let predictors: [Linear]
-    /// The causal transformer layer of the transformer predictor, if chosen.
-    public let transformer: TransformerEncoderLayer?
     public var isTraining = true
 
-    /// Builds the networks, initialised from `generator` as PyTorch would.
-    public init(config: CPCConfig, generator: inout RandomGenerator) {
+    /// An encoder for `config`, initialised from `generator` as PyTorch would.
+    public init(config: CPCEncoderConfig, generator: inout RandomGenerator) {
         self.config = config
         var convolutions: [Conv1d] = [], norms: [(any UnaryLayer)?] = []
         var channels = 1
-        for (layer, (kernel, stride)) in zip(config.encoder.kernels, config.encoder.strides).enumerated() {
-            convolutions.append(Conv1d(inputChannels: channels, outputChannels: config.encoder.channels, kernelSize: kernel,
-                                       stride: stride, padding: config.encoder.padding(ofLayer: layer), generator: &generator))
-            norms.append(makeNormalization(config.encoder.normalization, channels: config.encoder.channels))
-            channels = config.encoder.channels
+        for (layer, (kernel, stride)) in zip(config.kernels, config.strides).enumerated() {
+            convolutions.append(Conv1d(inputChannels: channels, outputChannels: config.channels, kernelSize: kernel,
+                                       stride: stride, padding: config.padding(ofLayer: layer), generator: &generator))
+            norms.append(makeNormalization(config.normalization, channels: config.channels))
+            channels = config.channels
         }
         self.convolutions = convolutions
         self.norms = norms
-        switch config.context.type {
-        case .gru:
-            gru = GRU(inputSize: channels, hiddenSize: config.context.hidden, layers: config.context.layers, generator: &generator)
-            lstm = nil
-        case .lstm:
-            lstm = LSTM(inputSize: channels, hiddenSize: config.context.hidden, layers: config.context.layers, generator: &generator)
-            gru = nil
-        }
-        transformer = config.predictor.type == .transformer
-            ? TransformerEncoderLayer(width: config.context.hidden, heads: config.predictor.heads,
-                                      feedForward: config.predictor.feedForward ?? 2 * config.context.hidden, causal: true,
-                                      generator: &generator)
-            : nil
-        predictors = (0..<config.predictionSteps).map { _ in
-            Linear(inputSize: config.context.hidden, outputSize: channels, bias: false, generator: &generator)
-        }
     }
 
     public var ownParameters: [(name: String, tensor: Tensor)] { [] }
     public var children: [(name: String, layer: any Layer)] {
         var list: [(name: String, layer: any Layer)] = []
         for (i, conv) in convolutions.enumerated() {
-            list.append(("encoder.conv\(i)", conv))
-            if let norm = norms[i] { list.append(("encoder.norm\(i)", norm)) }
+            list.append(("conv\(i)", conv))
+            if let norm = norms[i] { list.append(("norm\(i)", norm)) }
         }
-        if let gru { list.append(("context", gru)) }
-        if let lstm { list.append(("context", lstm)) }
-        if let transformer { list.append(("predictor", transformer)) }
-        for (k, predictor) in predictors.enumerated() { list.append(("predictors.\(k)", predictor)) }
         return list
     }
 
     /// z: audio `[N, S]` → encodings `[N, T, C]`.
-    public func encode(_ audio: Tensor) -> Tensor {
+    public func callAsFunction(_ audio: Tensor) -> Tensor {
         var x = audio.unsqueezed(at: 2)
         for (conv, norm) in zip(convolutions, norms) {
             x = conv(x)
@@ -252,11 +224,96 @@ public final class CPCModel: Layer {
         return x
     }
 
-    /// c: encodings `[N, T, C]` → context `[N, T, H]`.
-    public func contextualize(_ encoded: Tensor) -> Tensor {
-        if let gru { return gru(encoded).output }
-        return lstm!(encoded).output
+    /// The encodings of audio `[N, S]` aligned with the corpus's frame labels: floor(S / hop) frames (at least one),
+    /// frame t centred on samples [hop·t, hop·(t + 1)) (`CPCAudio.labelAlignment`).
+    public func labelAligned(_ audio: Tensor) -> Tensor {
+        let (n, samples) = (audio.shape[0], audio.shape[1])
+        let (left, right) = CPCAudio.labelAlignment(config, samples: samples)
+        var padded = left < 0 ? audio.sliced(alongAxis: 1, start: -left, length: samples + left) : audio
+        if left > 0 || right > 0 {
+            padded = Tensor.concatenate([Tensor.zeros([n, max(left, 0)]), padded, Tensor.zeros([n, right])], alongAxis: 1)
+        }
+        let z = self(padded)
+        let frames = min(max(1, samples / config.downsampling), z.shape[1])
+        return z.shape[1] == frames ? z : z.sliced(alongAxis: 1, start: 0, length: frames)
     }
+}
+
+/// The recurrent context network of audio CPC (its parameters named as PyTorch's `nn.GRU`/`nn.LSTM`).
+public enum RecurrentContext {
+    /// A GRU (the paper).
+    case gru(GRU)
+    /// An LSTM (the modified CPC).
+    case lstm(LSTM)
+
+    /// The network for `config` over `inputSize`-wide frames.
+    public init(config: CPCContextConfig, inputSize: Int, generator: inout RandomGenerator) {
+        switch config.type {
+        case .gru: self = .gru(GRU(inputSize: inputSize, hiddenSize: config.hidden, layers: config.layers, generator: &generator))
+        case .lstm: self = .lstm(LSTM(inputSize: inputSize, hiddenSize: config.hidden, layers: config.layers, generator: &generator))
+        }
+    }
+
+    /// The network as a layer (its parameters and mode).
+    public var layer: any Layer {
+        switch self {
+        case .gru(let gru): return gru
+        case .lstm(let lstm): return lstm
+        }
+    }
+
+    /// c: `[N, T, C]` → `[N, T, H]`.
+    public func callAsFunction(_ encoded: Tensor) -> Tensor {
+        switch self {
+        case .gru(let gru): return gru(encoded).output
+        case .lstm(let lstm): return lstm(encoded).output
+        }
+    }
+}
+
+/// The CPC networks: `encoder.conv{i}`/`encoder.norm{i}`, `context` (GRU/LSTM), `predictor` (the optional
+/// transformer layer), `predictors.{k-1}` (W_k, no bias).
+public final class CPCModel: Layer {
+    /// The config the networks were built from.
+    public let config: CPCConfig
+    /// The strided convolutional encoder (`encoder.*`).
+    public let encoder: CPCEncoder
+    /// The recurrent context network (`context.*`).
+    public let context: RecurrentContext
+    /// W_k for k = 1…K: `[H] → [C]`, no bias.
+    public let predictors: [Linear]
+    /// The causal transformer layer of the transformer predictor, if chosen.
+    public let transformer: TransformerEncoderLayer?
+    public var isTraining = true
+
+    /// Builds the networks, initialised from `generator` as PyTorch would.
+    public init(config: CPCConfig, generator: inout RandomGenerator) {
+        self.config = config
+        encoder = CPCEncoder(config: config.encoder, generator: &generator)
+        context = RecurrentContext(config: config.context, inputSize: config.encoder.channels, generator: &generator)
+        transformer = config.predictor.type == .transformer
+            ? TransformerEncoderLayer(width: config.context.hidden, heads: config.predictor.heads,
+                                      feedForward: config.predictor.feedForward ?? 2 * config.context.hidden, causal: true,
+                                      generator: &generator)
+            : nil
+        predictors = (0..<config.predictionSteps).map { _ in
+            Linear(inputSize: config.context.hidden, outputSize: config.encoder.channels, bias: false, generator: &generator)
+        }
+    }
+
+    public var ownParameters: [(name: String, tensor: Tensor)] { [] }
+    public var children: [(name: String, layer: any Layer)] {
+        var list: [(name: String, layer: any Layer)] = [("encoder", encoder), ("context", context.layer)]
+        if let transformer { list.append(("predictor", transformer)) }
+        for (k, predictor) in predictors.enumerated() { list.append(("predictors.\(k)", predictor)) }
+        return list
+    }
+
+    /// z: audio `[N, S]` → encodings `[N, T, C]`.
+    public func encode(_ audio: Tensor) -> Tensor { encoder(audio) }
+
+    /// c: encodings `[N, T, C]` → context `[N, T, H]`.
+    public func contextualize(_ encoded: Tensor) -> Tensor { context(encoded) }
 
     /// Predictions W_k·c_t for t < W and all k, as one GEMM: context `[N, T, H]` → `[N, W, K, C]`.
     public func predict(_ context: Tensor, positions: Int) -> Tensor {
@@ -369,17 +426,8 @@ public final class CPCAudio: Method, MethodSpec {
     public func features(_ inputs: Tensor, _ request: FeatureRequest) -> Tensor? {
         guard request == .context || request == .encoder else { return nil }
         return withoutGrad {
-            let encoder = network.config.encoder
-            let (samples, hop) = (inputs.shape[1], encoder.downsampling)
-            let (left, right) = Self.labelAlignment(encoder, samples: samples)
-            var audio = inputs
-            if left < 0 { audio = audio.sliced(alongAxis: 1, start: -left, length: samples + left) }
-            let n = inputs.shape[0]
-            audio = Tensor.concatenate([Tensor.zeros([n, max(left, 0)]), audio, Tensor.zeros([n, right])], alongAxis: 1)
-            let z = network.encode(audio)
-            let frames = min(max(1, samples / hop), z.shape[1])
-            let chosen = request == .context ? network.contextualize(z) : z
-            return chosen.shape[1] == frames ? chosen : chosen.sliced(alongAxis: 1, start: 0, length: frames)
+            let z = network.encoder.labelAligned(inputs)
+            return request == .context ? network.contextualize(z) : z
         }
     }
 
