@@ -26,9 +26,11 @@ public struct AudioBatch: @unchecked Sendable {
     public let offsets: [Int]
     /// The batch's index in the run (0-based).
     public let index: Int
+    /// The phone label of each frame of each window, `[N, windowLength / 160]` row-major, when the sampler has labels.
+    public var frameLabels: [Int] = []
 
-    /// The method-facing view: samples, speakers as labels, utterances as items, and the index.
-    public var batch: Batch { Batch(inputs: samples, labels: speakers, items: utterances, index: index) }
+    /// The method-facing view: samples, speakers as labels, utterances as items, the index and the frame labels.
+    public var batch: Batch { Batch(inputs: samples, labels: speakers, items: utterances, index: index, frameLabels: frameLabels) }
 }
 
 /// Decoded audio kept in memory up to a byte budget (the oldest entries are dropped first). Thread-safe.
@@ -78,6 +80,15 @@ public struct WindowSampler: Sendable {
     public let seed: UInt64
     /// What each window of a batch goes through (nothing by default); its draws come from (seed, batch index) too.
     public var augmentation = WaveformAugmentation()
+    /// Phone labels (one per 160 samples) of the utterances, to give every batch its frame labels; nil: none.
+    public var frameLabels: PhoneLabels? = nil
+
+    /// The label of each of the floor(W / 160) frames of the window at `offset` in an utterance labelled `labels`:
+    /// frame t is centred on sample offset + 160·t + 80, so it takes the label of the 10 ms holding that sample
+    /// (the last label past the end; label counts may be two short of the audio's).
+    public static func windowFrameLabels(_ labels: [Int], offset: Int, windowLength: Int) -> [Int] {
+        (0..<(windowLength / 160)).map { t in labels[min((offset + 160 * t + 80) / 160, labels.count - 1)] }
+    }
     /// Utterance positions long enough for a window, and their lengths in samples.
     public let eligible: [Int]
     let lengths: [Int]
@@ -192,8 +203,18 @@ public struct WindowSampler: Sendable {
             }
         }
         let speakers = plan.map { corpus.speakerIndex(corpus.utterances[$0.utterance].speaker)! }
-        return AudioBatch(samples: samples, speakers: speakers, utterances: plan.map(\.utterance),
-                          offsets: plan.map(\.offset), index: index)
+        var batch = AudioBatch(samples: samples, speakers: speakers, utterances: plan.map(\.utterance),
+                               offsets: plan.map(\.offset), index: index)
+        if let frameLabels {
+            batch.frameLabels = try plan.flatMap { position, offset in
+                let utterance = corpus.utterances[position]
+                guard let labels = frameLabels.labels[utterance.id], !labels.isEmpty else {
+                    throw CorpusError(path: frameLabels.path, problem: "utterance '\(utterance.id)' has no phone labels")
+                }
+                return Self.windowFrameLabels(labels, offset: offset, windowLength: windowLength)
+            }
+        }
+        return batch
     }
 }
 

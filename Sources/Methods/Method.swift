@@ -122,6 +122,8 @@ public struct InputShape: Sendable, Equatable {
     public var classes = 0
     /// Items in the training set and per batch (DeepCluster's memory and its epoch); 0 when unknown.
     public var trainingItems = 0, batchSize = 0
+    /// Whether audio batches carry frame labels (`Batch.frameLabels`), and their class count once read (0: unknown).
+    public var frameLabels = false, frameClasses = 0
 
     /// One view's size.
     public struct ViewShape: Sendable, Equatable {

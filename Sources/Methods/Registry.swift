@@ -97,6 +97,7 @@ public enum MethodRegistry {
         RegisteredMethod(SimCLR.self), RegisteredMethod(MoCo.self), RegisteredMethod(BYOL.self),
         RegisteredMethod(SimSiam.self), RegisteredMethod(SwAV.self), RegisteredMethod(DeepCluster.self),
         RegisteredMethod(BarlowTwins.self), RegisteredMethod(VICReg.self), RegisteredMethod(WMSE.self),
+        RegisteredMethod(SupervisedPhones.self),
     ]
 
     nonisolated(unsafe) private static var added: [RegisteredMethod] = []

@@ -14,19 +14,24 @@ public struct Batch: @unchecked Sendable {
     public let items: [Int]
     /// The batch's index in its run (drives every random draw that belongs to this batch).
     public let index: Int
+    /// Per-frame labels when the data have them (audio windows with phone labels): `[N, F]` row-major, F = frames
+    /// per window; empty otherwise.
+    public let frameLabels: [Int]
 
-    /// A batch of one or more views of the same items (the first is ``inputs``), with their labels, dataset indices and batch index.
-    public init(views: [Tensor], labels: [Int], items: [Int], index: Int) {
+    /// A batch of one or more views of the same items (the first is ``inputs``), with their labels, dataset indices,
+    /// batch index and, for labelled audio, the label of every frame.
+    public init(views: [Tensor], labels: [Int], items: [Int], index: Int, frameLabels: [Int] = []) {
         precondition(!views.isEmpty, "a batch needs at least one view")
         self.views = views
         self.labels = labels
         self.items = items
         self.index = index
+        self.frameLabels = frameLabels
     }
 
     /// A one-view batch.
-    public init(inputs: Tensor, labels: [Int], items: [Int], index: Int) {
-        self.init(views: [inputs], labels: labels, items: items, index: index)
+    public init(inputs: Tensor, labels: [Int], items: [Int], index: Int, frameLabels: [Int] = []) {
+        self.init(views: [inputs], labels: labels, items: items, index: index, frameLabels: frameLabels)
     }
 
     /// The first (for CPC, the only) view.

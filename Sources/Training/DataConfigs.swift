@@ -24,10 +24,13 @@ public struct DataConfig: Codable, Sendable, Equatable {
     public var prefetch = 4
     /// Time-domain augmentation of the training windows (none by default; validation windows never get it).
     public var augmentation = AugmentationConfig()
+    /// Phone labels (CPC format, one per 10 ms) for methods that train on them; every window then carries the
+    /// label of each frame. Nil: unlabelled training.
+    public var labels: String? = nil
 
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case corpus, window, sampling, prefetch, augmentation
+        case corpus, window, sampling, prefetch, augmentation, labels
         case trainSplit = "train_split", validationSplit = "validation_split", batchSize = "batch_size"
         case cacheMegabytes = "cache_mb"
     }
@@ -44,6 +47,7 @@ public struct DataConfig: Codable, Sendable, Equatable {
         cacheMegabytes = try c.value(.cacheMegabytes, default: d.cacheMegabytes)
         prefetch = try c.value(.prefetch, default: d.prefetch)
         augmentation = try c.value(.augmentation, default: d.augmentation)
+        labels = try c.decodeIfPresent(String.self, forKey: .labels)
         if window < 160 || window > 960_000 { throw decoder.invalid("window", "must be in 160...960000 samples (60 s), found \(window)") }
         if batchSize < 1 || batchSize > 4096 { throw decoder.invalid("batch_size", "must be in 1...4096, found \(batchSize)") }
         if cacheMegabytes < 0 || cacheMegabytes > 1 << 20 { throw decoder.invalid("cache_mb", "must be in 0...1048576, found \(cacheMegabytes)") }
@@ -334,7 +338,7 @@ public enum DataSection: Sendable, Equatable, Encodable {
     /// What is known of the input before any data are read (the audio window).
     public var knownShape: InputShape {
         var shape = InputShape(kind: kind)
-        if case .audio(let d) = self { (shape.window, shape.batchSize) = (d.window, d.batchSize) }
+        if case .audio(let d) = self { (shape.window, shape.batchSize, shape.frameLabels) = (d.window, d.batchSize, d.labels != nil) }
         if case .imageViews(let d) = self { shape.views = d.augmentations.map { _ in .init(height: 0, width: 0) } }
         return shape
     }

@@ -40,7 +40,7 @@ public func makePipeline(_ data: DataSection, seed: UInt64) throws -> any Traini
 /// Random windows of the training utterances; validation windows from the validation split.
 struct AudioPipeline: TrainingPipeline {
     var sampler: WindowSampler
-    let validationSampler: WindowSampler?
+    var validationSampler: WindowSampler?
     let cache: AudioCache
     let prefetch: Int
 
@@ -57,6 +57,21 @@ struct AudioPipeline: TrainingPipeline {
                                                   seed: seed &+ 7777)
         } else {
             validationSampler = nil
+        }
+        if let path = data.labels {
+            let labels = try PhoneLabels.read(path)
+            if let missing = trainIDs.first(where: { labels.labels[$0]?.isEmpty ?? true }) {
+                throw CorpusError(path: path, problem: "utterance '\(missing)' of the training split has no phone labels")
+            }
+            sampler.frameLabels = labels
+            if var validation = validationSampler {
+                let ids = try data.validationSplit.map { try SplitFile.read($0) } ?? []
+                if let missing = ids.first(where: { labels.labels[$0]?.isEmpty ?? true }) {
+                    throw CorpusError(path: path, problem: "utterance '\(missing)' of the validation split has no phone labels")
+                }
+                validation.frameLabels = labels
+                validationSampler = validation
+            }
         }
         cache = AudioCache(capacityBytes: data.cacheMegabytes << 20)
         prefetch = data.prefetch
@@ -84,6 +99,8 @@ struct AudioPipeline: TrainingPipeline {
         var shape = InputShape(kind: .audioWindows)
         (shape.window, shape.batchSize) = (sampler.windowLength, sampler.batchSize)
         shape.classes = sampler.corpus.speakers.count
+        shape.frameLabels = sampler.frameLabels != nil
+        shape.frameClasses = sampler.frameLabels?.classCount ?? 0
         return shape
     }
 }
