@@ -70,6 +70,60 @@ PY
 }
 check "cpc probe phone writes a result above chance" probe_ok
 
+# ABX on the trained context and on MFCC (errors are fractions; chance is one half), and the supervised reference
+# trained briefly on the phone labels, probed like CPC.
+"$cpc" abx --corpus Corpora/synth-small --checkpoint "$work/run/final.safetensors" --threads 2 --json "$work/abx.json" >/dev/null
+"$cpc" abx --corpus Corpora/synth-small --features mfcc --threads 2 --json "$work/abx.json" --append >/dev/null
+abx_ok() {
+    python3 - "$work/abx.json" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+print("ABX (within / across): " + ", ".join(f"{r['features']} {r['result']['within']:.3f} / {r['result']['across']:.3f}" for r in rows))
+sys.exit(0 if [r["features"] for r in rows] == ["cpc-context", "mfcc"] and all(
+    r["result"]["items"] > 1000 and 0 <= r["result"]["across"] < 0.5 for r in rows) else 1)
+PY
+}
+check "cpc abx scores the trained context and MFCC below chance across speakers" abx_ok
+"$cpc" train --config configs/supervised-phones-small.yaml --out "$work/supervised" --steps 150 --threads 2 >"$work/supervised.txt" 2>&1
+"$cpc" probe phone --corpus Corpora/synth-small --checkpoint "$work/supervised/final.safetensors" --threads 2 \
+    --json "$work/supervised-probe.json" >/dev/null
+supervised_ok() {
+    python3 - "$work/supervised/log.jsonl" "$work/supervised-probe.json" <<'PY'
+import json, sys
+log = [json.loads(line) for line in open(sys.argv[1])]
+probe = json.load(open(sys.argv[2]))[0]
+print(f"supervised reference: loss {log[0]['loss']:.3f} -> {log[-1]['loss']:.3f}, phone probe {probe['accuracy']:.3f}")
+sys.exit(0 if log[-1]["loss"] < log[0]["loss"] - 0.2 and probe["accuracy"] > 2 / 40 else 1)
+PY
+}
+check "the supervised reference (supervised-phones) learns the labels and probes above chance" supervised_ok
+# A checkpoint without its sidecar is rebuilt from --config; CPC_audio's form converts both ways bit for bit.
+mkdir -p "$work/bare" && cp "$work/run/final.safetensors" "$work/bare/model.safetensors"
+standalone_ok() {
+    ! "$cpc" embed --corpus Corpora/synth-small --checkpoint "$work/bare/model.safetensors" --split Corpora/synth-small/test.txt \
+        --out "$work/bare.npy" 2>"$work/bare.err" && grep -q "has no sidecar" "$work/bare.err" \
+    && "$cpc" embed --corpus Corpora/synth-small --checkpoint "$work/bare/model.safetensors" --config configs/cpc-audio-small.yaml \
+        --split Corpora/synth-small/test.txt --out "$work/bare.npy" >/dev/null && cmp -s "$work/bare.npy" "$work/test.npy"
+}
+check "a checkpoint without sidecar needs --config, then embeds exactly as with its sidecar" standalone_ok
+convert_ok() {
+    "$cpc" convert Tests/Fixtures/cpc_audio_gru_layernorm.safetensors --from cpc-audio --out "$work/converted.safetensors" >/dev/null \
+    && "$cpc" convert "$work/converted.safetensors" --to cpc-audio --out "$work/back.safetensors" >/dev/null \
+    && python3 - Tests/Fixtures/cpc_audio_gru_layernorm.safetensors "$work/back.safetensors" <<'PY'
+import json, struct, sys
+def tensors(path):
+    data = open(path, "rb").read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    header.pop("__metadata__", None)
+    return {k: (v["shape"], data[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]) for k, v in header.items()}
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+print(f"CPC_audio round trip: {len(a)} tensors")
+sys.exit(0 if a == b else 1)
+PY
+}
+check "cpc convert: CPC_audio -> ours -> CPC_audio returns every tensor bit for bit" convert_ok
+
 # Image CPC on Fashion-MNIST: a short run must leave chance (InfoNCE over 32 images × 36 patches), and the image
 # probe must write its result.
 fashion=/usr/share/datasets/fashion-mnist
