@@ -99,9 +99,11 @@ def sentence_hash(text):
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
 
 
-def make_voices(count, rng):
+def make_voices(count, rng, flite=True):
     voices = []
     for i in range(count):
+        if not flite:
+            i += len(FLITE_VOICES)
         if i < len(FLITE_VOICES):
             voices.append({"synth": "flite", "voice": FLITE_VOICES[i], "pitch": 0, "range": 0, "rate": 0})
             continue
@@ -279,6 +281,10 @@ def main(argv=None):
     parser.add_argument("--reverb-probability", type=float, default=0.5)
     parser.add_argument("--noise-probability", type=float, default=0.5)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--no-flite", dest="flite", action="store_false",
+                        help="espeak-ng voices only (for a held-out corpus whose voices other corpora lack)")
+    parser.add_argument("--exclude-sentences", nargs="*", default=[], metavar="UTTERANCES_TSV",
+                        help="leave out the sentences of these corpora (their utterances.tsv sentence hashes)")
     args = parser.parse_args(argv)
     if args.voices < 2 or args.utterances < 2:
         parser.error("--voices and --utterances must be at least 2")
@@ -289,11 +295,19 @@ def main(argv=None):
 
     classes, _, tables = load_inventory()
     sentences = load_sentences()
+    excluded = set()
+    for path in args.exclude_sentences:
+        with open(path) as f:
+            rows = [line.rstrip("\n").split("\t") for line in f if line.strip()]
+        column = rows[0].index("sentence") if rows and "sentence" in rows[0] else 3
+        excluded.update(row[column] for row in rows[1:] if len(row) > column)
+    if excluded:
+        sentences = [s for s in sentences if sentence_hash(s) not in excluded]
     rng = np.random.default_rng(args.seed)
     order = rng.permutation(len(sentences))
     test_count = max(1, int(round(len(sentences) * args.test_fraction)))
     pools = {"test": [sentences[i] for i in order[:test_count]], "train": [sentences[i] for i in order[test_count:]]}
-    voices = make_voices(args.voices, rng)
+    voices = make_voices(args.voices, rng, flite=args.flite)
     per_test = max(1, int(round(args.utterances * args.test_fraction)))
     per_train = args.utterances - per_test
 
