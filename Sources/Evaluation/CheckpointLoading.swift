@@ -14,19 +14,22 @@ extension RunConfig {
     /// `model` section), or `configFile` (which must too) when there is no sidecar or the sidecar records no
     /// config. With both, their method and model sections must agree; the differing keys are named otherwise.
     public static func forCheckpoint(_ checkpoint: String, configFile: String?) throws -> RunConfig {
+        try resolve(checkpoint, configFile: configFile).config
+    }
+
+    /// `forCheckpoint`'s config, and the sidecar when there is one (read once).
+    static func resolve(_ checkpoint: String, configFile: String?) throws -> (config: RunConfig, sidecar: CheckpointSidecar?) {
         let sidecarPath = Checkpoint.sidecarPath(for: checkpoint)
+        let sidecar = FileManager.default.fileExists(atPath: sidecarPath) ? try Checkpoint.readSidecar(for: checkpoint) : nil
         var fromSidecar: RunConfig? = nil
-        if FileManager.default.fileExists(atPath: sidecarPath) {
-            let recordsConfig = try Checkpoint.readSidecar(for: checkpoint).config != nil
-            if recordsConfig || configFile == nil { fromSidecar = try stored(with: checkpoint) }
-        }
+        if let sidecar, sidecar.config != nil || configFile == nil { fromSidecar = try stored(sidecar, of: checkpoint) }
         let fromFile = try configFile.map { try RunConfig.load($0, requiringModel: true) }
         switch (fromSidecar, fromFile) {
         case (nil, nil):
             throw CheckpointError(path: checkpoint, problem: "has no sidecar (\(sidecarPath)), so its architecture is unknown; "
                 + "pass --config FILE with the model section it was trained with")
-        case (let stored?, nil): return stored
-        case (nil, let file?): return file
+        case (let stored?, nil): return (stored, sidecar)
+        case (nil, let file?): return (file, sidecar)
         case (let stored?, let file?):
             let differences = try stored.architecture.differences(from: try file.architecture)
             guard differences.isEmpty else {
@@ -34,7 +37,7 @@ extension RunConfig {
                     + differences.prefix(8).joined(separator: "; ") + (differences.count > 8 ? "; …" : "")
                     + " (sidecar's value first); drop --config or make it agree")
             }
-            return stored
+            return (stored, sidecar)
         }
     }
 
@@ -45,8 +48,12 @@ extension RunConfig {
 
     /// The run config stored in a checkpoint's sidecar (what rebuilds its model); its `model` section must be there.
     public static func stored(with checkpoint: String) throws -> RunConfig {
+        try stored(try Checkpoint.readSidecar(for: checkpoint), of: checkpoint)
+    }
+
+    static func stored(_ sidecar: CheckpointSidecar, of checkpoint: String) throws -> RunConfig {
         let sidecarPath = Checkpoint.sidecarPath(for: checkpoint)
-        guard let stored = try Checkpoint.readSidecar(for: checkpoint).config else {
+        guard let stored = sidecar.config else {
             throw CheckpointError(path: sidecarPath, problem: "records no config, so the model cannot be rebuilt; "
                 + "pass --config FILE with the model section the checkpoint was trained with")
         }
@@ -90,9 +97,8 @@ public enum MethodLoader {
     /// The method stored at `path` (a `.safetensors` file), in evaluation mode, rebuilt from the model config of
     /// its sidecar or of `configFile` (`RunConfig.forCheckpoint`).
     public static func load(checkpoint path: String, configFile: String? = nil, like set: ImageSet?) throws -> (config: RunConfig, method: any Method) {
-        let config = try RunConfig.forCheckpoint(path, configFile: configFile)
+        let (config, sidecar) = try RunConfig.resolve(path, configFile: configFile)
         let source = configFile ?? Checkpoint.sidecarPath(for: path)
-        let sidecar = FileManager.default.fileExists(atPath: Checkpoint.sidecarPath(for: path)) ? try Checkpoint.readSidecar(for: path) : nil
         var classes: Int? = nil
         if case .number(let value)? = sidecar?.extra["input_classes"], value >= 1, value < 1e6 { classes = Int(value) }
         var items: Int? = nil

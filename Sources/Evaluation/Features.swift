@@ -41,9 +41,10 @@ public final class MethodFrameFeatures: FrameFeatureExtractor {
             throw ConfigError(file: source, key: "model.encoder.strides", message: "the model makes \(second.shape[1]) frames per "
                 + "second of 16 kHz audio; the corpus labels one frame per 10 ms (100 per second), so the strides must multiply to 160")
         }
+        dimension = second.shape[2]
     }
 
-    public lazy var dimension: Int = frames([Float](repeating: 0, count: 20480)).shape[1]
+    public let dimension: Int
 
     public func frames(_ audio: [Float]) -> Tensor {
         withoutGrad {
