@@ -113,29 +113,37 @@ public struct CPCContextConfig: Codable, Sendable, Equatable {
     }
 }
 
-/// What maps the context to the K predictions: W_k·c_t (linear), or a causal transformer layer over the context
-/// first (the modified CPC's stronger predictor), then W_k.
+/// What maps the context to the K predictions: W_k·c_t (linear), a causal transformer layer over the context first
+/// and then W_k (`transformer`), or CPC_audio's predictor (`cpc_audio_transformer`: one transformer layer per step
+/// k with learned relative positions, whose output is the prediction; needs the context as wide as the encoder).
 public struct CPCPredictorConfig: Codable, Sendable, Equatable {
     /// The predictor's kind.
-    public enum Kind: String, Codable, Sendable { case linear, transformer }
-    /// Linear W_k (the paper) or a causal transformer layer first (the modified CPC).
+    public enum Kind: String, Codable, Sendable { case linear, transformer, cpcAudioTransformer = "cpc_audio_transformer" }
+    /// Linear W_k (the paper), a shared causal transformer layer first, or CPC_audio's per-step layers.
     public var type: Kind = .linear
-    /// Attention heads of the transformer layer.
+    /// Attention heads of the transformer layer(s) (default 4; CPC_audio's: 8).
     public var heads = 4
-    /// Feed-forward width of the transformer layer (nil: 2 × the context size).
+    /// Feed-forward width of the transformer layer(s) (nil: 2 × the context size; CPC_audio's: 2048).
     public var feedForward: Int? = nil
+    /// Positions CPC_audio's layers cover with relative positions (nil: the frames of `data.window` less K, as
+    /// CPC_audio's sizeSeq); the loss scores at most this many.
+    public var positions: Int? = nil
 
     /// The defaults above.
     public init() {}
-    enum CodingKeys: String, CodingKey, CaseIterable { case type, heads, feedForward = "feed_forward" }
+    enum CodingKeys: String, CodingKey, CaseIterable { case type, heads, positions, feedForward = "feed_forward" }
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         type = try c.value(.type, default: .linear)
-        heads = try c.value(.heads, default: 4)
-        feedForward = try c.decodeIfPresent(Int.self, forKey: .feedForward)
+        heads = try c.value(.heads, default: type == .cpcAudioTransformer ? 8 : 4)
+        feedForward = try c.decodeIfPresent(Int.self, forKey: .feedForward) ?? (type == .cpcAudioTransformer ? 2048 : nil)
+        positions = try c.decodeIfPresent(Int.self, forKey: .positions)
         if heads < 1 { throw decoder.invalid("heads", "must be positive, found \(heads)") }
-        if let feedForward, feedForward < 1 { throw decoder.invalid("feed_forward", "must be positive, found \(feedForward)") }
+        if let feedForward, feedForward < 1 || feedForward > 1 << 20 {
+            throw decoder.invalid("feed_forward", "must be in 1...1048576, found \(feedForward)")
+        }
+        if let positions, positions < 1 || positions > 1 << 20 { throw decoder.invalid("positions", "must be in 1...1048576, found \(positions)") }
     }
 }
 
@@ -166,8 +174,12 @@ public struct CPCConfig: MethodConfig {
         encoder = try c.value(.encoder, default: CPCEncoderConfig())
         context = try c.value(.context, default: CPCContextConfig())
         predictor = try c.value(.predictor, default: CPCPredictorConfig())
-        if predictor.type == .transformer && context.hidden % predictor.heads != 0 {
+        if predictor.type != .linear && context.hidden % predictor.heads != 0 {
             throw ConfigError(key: "model.predictor.heads", message: "\(predictor.heads) heads do not divide the context size \(context.hidden)")
+        }
+        if predictor.type == .cpcAudioTransformer && context.hidden != encoder.channels {
+            throw ConfigError(key: "model.predictor.type", message: "cpc_audio_transformer predicts z_t with a layer as wide as the context: "
+                + "model.context.hidden (\(context.hidden)) must equal model.encoder.channels (\(encoder.channels))")
         }
         predictionSteps = try c.value(.predictionSteps, default: 12)
         negatives = try c.value(.negatives, default: 128)
@@ -272,7 +284,7 @@ public enum RecurrentContext {
 }
 
 /// The CPC networks: `encoder.conv{i}`/`encoder.norm{i}`, `context` (GRU/LSTM), `predictor` (the optional
-/// transformer layer), `predictors.{k-1}` (W_k, no bias).
+/// transformer layer), `predictors.{k-1}` (W_k, no bias, or CPC_audio's transformer layer for step k).
 public final class CPCModel: Layer {
     /// The config the networks were built from.
     public let config: CPCConfig
@@ -280,14 +292,17 @@ public final class CPCModel: Layer {
     public let encoder: CPCEncoder
     /// The recurrent context network (`context.*`).
     public let context: RecurrentContext
-    /// W_k for k = 1…K: `[H] → [C]`, no bias.
+    /// W_k for k = 1…K: `[H] → [C]`, no bias (empty with CPC_audio's predictor).
     public let predictors: [Linear]
     /// The causal transformer layer of the transformer predictor, if chosen.
     public let transformer: TransformerEncoderLayer?
+    /// CPC_audio's predictor: one transformer layer per step k (empty otherwise).
+    public let stepTransformers: [RelativePositionTransformerLayer]
     public var isTraining = true
 
-    /// Builds the networks, initialised from `generator` as PyTorch would.
-    public init(config: CPCConfig, generator: inout RandomGenerator) {
+    /// Builds the networks, initialised from `generator` as PyTorch would. `positions` is the relative-position
+    /// range of CPC_audio's predictor when the config leaves it to the window.
+    public init(config: CPCConfig, positions: Int = 1, generator: inout RandomGenerator) {
         self.config = config
         encoder = CPCEncoder(config: config.encoder, generator: &generator)
         context = RecurrentContext(config: config.context, inputSize: config.encoder.channels, generator: &generator)
@@ -296,8 +311,18 @@ public final class CPCModel: Layer {
                                       feedForward: config.predictor.feedForward ?? 2 * config.context.hidden, causal: true,
                                       generator: &generator)
             : nil
-        predictors = (0..<config.predictionSteps).map { _ in
-            Linear(inputSize: config.context.hidden, outputSize: config.encoder.channels, bias: false, generator: &generator)
+        if config.predictor.type == .cpcAudioTransformer {
+            predictors = []
+            stepTransformers = (0..<config.predictionSteps).map { _ in
+                RelativePositionTransformerLayer(width: config.context.hidden, heads: config.predictor.heads,
+                                                 feedForward: config.predictor.feedForward ?? 2048,
+                                                 positions: config.predictor.positions ?? positions, generator: &generator)
+            }
+        } else {
+            predictors = (0..<config.predictionSteps).map { _ in
+                Linear(inputSize: config.context.hidden, outputSize: config.encoder.channels, bias: false, generator: &generator)
+            }
+            stepTransformers = []
         }
     }
 
@@ -306,6 +331,7 @@ public final class CPCModel: Layer {
         var list: [(name: String, layer: any Layer)] = [("encoder", encoder), ("context", context.layer)]
         if let transformer { list.append(("predictor", transformer)) }
         for (k, predictor) in predictors.enumerated() { list.append(("predictors.\(k)", predictor)) }
+        for (k, layer) in stepTransformers.enumerated() { list.append(("predictors.\(k)", layer)) }
         return list
     }
 
@@ -317,6 +343,10 @@ public final class CPCModel: Layer {
 
     /// Predictions W_k·c_t for t < W and all k, as one GEMM: context `[N, T, H]` → `[N, W, K, C]`.
     public func predict(_ context: Tensor, positions: Int) -> Tensor {
+        if !stepTransformers.isEmpty {
+            let window = context.sliced(alongAxis: 1, start: 0, length: positions)
+            return Tensor.stack(stepTransformers.map { $0(window) }, alongAxis: 2)
+        }
         let n = context.shape[0], h = context.shape[2], k = predictors.count
         let c = predictors[0].weight.shape[0]
         let weights = Tensor.concatenate(predictors.map(\.weight), alongAxis: 0)  // [K·C, H]
@@ -345,6 +375,10 @@ public final class CPCAudio: Method, MethodSpec {
                 + "receptive field is \(config.encoder.receptiveField) samples); more than model.prediction_steps "
                 + "(\(config.predictionSteps)) are needed")
         }
+        if config.predictor.type == .cpcAudioTransformer, let positions = config.predictor.positions, positions < frames - config.predictionSteps {
+            throw ConfigError(key: "model.predictor.positions", message: "\(positions) positions, but a window of \(input.window) samples "
+                + "scores \(frames - config.predictionSteps) (its \(frames) frames less \(config.predictionSteps) steps)")
+        }
         // What one training step holds, roughly (4-byte values; the encoder's outputs, normalisations, activations
         // and their gradients; the context's gates; the k-step scores): refuse what the machine cannot hold.
         let bytes = trainingStepBytes(config, window: input.window, batch: max(input.batchSize, 1))
@@ -370,7 +404,7 @@ public final class CPCAudio: Method, MethodSpec {
     }
 
     public static func make(_ config: CPCConfig, input: InputShape, seed: UInt64) throws -> any Method {
-        CPCAudio(config: config, seed: seed)
+        CPCAudio(config: config, seed: seed, positions: max(1, config.encoder.frameCount(samples: input.window) - config.predictionSteps))
     }
 
     /// The encoder, context and predictors.
@@ -379,10 +413,17 @@ public final class CPCAudio: Method, MethodSpec {
     public let seed: UInt64
     public var model: any Layer { network }
 
-    /// Audio CPC with `config`, initialised from `seed`.
-    public init(config: CPCConfig, seed: UInt64) {
+    /// Audio CPC with `config`, initialised from `seed` (CPC_audio's predictor, if chosen, covering its
+    /// `predictor.positions`, or the positions a 20480-sample window scores).
+    public convenience init(config: CPCConfig, seed: UInt64) {
+        self.init(config: config, seed: seed, positions: max(1, config.encoder.frameCount(samples: 20480) - config.predictionSteps))
+    }
+
+    /// Audio CPC with `config`, initialised from `seed`; `positions` is the relative-position range of CPC_audio's
+    /// predictor when `config.predictor.positions` is nil (the frames of a training window less K).
+    public init(config: CPCConfig, seed: UInt64, positions: Int) {
         var generator = RandomGenerator(seed: seed, stream: 1)
-        network = CPCModel(config: config, generator: &generator)
+        network = CPCModel(config: config, positions: positions, generator: &generator)
         self.seed = seed
     }
 

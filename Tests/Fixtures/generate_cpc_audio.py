@@ -8,8 +8,10 @@ and its outputs on random audio in Tests/Fixtures/cpc_audio.json.
 
     pip install "torch==2.13.0+cpu" safetensors; python Tests/Fixtures/generate_cpc_audio.py
 
-Cases: `gru_layernorm` (CPC_audio's normMode layerNorm = ChannelNorm, one GRU level) and `lstm_batchnorm` (two LSTM
-levels, BatchNorm with non-trivial running statistics, in evaluation mode). The script also checks that the .pt ->
+Cases: `gru_layernorm` (CPC_audio's normMode layerNorm = ChannelNorm, one GRU level), `lstm_batchnorm` (two LSTM
+levels, BatchNorm with non-trivial running statistics, in evaluation mode) and `lstm_transformer` (CPC_audio's
+defaults: LSTM context and the transformer predictor of cpc/transformers.py — per step one post-norm layer with 8
+heads, feed-forward 2048 and relative positions, its skew written here as CPC_audio writes it). The script also checks that the .pt ->
 safetensors -> .pt round trip of the converter gives back every tensor exactly.
 """
 import json
@@ -82,11 +84,78 @@ class Model(nn.Module):
         return self.gAR(z), z
 
 
+class RelativeAttention(nn.Module):
+    """Causal scaled dot-product attention whose scores add Q @ Krelpos laid out by CPC_audio's skew: a zero column
+    in front, a reshape to [S + 1, S] and the first row dropped (buffers `z` and `mask` as CPC_audio registers)."""
+
+    def __init__(self, size_seq, dk):
+        super().__init__()
+        self.Krelpos = nn.Parameter(torch.empty(dk, size_seq).uniform_(-1 / dk ** 0.5, 1 / dk ** 0.5))
+        self.register_buffer("z", torch.zeros(1, size_seq, 1))
+        mask = 1 - torch.tril(torch.ones(size_seq, size_seq))
+        mask[mask == 1] = -float("inf")
+        self.register_buffer("mask", mask.unsqueeze(0))
+        self.size_seq = size_seq
+
+    def forward(self, q, k, v):  # [B, S, dk]
+        scores = torch.bmm(q, k.transpose(-2, -1))
+        b = q.size(0)
+        qp = torch.cat((self.z.expand(b, -1, -1), q.matmul(self.Krelpos)), 2)
+        scores = scores + qp.view(b, self.size_seq + 1, self.size_seq)[:, 1:, :]
+        return torch.bmm(torch.softmax(scores / k.size(-1) ** 0.5 + self.mask, dim=2), v)
+
+
+class MultiHead(nn.Module):
+    def __init__(self, size_seq, dmodel, heads):
+        super().__init__()
+        self.Wo, self.Wk, self.Wq, self.Wv = (nn.Linear(dmodel, dmodel, bias=False) for _ in range(4))
+        self.heads, self.dk = heads, dmodel // heads
+        self.Att = RelativeAttention(size_seq, self.dk)
+
+    def split(self, x):
+        b, t = x.shape[:2]
+        return x.view(b, t, self.heads, self.dk).transpose(1, 2).contiguous().view(b * self.heads, t, self.dk)
+
+    def forward(self, x):
+        b, t = x.shape[:2]
+        y = self.Att(self.split(self.Wq(x)), self.split(self.Wk(x)), self.split(self.Wv(x)))
+        return self.Wo(y.view(b, self.heads, t, self.dk).transpose(1, 2).contiguous().view(b, t, self.heads * self.dk))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, dmodel, dff):
+        super().__init__()
+        self.lin1, self.lin2 = nn.Linear(dmodel, dff), nn.Linear(dff, dmodel)
+
+    def forward(self, x):
+        return self.lin2(F.relu(self.lin1(x)))
+
+
+class TransformerLayer(nn.Module):
+    """CPC_audio's predictor layer: post-norm, 8 heads, feed-forward 2048 (evaluation: no dropout)."""
+
+    def __init__(self, size_seq, dmodel, heads=8, dff=2048):
+        super().__init__()
+        self.multihead = MultiHead(size_seq, dmodel, heads)
+        self.ln_multihead = nn.LayerNorm(dmodel)
+        self.ffnetwork = FeedForward(dmodel, dff)
+        self.ln_ffnetwork = nn.LayerNorm(dmodel)
+
+    def forward(self, x):
+        y = self.ln_multihead(x + self.multihead(x))
+        return self.ln_ffnetwork(y + self.ffnetwork(y))
+
+
 class Prediction(nn.Module):
     def __init__(self, args):
         super().__init__()
-        self.predictors = nn.ModuleList(nn.Linear(args["hiddenGar"], args["hiddenEncoder"], bias=False)
-                                        for _ in range(args["nPredicts"]))
+        if args["rnnMode"] == "transformer":
+            size_seq = args["sizeWindow"] // 160 - args["nPredicts"]
+            self.predictors = nn.ModuleList(nn.Sequential(TransformerLayer(size_seq, args["hiddenEncoder"]))
+                                            for _ in range(args["nPredicts"]))
+        else:
+            self.predictors = nn.ModuleList(nn.Linear(args["hiddenGar"], args["hiddenEncoder"], bias=False)
+                                            for _ in range(args["nPredicts"]))
 
 
 class Criterion(nn.Module):
@@ -109,7 +178,11 @@ base = {"hiddenEncoder": 16, "hiddenGar": 12, "nPredicts": 3, "negativeSamplingE
         "samplingType": "samesequence", "rnnMode": "linear", "cpc_mode": None, "encoder_type": "cpc",
         "speakerEmbedding": 0, "learningRate": 2e-4, "nEpoch": 200}
 for name, extra in [("gru_layernorm", {"arMode": "GRU", "normMode": "layerNorm", "nLevelsGRU": 1}),
-                    ("lstm_batchnorm", {"arMode": "LSTM", "normMode": "batchNorm", "nLevelsGRU": 2})]:
+                    ("lstm_batchnorm", {"arMode": "LSTM", "normMode": "batchNorm", "nLevelsGRU": 2}),
+                    # CPC_audio's defaults: LSTM context, transformer predictor (context as wide as the encoder; the
+                    # 3200-sample window gives sizeSeq = 20 - 3 = 17 positions, all of the 20-frame audio's scores).
+                    ("lstm_transformer", {"arMode": "LSTM", "normMode": "layerNorm", "nLevelsGRU": 1, "hiddenGar": 16,
+                                          "rnnMode": "transformer", "sizeWindow": 3200})]:
     args = dict(base, **extra)
     model, criterion = Model(args), Criterion(args)
     with torch.no_grad():

@@ -132,4 +132,22 @@ func checkLayer(_ name: String, _ layer: any Layer, inputs: [String], tolerance:
         let check = checkGradients([x.copy()] + layer.parameters.map(\.tensor)) { t in layer(t[0]) }
         #expect(check.passed, "transformer layer: \(check)")
     }
+
+    /// CPC_audio's relative-position transformer layer (its PyTorch reference is the `lstm_transformer` case of
+    /// Tests/Fixtures/generate_cpc_audio.py, checked through the converted model in CPCAudioInteropTests).
+    @Test func relativePositionLayerIsCausalUsesRelativeDistancesAndHasExactGradients() {
+        var g = RandomGenerator(seed: 4)
+        let layer = RelativePositionTransformerLayer(width: 4, heads: 2, feedForward: 6, positions: 7, generator: &g)
+        #expect(layer.parameters.map(\.name).contains("multihead.Att.Krelpos") && layer.attention.relativePositions.shape == [2, 7])
+        let x = Tensor.uniform([2, 5, 4], low: -1, high: 1, generator: &g)
+        let changed = x.copy()
+        changed.withUnsafeMutableBufferPointer { for i in 12..<20 { $0[i] += 5 } }  // positions 3 and 4 of the first sequence
+        let a = layer(x).scalars, b = layer(changed).scalars
+        #expect(Array(a[0..<12]) == Array(b[0..<12]), "positions 0…2 must not see positions 3…4")
+        #expect(Array(a[12..<20]) != Array(b[12..<20]) && Array(a[20...]) == Array(b[20...]))
+        // Query i meets key j ≤ i through column S − 1 − (i − j) of the table: the diagonal uses the last column.
+        #expect(RelativePositionAttention.relativeIndices(batch: 1, length: 3, positions: 7) == [6, 6, 6, 5, 6, 6, 4, 5, 6])
+        let check = checkGradients([x.copy()] + layer.parameters.map(\.tensor)) { t in layer(t[0]) }
+        #expect(check.passed, "relative-position transformer layer: \(check)")
+    }
 }

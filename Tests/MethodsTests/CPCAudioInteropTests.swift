@@ -23,21 +23,25 @@ private func maxRelativeError(_ a: Tensor, _ b: Tensor) -> Float {
 }
 
 @Suite struct CPCAudioInteropTests {
-    static let cases = ["gru_layernorm", "lstm_batchnorm"]
+    static let cases = ["gru_layernorm", "lstm_batchnorm", "lstm_transformer"]
 
     @Test(arguments: cases) func argumentsBecomeOurModelConfig(name: String) throws {
         let (_, arguments) = try fixtureCheckpoint(name)
         let imported = try CPCAudioCheckpoint.imported(arguments: arguments, source: name)
         let model = imported.model
         #expect(model.encoder.kernels == [10, 8, 4, 4, 4] && model.encoder.strides == [5, 4, 2, 2, 2] && model.encoder.padding == [3, 2, 1, 1, 1])
-        #expect(model.encoder.channels == 16 && model.context.hidden == 12 && model.predictionSteps == 3 && model.negatives == 32)
-        #expect(model.encoder.normalization == (name == "gru_layernorm" ? .channel : .batch))
+        let transformer = name == "lstm_transformer"
+        #expect(model.encoder.channels == 16 && model.context.hidden == (transformer ? 16 : 12) && model.predictionSteps == 3 && model.negatives == 32)
+        #expect(model.encoder.normalization == (name == "lstm_batchnorm" ? .batch : .channel))
         #expect(model.context.type == (name == "gru_layernorm" ? .gru : .lstm))
-        #expect(model.context.layers == (name == "gru_layernorm" ? 1 : 2))
-        #expect(model.negativeSampling == .withinSequence && imported.window == 20480 && imported.learningRate == 2e-4)
+        #expect(model.context.layers == (name == "lstm_batchnorm" ? 2 : 1))
+        #expect(model.negativeSampling == .withinSequence && imported.window == (transformer ? 3200 : 20480) && imported.learningRate == 2e-4)
+        #expect(model.predictor.type == (transformer ? .cpcAudioTransformer : .linear))
+        if transformer { #expect(model.predictor.heads == 8 && model.predictor.feedForward == 2048 && model.predictor.positions == 17) }
         // And back: the arguments that decide the model are the same.
-        let back = try CPCAudioCheckpoint.arguments(for: model, window: 20480, learningRate: 2e-4)
-        for key in ["hiddenEncoder", "hiddenGar", "nLevelsGRU", "arMode", "normMode", "nPredicts", "negativeSamplingExt", "samplingType", "sizeWindow"] {
+        let back = try CPCAudioCheckpoint.arguments(for: model, window: imported.window!, learningRate: 2e-4)
+        for key in ["hiddenEncoder", "hiddenGar", "nLevelsGRU", "arMode", "normMode", "nPredicts", "negativeSamplingExt", "samplingType",
+                    "sizeWindow", "rnnMode"] {
             #expect(back[key] == arguments[key], "\(key): \(String(describing: back[key])) vs \(String(describing: arguments[key]))")
         }
     }
@@ -53,7 +57,7 @@ private func maxRelativeError(_ a: Tensor, _ b: Tensor) -> Float {
         // CPC_audio's padded encoder needs no alignment shift: our aligned features are its raw outputs.
         #expect(CPCAudio.labelAlignment(config.encoder, samples: audio.shape[1]) == (0, 0))
         let encoded = try #require(method.features(audio, .encoder)), context = try #require(method.features(audio, .context))
-        #expect(encoded.shape == [2, 20, 16] && context.shape == [2, 20, 12])
+        #expect(encoded.shape == [2, 20, 16] && context.shape == [2, 20, config.context.hidden])
         #expect(maxRelativeError(encoded, try fixture.tensor(name, "encoded")) < 1e-5)
         #expect(maxRelativeError(context, try fixture.tensor(name, "context")) < 1e-5)
         // Scores of the true futures: CPC_audio's channel mean equals our dot product with W_k / C.
@@ -81,7 +85,7 @@ private func maxRelativeError(_ a: Tensor, _ b: Tensor) -> Float {
         let (tensors, arguments) = try fixtureCheckpoint(name)
         let config = try CPCAudioCheckpoint.imported(arguments: arguments, source: name).model
         let ours = try CPCAudioCheckpoint.ourTensors(from: tensors, config: config, source: name)
-        #expect(ours.contains { $0.0 == "encoder.norm0.weight" && $0.1.shape == [16] })
+        #expect(ours.contains { $0.0 == "encoder.norm0.weight" && $0.1.shape == [16] || name == "lstm_batchnorm" })
         let back = try CPCAudioCheckpoint.theirTensors(from: ours, config: config, source: name)
         let original = Dictionary(uniqueKeysWithValues: tensors), returned = Dictionary(uniqueKeysWithValues: back)
         #expect(Set(original.keys) == Set(returned.keys))
@@ -92,13 +96,22 @@ private func maxRelativeError(_ a: Tensor, _ b: Tensor) -> Float {
 
     @Test func whatHasNoEquivalentIsRefusedByName() throws {
         let (tensors, arguments) = try fixtureCheckpoint("gru_layernorm")
-        for (key, value) in [("rnnMode", "transformer"), ("arMode", "RNN"), ("normMode", "instanceNorm"), ("encoder_type", "mfcc"), ("cpc_mode", "reverse")] {
+        for (key, value) in [("rnnMode", "ffd"), ("arMode", "RNN"), ("normMode", "instanceNorm"), ("encoder_type", "mfcc"), ("cpc_mode", "reverse")] {
             var changed = arguments
             changed[key] = .string(value)
             #expect { try CPCAudioCheckpoint.imported(arguments: changed, source: "args.json") } throws: { error in
                 "\(error)".contains("args.json: key '\(key)': '\(value)'")
             }
         }
+        // The transformer predictor needs the context as wide as the encoder, and relative positions.
+        var transformerArguments = arguments
+        transformerArguments["rnnMode"] = .string("transformer")
+        #expect { try CPCAudioCheckpoint.imported(arguments: transformerArguments, source: "args.json") }
+            throws: { "\($0)".contains("key 'hiddenGar': is 12") }
+        transformerArguments["hiddenGar"] = .number(16)
+        transformerArguments["abspos"] = .bool(true)
+        #expect { try CPCAudioCheckpoint.imported(arguments: transformerArguments, source: "args.json") }
+            throws: { "\($0)".contains("key 'abspos'") }
         var speakers = arguments
         speakers["speakerEmbedding"] = .number(8)
         #expect(throws: ConfigError.self) { try CPCAudioCheckpoint.imported(arguments: speakers, source: "args.json") }

@@ -9,14 +9,18 @@
 //   encoder.norm{i}.running_*         gEncoder.batchNorm{i}.running_* (batchNorm mode)    same shapes
 //   context.{weight,bias}_{ih,hh}_l{k} gAR.baseNet.{weight,bias}_{ih,hh}_l{k}             same (GRU or LSTM)
 //   predictors.{k}.weight             cpcCriterion.wPrediction.predictors.{k}.weight      ours = theirs / C
+//   predictors.{k}.<layer>            cpcCriterion.wPrediction.predictors.{k}.0.<layer>   (rnnMode transformer)
+//                                     ln_ffnetwork.{weight,bias}: ours = theirs / C; Att.z, Att.mask: constants
 //
 // CPC_audio scores a prediction against a candidate by the mean over the C encoder channels of their product; we take
 // the dot product. Dividing W_k by C on import (multiplying on export) keeps every score, hence the loss, the same;
 // for a power-of-two C (CPC_audio's 256 or 512) both directions are exact.
 //
-// What has no equivalent is refused with the argument named: CPC_audio's transformer predictor (one post-norm
-// transformer layer per step with learned relative positions over a fixed window), RNN or transformer contexts,
-// instanceNorm, speaker embeddings, the reverse and BERT modes, and MFCC/LFB encoders.
+// CPC_audio's transformer predictor (its default: one post-norm transformer layer per step with learned relative
+// positions, Layers/RelativeAttention.swift) is our `cpc_audio_transformer` predictor; its output is the prediction, so
+// the 1/C goes into its last layer norm's weight and bias. What has no equivalent is refused with the argument named:
+// absolute positions (abspos), RNN or transformer contexts, instanceNorm, speaker embeddings, the reverse and BERT
+// modes, and MFCC/LFB encoders.
 
 import Foundation
 import Layers
@@ -81,14 +85,6 @@ public enum CPCAudioCheckpoint {
         }
         model.context.hidden = try integer("hiddenGar", default: 256)!
         model.context.layers = try integer("nLevelsGRU", default: 1)!
-        let predictor = try string("rnnMode", default: "transformer")!
-        guard predictor == "linear" || predictor == "none" else {
-            throw refuse("rnnMode", predictor, predictor == "transformer"
-                ? "(CPC_audio's default) is one post-norm transformer layer per step with learned relative positions over a "
-                    + "fixed window; it has no equivalent here (our transformer predictor is one causal layer shared by the steps). "
-                    + "Only linear predictors convert"
-                : "has no equivalent here (only linear predictors convert)")
-        }
         if let mode = try string("cpc_mode", default: nil), mode != "none" {
             throw refuse("cpc_mode", mode, "has no equivalent here")
         }
@@ -98,6 +94,24 @@ public enum CPCAudioCheckpoint {
         if case .bool(true)? = arguments["multihead_rnn"] { throw refuse("multihead_rnn", "true", "has no equivalent here") }
         model.predictionSteps = try integer("nPredicts", default: 12)!
         model.negatives = try integer("negativeSamplingExt", default: 128)!
+        let window = try integer("sizeWindow", default: nil)
+        switch try string("rnnMode", default: "transformer")! {
+        case "linear", "none": model.predictor.type = .linear
+        case "transformer":
+            // One post-norm transformer layer per step (8 heads, feed-forward 2048, relative positions over
+            // sizeWindow / 160 − nPredicts frames) whose output is the prediction.
+            if case .bool(true)? = arguments["abspos"] {
+                throw refuse("abspos", "true", "(absolute position embeddings instead of relative ones) has no equivalent here")
+            }
+            guard model.context.hidden == model.encoder.channels else {
+                throw ConfigError(file: source, key: "hiddenGar", message: "is \(model.context.hidden); CPC_audio's transformer predictor "
+                    + "needs it equal to hiddenEncoder (\(model.encoder.channels))")
+            }
+            model.predictor.type = .cpcAudioTransformer
+            (model.predictor.heads, model.predictor.feedForward) = (8, 2048)
+            model.predictor.positions = window.map { max(1, $0 / 160 - model.predictionSteps) }
+        case let other: throw refuse("rnnMode", other, "has no equivalent here (linear and transformer predictors convert)")
+        }
         // CPC_audio draws negatives anywhere in the batch; its samplingType decides what a batch holds.
         switch try string("samplingType", default: "samespeaker")! {
         case "samespeaker": model.negativeSampling = .sameSpeaker
@@ -110,7 +124,7 @@ public enum CPCAudioCheckpoint {
         }
         var learningRate: Float? = nil
         if case .number(let rate)? = arguments["learningRate"], rate > 0, rate.isFinite { learningRate = Float(rate) }
-        return Imported(model: model, window: try integer("sizeWindow", default: nil), learningRate: learningRate)
+        return Imported(model: model, window: window, learningRate: learningRate)
     }
 
     /// Why `config` cannot be a CPC_audio model, or nil when it can.
@@ -124,15 +138,28 @@ public enum CPCAudioCheckpoint {
         if ![.channel, .batch, .none].contains(encoder.normalization) {
             return "model.encoder.normalization: '\(encoder.normalization.rawValue)' has no CPC_audio equivalent (channel, batch and none have)"
         }
-        if config.predictor.type != .linear {
-            return "model.predictor: CPC_audio has no equivalent of the shared causal transformer predictor (only linear predictors convert)"
+        switch config.predictor.type {
+        case .linear: return nil
+        case .transformer:
+            return "model.predictor: CPC_audio has no equivalent of the shared causal transformer predictor (linear and "
+                + "cpc_audio_transformer predictors convert)"
+        case .cpcAudioTransformer:
+            if config.predictor.heads != 8 || config.predictor.feedForward != 2048 {
+                return "model.predictor: CPC_audio's transformer layers have 8 heads and feed-forward width 2048; this model has "
+                    + "\(config.predictor.heads) and \(config.predictor.feedForward.map(String.init) ?? "none")"
+            }
+            return nil
         }
-        return nil
     }
 
     /// CPC_audio's training arguments for `config` (those that decide the model, plus the window and learning rate).
     public static func arguments(for config: CPCConfig, window: Int, learningRate: Float) throws -> [String: JSONValue] {
         if let problem = incompatibility(config) { throw ConfigError(key: "model", message: problem) }
+        if config.predictor.type == .cpcAudioTransformer, let positions = config.predictor.positions,
+           positions != window / 160 - config.predictionSteps {
+            throw ConfigError(key: "model.predictor.positions", message: "is \(positions); CPC_audio sizes its relative positions "
+                + "from sizeWindow / 160 − nPredicts = \(window / 160 - config.predictionSteps) (data.window \(window))")
+        }
         let norm: String = switch config.encoder.normalization { case .channel: "layerNorm"; case .batch: "batchNorm"; default: "ID" }
         let sampling: String = switch config.negativeSampling {
         case .sameSpeaker: "samespeaker"
@@ -142,7 +169,8 @@ public enum CPCAudioCheckpoint {
         return [
             "encoder_type": .string("cpc"), "hiddenEncoder": .number(Double(config.encoder.channels)), "normMode": .string(norm),
             "arMode": .string(config.context.type == .gru ? "GRU" : "LSTM"), "hiddenGar": .number(Double(config.context.hidden)),
-            "nLevelsGRU": .number(Double(config.context.layers)), "rnnMode": .string("linear"), "cpc_mode": .null,
+            "nLevelsGRU": .number(Double(config.context.layers)),
+            "rnnMode": .string(config.predictor.type == .cpcAudioTransformer ? "transformer" : "linear"), "cpc_mode": .null,
             "speakerEmbedding": .number(0), "nPredicts": .number(Double(config.predictionSteps)),
             "negativeSamplingExt": .number(Double(config.negatives)), "samplingType": .string(sampling),
             "sizeWindow": .number(Double(window)), "learningRate": .number(Double(learningRate)),
@@ -166,6 +194,8 @@ public enum CPCAudioCheckpoint {
                 result.append((ours, tensor.reshaped([tensor.shape[1]])))
             case .predictor:
                 result.append((ours, withoutGrad { tensor * scale }))
+            case .derived:
+                continue  // the transformer's constant buffers (a zero column and the causal mask), rebuilt on export
             }
         }
         if !unknown.isEmpty {
@@ -186,6 +216,16 @@ public enum CPCAudioCheckpoint {
             case .same: result.append((theirs, tensor))
             case .channelVector: result.append((theirs, tensor.reshaped([1, tensor.count, 1])))
             case .predictor: result.append((theirs, withoutGrad { tensor * channels }))
+            case .derived: continue
+            }
+        }
+        if config.predictor.type == .cpcAudioTransformer, let table = ours.first(where: { $0.0.hasSuffix("multihead.Att.Krelpos") }) {
+            // CPC_audio's ScaledDotProductAttention buffers: `z` (zeros, [1, S, 1]) and `mask` (−∞ above the diagonal).
+            let s = table.1.shape[1]
+            let mask = Tensor((0..<(s * s)).map { ($0 % s) > ($0 / s) ? -Float.infinity : 0 }, shape: [1, s, s])
+            for k in 0..<config.predictionSteps {
+                let prefix = "cpcCriterion.wPrediction.predictors.\(k).0.multihead.Att."
+                result += [(prefix + "z", Tensor.zeros([1, s, 1])), (prefix + "mask", mask)]
             }
         }
         if !unknown.isEmpty {
@@ -195,8 +235,9 @@ public enum CPCAudioCheckpoint {
         return result
     }
 
-    /// How a tensor changes on the way.
-    enum Mapping { case same, channelVector, predictor }
+    /// How a tensor changes on the way: unchanged, `[C]` ↔ `[1, C, 1]`, scaled by 1/C (ours) ↔ C (theirs), or a
+    /// constant buffer of theirs that is not stored here.
+    enum Mapping { case same, channelVector, predictor, derived }
 
     static func ourName(theirs name: String, normalization: NormalizationKind) -> (String, Mapping)? {
         let parts = name.split(separator: ".").map(String.init)
@@ -211,6 +252,11 @@ public enum CPCAudioCheckpoint {
             return ("context.\(parts[2])", .same)
         case ("cpcCriterion", 5) where parts[1] == "wPrediction" && parts[2] == "predictors" && parts[4] == "weight":
             return ("predictors.\(parts[3]).weight", .predictor)
+        case ("cpcCriterion", 7...) where parts[1] == "wPrediction" && parts[2] == "predictors" && parts[4] == "0":
+            // A step's transformer layer (nn.Sequential index 0); its output is the prediction, scaled by its last norm.
+            let rest = parts[5...].joined(separator: ".")
+            if rest == "multihead.Att.z" || rest == "multihead.Att.mask" { return ("", .derived) }
+            return ("predictors.\(parts[3]).\(rest)", rest.hasPrefix("ln_ffnetwork.") ? .predictor : .same)
         default: return nil
         }
     }
@@ -228,6 +274,9 @@ public enum CPCAudioCheckpoint {
             return ("gAR.baseNet.\(parts[1])", .same)
         case ("predictors", 3) where parts[2] == "weight":
             return ("cpcCriterion.wPrediction.predictors.\(parts[1]).weight", .predictor)
+        case ("predictors", 4...):
+            let rest = parts[2...].joined(separator: ".")
+            return ("cpcCriterion.wPrediction.predictors.\(parts[1]).0.\(rest)", rest.hasPrefix("ln_ffnetwork.") ? .predictor : .same)
         default: return nil
         }
     }
