@@ -128,7 +128,7 @@ import TestSupport
         for entry in MethodRegistry.builtIn {
             let file = ["cpc": "CPC", "cpc-image": "CPCImage", "simclr": "SimCLR", "moco": "MoCo", "byol": "BYOL", "simsiam": "SimSiam",
                         "swav": "SwAV", "deepcluster": "DeepCluster", "barlow": "Barlow", "vicreg": "VICReg",
-                        "wmse": "WMSE"][entry.key]!
+                        "wmse": "WMSE", "supervised-phones": "SupervisedPhones"][entry.key]!
             #expect(FileManager.default.fileExists(atPath: repositoryRoot.appendingPathComponent("Sources/Methods/\(file).swift").path))
         }
     }
