@@ -31,12 +31,8 @@ extension RunConfig {
         case (let stored?, nil): return (stored, sidecar)
         case (nil, let file?): return (file, sidecar)
         case (let stored?, let file?):
-            let differences = try stored.architecture.differences(from: try file.architecture)
-            guard differences.isEmpty else {
-                throw ConfigError(file: configFile!, key: "model", message: "contradicts the checkpoint's sidecar \(sidecarPath): "
-                    + differences.prefix(8).joined(separator: "; ") + (differences.count > 8 ? "; …" : "")
-                    + " (sidecar's value first); drop --config or make it agree")
-            }
+            try file.requireArchitecture(of: stored, file: configFile!,
+                                         contradicting: "the checkpoint's sidecar \(sidecarPath)", hint: "drop --config or make it agree")
             return (stored, sidecar)
         }
     }
@@ -44,6 +40,15 @@ extension RunConfig {
     /// The method and model sections, which decide the architecture (compare two with `differences(from:)`).
     public var architecture: JSONValue {
         get throws { .object(["method": .string(method), "model": try JSONValue.from(model)]) }
+    }
+
+    /// Fails unless this config (read from `file`) builds the same architecture as `reference`, listing the
+    /// differing keys (the reference's value first) as a contradiction of `what`, followed by `hint`.
+    public func requireArchitecture(of reference: RunConfig, file: String, contradicting what: String, hint: String) throws {
+        let differences = try reference.architecture.differences(from: try architecture)
+        guard !differences.isEmpty else { return }
+        throw ConfigError(file: file, key: "model", message: "contradicts \(what): "
+            + differences.prefix(8).joined(separator: "; ") + (differences.count > 8 ? "; …" : "") + " (first value from there); \(hint)")
     }
 
     /// The run config stored in a checkpoint's sidecar (what rebuilds its model); its `model` section must be there.

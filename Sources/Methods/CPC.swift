@@ -164,6 +164,10 @@ public struct CPCConfig: MethodConfig {
 
     /// The defaults above.
     public init() {}
+
+    /// W: the positions the loss scores in a window of `window` samples (its frames less K; at least one).
+    public func scoredPositions(window: Int) -> Int { max(1, encoder.frameCount(samples: window) - predictionSteps) }
+
     enum CodingKeys: String, CodingKey, CaseIterable {
         case encoder, context, predictor
         case predictionSteps = "prediction_steps", negatives, negativeSampling = "negative_sampling"
@@ -404,7 +408,7 @@ public final class CPCAudio: Method, MethodSpec {
     }
 
     public static func make(_ config: CPCConfig, input: InputShape, seed: UInt64) throws -> any Method {
-        CPCAudio(config: config, seed: seed, positions: max(1, config.encoder.frameCount(samples: input.window) - config.predictionSteps))
+        CPCAudio(config: config, seed: seed, positions: config.scoredPositions(window: input.window))
     }
 
     /// The encoder, context and predictors.
@@ -416,7 +420,7 @@ public final class CPCAudio: Method, MethodSpec {
     /// Audio CPC with `config`, initialised from `seed` (CPC_audio's predictor, if chosen, covering its
     /// `predictor.positions`, or the positions a 20480-sample window scores).
     public convenience init(config: CPCConfig, seed: UInt64) {
-        self.init(config: config, seed: seed, positions: max(1, config.encoder.frameCount(samples: 20480) - config.predictionSteps))
+        self.init(config: config, seed: seed, positions: config.scoredPositions(window: 20480))
     }
 
     /// Audio CPC with `config`, initialised from `seed`; `positions` is the relative-position range of CPC_audio's

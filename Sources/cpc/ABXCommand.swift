@@ -45,11 +45,7 @@ struct ABXCommand: ParsableCommand {
         let phoneLabels = try PhoneLabels.read(labels ?? base.appendingPathComponent("phones.txt").path)
         let splitPath = split ?? base.appendingPathComponent("test.txt").path
         let ids = try SplitFile.read(splitPath)
-        let report = CorpusValidator.validate(corpus: corpus, labels: phoneLabels, splits: [(splitPath, ids)])
-        guard report.isUsable else {
-            throw ValidationError("\(data.corpus): the data cannot be scored as given (run cpc prepare for the full report):\n  "
-                + report.errors.joined(separator: "\n  "))
-        }
+        try requireUsable(corpus, folder: data.corpus, labels: phoneLabels, splits: [(splitPath, ids)], purpose: "scored")
         var excluded = Set<Int>()
         for phone in exclude.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !phone.isEmpty {
             guard let index = phoneLabels.classNames?.firstIndex(of: phone) ?? Int(phone) else {
@@ -64,17 +60,7 @@ struct ABXCommand: ParsableCommand {
         guard !items.isEmpty else { throw ValidationError("\(splitPath): no phone token with a phone on each side; nothing to score") }
         let result = ABX.evaluate(features: set.features, items: items, maxGroupSize: maxGroupSize)
         var rows = [ABXRow(features: name ?? data.name, split: splitPath, result: result)]
-        if let path = json {
-            if append, let existing = FileManager.default.contents(atPath: path) {
-                do { rows = try JSONDecoder().decode([ABXRow].self, from: existing) + rows } catch {
-                    throw ValidationError("\(path): cannot append, the file is not an ABX result list (\(error))")
-                }
-            }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
-            try SafeTensors.writeAtomically(try encoder.encode(rows), to: path)
-        }
+        if let path = json { rows = try writeJSONList(rows, to: path, appending: append, kind: "ABX result") }
         print(Self.table(rows))
     }
 

@@ -17,7 +17,8 @@ struct Convert: ParsableCommand {
             to-safetensors), its training arguments in the metadata (or the model in --config); writes our checkpoint OUT \
             with a sidecar holding the config. --to cpc-audio IN --out OUT: IN is our checkpoint (sidecar or --config); \
             writes CPC_audio's names, shapes and arguments (scripts/cpc_audio_checkpoint.py to-pt makes the .pt). \
-            The encoder must be CPC_audio's (padding [3, 2, 1, 1, 1]) and the predictors linear; see docs/INTEROP.md.
+            The encoder must be CPC_audio's (padding [3, 2, 1, 1, 1]) and the predictors linear or CPC_audio's transformer \
+            layers (cpc_audio_transformer); see docs/INTEROP.md.
             """)
     enum Format: String, ExpressibleByArgument, CaseIterable { case cpcAudio = "cpc-audio" }
 
@@ -65,11 +66,8 @@ struct Convert: ParsableCommand {
             try runConfig.entry.validate(runConfig.model, input: runConfig.data.knownShape)
             if let config {
                 let file = try RunConfig.load(config, requiringModel: true)
-                let differences = try runConfig.architecture.differences(from: try file.architecture)
-                guard differences.isEmpty else {
-                    throw ConfigError(file: config, key: "model", message: "contradicts CPC_audio's arguments in \(input): "
-                        + differences.prefix(8).joined(separator: "; ") + " (the arguments' value first)")
-                }
+                try file.requireArchitecture(of: runConfig, file: config, contradicting: "CPC_audio's arguments in \(input)",
+                                             hint: "drop --config or make it agree")
                 runConfig = file
             }
         } else {

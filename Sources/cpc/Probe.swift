@@ -146,16 +146,33 @@ func writeResults(_ results: [ProbeResult], options: ProbeOptions) throws {
     if let name = options.name { for i in results.indices { results[i].features = name } }
     print(Probes.table(results))
     guard let path = options.json else { return }
-    if options.append, let data = FileManager.default.contents(atPath: path) {
-        do { results = try JSONDecoder().decode([ProbeResult].self, from: data) + results } catch {
-            throw ValidationError("\(path): cannot append, the file is not a probe result list (\(error))")
+    _ = try writeJSONList(results, to: path, appending: options.append, kind: "probe result")
+}
+
+/// Writes `rows` as a pretty JSON list to `path` (atomically, creating its folder), after the rows already there when
+/// `appending`; returns everything written. A file that is not such a list is an error naming it (`kind` of rows).
+func writeJSONList<Row: Codable>(_ rows: [Row], to path: String, appending: Bool, kind: String) throws -> [Row] {
+    var rows = rows
+    if appending, let data = FileManager.default.contents(atPath: path) {
+        do { rows = try JSONDecoder().decode([Row].self, from: data) + rows } catch {
+            throw ValidationError("\(path): cannot append, the file is not a \(kind) list (\(error))")
         }
     }
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
-    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-    try SafeTensors.writeAtomically(try encoder.encode(results), to: path)
+    try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+    try SafeTensors.writeAtomically(try encoder.encode(rows), to: path)
+    return rows
+}
+
+/// The checks `cpc prepare` makes (`CorpusValidator`) on `splits` of `corpus`, as one error listing every problem
+/// (`purpose`: what the data cannot be used for).
+func requireUsable(_ corpus: Corpus, folder: String, labels: PhoneLabels?, splits: [(name: String, ids: [String])], purpose: String) throws {
+    let report = CorpusValidator.validate(corpus: corpus, labels: labels, splits: splits)
+    guard report.isUsable else {
+        throw ValidationError("\(folder): the data cannot be \(purpose) as given (run cpc prepare for the full report):\n  "
+            + report.errors.joined(separator: "\n  "))
+    }
 }
 
 struct SplitOptions: ParsableArguments {
@@ -169,11 +186,7 @@ struct SplitOptions: ParsableArguments {
         let trainPath = trainSplit ?? base.appendingPathComponent("train.txt").path
         let testPath = testSplit ?? base.appendingPathComponent("test.txt").path
         let splits = (train: try SplitFile.read(trainPath), test: try SplitFile.read(testPath))
-        let report = CorpusValidator.validate(corpus: corpus, labels: labels, splits: [(trainPath, splits.train), (testPath, splits.test)])
-        guard report.isUsable else {
-            throw ValidationError("\(folder): the data cannot be probed as given (run cpc prepare for the full report):\n  "
-                + report.errors.joined(separator: "\n  "))
-        }
+        try requireUsable(corpus, folder: folder, labels: labels, splits: [(trainPath, splits.train), (testPath, splits.test)], purpose: "probed")
         return splits
     }
 }
