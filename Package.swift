@@ -42,6 +42,9 @@ let package = Package(
             name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg",
             providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(
+            name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(
             name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
 
@@ -51,6 +54,8 @@ let package = Package(
         .target(name: "Layers", dependencies: ["TensorCore"]),
         .target(name: "Objectives", dependencies: ["TensorCore", "CBLAS"]),
         .target(name: "Methods", dependencies: ["TensorCore", "Layers", "Objectives"]),
+        // The MPI world as a Collective (data-parallel training under mpirun).
+        .target(name: "Distributed", dependencies: ["TensorCore", "CMPI"]),
         .target(name: "Training", dependencies: ["TensorCore", "Layers", "Objectives", "Methods", "AudioFrontEnd",
                                                  "ImageFrontEnd", .product(name: "Yams", package: "Yams")]),
         .target(name: "Evaluation", dependencies: ["TensorCore", "Layers", "Methods", "AudioFrontEnd", "ImageFrontEnd",
@@ -61,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "cpc",
             dependencies: [
-                "TensorCore", "Layers", "AudioFrontEnd", "ImageFrontEnd", "Methods", "Training", "Evaluation",
+                "TensorCore", "Layers", "AudioFrontEnd", "ImageFrontEnd", "Methods", "Training", "Evaluation", "Distributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -69,6 +74,11 @@ let package = Package(
         .executableTarget(
             name: "cpc-fuzz",
             dependencies: ["TensorCore", "Evaluation"]),
+
+        // The distributed checks, run under `mpirun -np 2` (Tests/EndToEnd/run.sh).
+        .executableTarget(
+            name: "cpc-mpi-check",
+            dependencies: ["TensorCore", "Layers", "Methods", "Training", "ImageFrontEnd", "Distributed"]),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "TestSupport"]),

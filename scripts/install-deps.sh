@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages SwiftCPC builds and tests with, if any is missing. Safe to run repeatedly.
 #   C libraries: OpenBLAS, FFTW (single precision), libsndfile, libsamplerate, libpng, libjpeg-turbo, zlib.
+#   MPI (data-parallel training under mpirun): Open MPI (libopenmpi-dev, openmpi-bin).
 #   Images: Fashion-MNIST (dataset-fashion-mnist, under /usr/share/datasets/fashion-mnist).
 #   Corpus generator (Corpora/generate.py): flite, espeak-ng (+ its library), flac, fortunes-min, and numpy.
 set -euo pipefail
 packages=(libopenblas-dev libfftw3-dev libsndfile1-dev libsamplerate0-dev libpng-dev libturbojpeg0-dev zlib1g-dev
-          dataset-fashion-mnist pkg-config
+          libopenmpi-dev openmpi-bin dataset-fashion-mnist pkg-config
           flite espeak-ng libespeak-ng-dev flac fortunes-min gcc)
 missing=()
 for p in "${packages[@]}"; do

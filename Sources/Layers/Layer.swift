@@ -56,6 +56,13 @@ extension Layer {
         for (_, child) in children { child.setTraining(training) }
     }
 
+    /// Makes every `BatchNorm` of this layer and its descendants take its training statistics over the ranks of
+    /// `world` (synchronised batch norm); `SingleProcess.world` makes them per process again.
+    public func synchronizeBatchNorm(over world: any Collective) {
+        if let norm = self as? BatchNorm { norm.world = world.size > 1 ? world : nil }
+        for (_, child) in children { child.synchronizeBatchNorm(over: world) }
+    }
+
     /// Marks every parameter as requiring grad (or not), e.g. to freeze a pre-trained encoder.
     public func setRequiresGrad(_ requiresGrad: Bool) {
         for (_, tensor) in parameters { tensor.requiresGrad = requiresGrad }

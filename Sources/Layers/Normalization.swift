@@ -20,6 +20,9 @@ public final class BatchNorm: UnaryLayer {
     /// The running statistics' update weight and the variance's ε.
     public let momentum: Float, epsilon: Float
     public var isTraining = true
+    /// The ranks whose batches share the statistics in training (synchronised batch norm, as PyTorch's
+    /// `SyncBatchNorm`); nil or one rank: this process's batch alone. Set by `Layer.synchronizeBatchNorm(over:)`.
+    public var world: (any Collective)?
 
     /// Batch norm over `features` channels, with PyTorch's defaults.
     public init(features: Int, momentum: Float = 0.1, epsilon: Float = 1e-5, affine: Bool = true) {
@@ -52,10 +55,12 @@ public final class BatchNorm: UnaryLayer {
             if let residual { y = y + residual }
             return relu ? y.relu() : y
         }
-        let count = input.count / c
-        precondition(count > 1, "BatchNorm in training needs more than one value per channel, found \(input.shape)")
+        let synchronized = (world?.size ?? 1) > 1
+        precondition(input.count / c > 1 || synchronized, "BatchNorm in training needs more than one value per channel, found \(input.shape)")
         let (output, mean, variance) = input.batchNormalized(weight: weight, bias: bias, epsilon: epsilon,
-                                                             adding: residual, relu: relu)
+                                                             adding: residual, relu: relu, world: world)
+        // The statistics' row count over every rank (the unbiased variance of the running statistics uses it).
+        let count = (input.count / c) * (synchronized ? world!.size : 1)
         let unbiased = Float(count) / Float(count - 1), m = momentum
         runningMean.withUnsafeMutableBufferPointer { r in for j in 0..<c { r[j] = r[j] * (1 - m) + mean[j] * m } }
         runningVariance.withUnsafeMutableBufferPointer { r in for j in 0..<c { r[j] = r[j] * (1 - m) + variance[j] * unbiased * m } }

@@ -81,7 +81,7 @@ public final class BarlowTwins: Method, MethodSpec {
     }
 
     public func loss(_ batch: Batch, _ context: StepContext) -> StepOutput {
-        let (features, projections, first, second) = networks.embed(batch, method: "Barlow Twins")
+        let (features, projections, first, second) = networks.embed(batch, method: "Barlow Twins", world: context.world)
         let correlation = CrossCorrelation.matrix(first, second)
         let loss = CrossCorrelation.loss(correlation: correlation, offDiagonalWeight: config.offDiagonalWeight, scale: config.scale)
         let (c, d) = (correlation.scalars, correlation.shape[0])

@@ -436,22 +436,32 @@ public final class CPCAudio: Method, MethodSpec {
         RandomGenerator(seed: seed, stream: 0x4E45_4700_0000 &+ UInt64(index))
     }
 
-    public func loss(_ batch: Batch, _ context: StepContext) -> StepOutput { loss(batch, negatives: nil) }
+    public func loss(_ batch: Batch, _ context: StepContext) -> StepOutput { loss(batch, negatives: nil, world: context.world) }
 
-    /// The loss with the given negative frame indices (N·W·M of them), or sampled ones when nil.
-    public func loss(_ batch: Batch, negatives given: [Int]?) -> StepOutput {
+    /// The loss with the given negative frame indices (N·W·M of them, over the global batch), or sampled ones when nil.
+    ///
+    /// Across the ranks of `world` each rank predicts from its own windows and scores against the encodings of every
+    /// rank's (gathered), with negatives drawn over the global batch exactly as one process would draw them: the
+    /// mean of the ranks' losses is one process's loss on the global batch, with the same gradients.
+    public func loss(_ batch: Batch, negatives given: [Int]?, world: any Collective = SingleProcess.world) -> StepOutput {
         let config = network.config
-        let z = network.encode(batch.inputs)
-        let (n, t) = (z.shape[0], z.shape[1])
+        let local = network.encode(batch.inputs)
+        let (n, t) = (local.shape[0], local.shape[1])
         let k = config.predictionSteps
         precondition(t > k, "a window of \(batch.inputs.shape[1]) samples gives \(t) frames, too few for \(k) prediction steps")
         let positions = t - k
-        let c = network.contextualize(z)
+        let c = network.contextualize(local)
         let predictions = network.predict(c, positions: positions)
+        let z = world.allGathered(local)
         var generator = negativeGenerator(batch: batch.index)
-        let negatives = given ?? KStepInfoNCE.sampleNegatives(mode: config.negativeSampling, sequences: n, frames: t, positions: positions,
-                                                count: config.negatives, speakers: batch.labels, generator: &generator)
-        let logits = KStepInfoNCE.logits(predictions: predictions, encoded: z, negatives: negatives, negativeCount: config.negatives)
+        let all = given ?? KStepInfoNCE.sampleNegatives(mode: config.negativeSampling, sequences: n * world.size, frames: t,
+                                                         positions: positions, count: config.negatives,
+                                                         speakers: world.gathered(batch.labels), generator: &generator)
+        let rowsPerRank = n * positions * config.negatives
+        precondition(all.count == rowsPerRank * world.size, "\(all.count) negatives for \(n * world.size)·\(positions)·\(config.negatives)")
+        let negatives = world.isSingle ? all : Array(all[(world.rank * rowsPerRank)..<((world.rank + 1) * rowsPerRank)])
+        let logits = KStepInfoNCE.logits(predictions: predictions, encoded: z, negatives: negatives, negativeCount: config.negatives,
+                                         firstSequence: world.rank * n)
         let result = KStepInfoNCE.loss(logits: logits)
         var metrics: [String: Float] = [:]
         for step in 0..<k {

@@ -278,8 +278,10 @@ public final class CPCImage: Method, MethodSpec {
     }
 
     public func loss(_ batch: Batch, _ context: StepContext) -> StepOutput {
-        let images = batch.inputs.shape[0]
-        let z = network.encode(batch.inputs)
+        // Every rank's patch vectors: the context, predictions and candidates are the global batch's (the same loss
+        // on every rank, as one process on the whole batch).
+        let images = batch.inputs.shape[0] * context.world.size
+        let z = context.world.allGathered(network.encode(batch.inputs))
         let entries = network.predictions(z, images: images)
         let result = GridInfoNCE.loss(predictions: entries.map(\.predictions), candidates: z, targets: entries.map(\.targets))
         var metrics: [String: Float] = [:]

@@ -199,11 +199,12 @@ public final class DeepCluster: Method, MethodSpec {
                                         "collapse_std": collapseStandardDeviation(projections.detached())]
         let firstFeatures = features.sliced(alongAxis: 0, start: 0, length: n)
         let withProbe = probe?.adding(to: loss, features: firstFeatures, batch: batch, metrics: &metrics) ?? loss
-        let detached = projections.detached()
+        let detached = projections.detached(), world = context.world
+        // The memory takes every rank's projections at their items, so that it is the same on every rank.
         return StepOutput(loss: withProbe, metrics: metrics, headline: ("share", share), features: firstFeatures.detached(),
-                          state: ["view0": detached.sliced(alongAxis: 0, start: 0, length: n),
-                                  "view1": detached.sliced(alongAxis: 0, start: n, length: n),
-                                  "items": Tensor(batch.items.map { Float($0) }, shape: [batch.items.count])])
+                          state: ["view0": world.allGathered(detached.sliced(alongAxis: 0, start: 0, length: n)),
+                                  "view1": world.allGathered(detached.sliced(alongAxis: 0, start: n, length: n)),
+                                  "items": Tensor(world.gathered(batch.items).map { Float($0) }, shape: [batch.items.count * world.size])])
     }
 
     /// This step's projections into the memory, at the batch's items.

@@ -12,9 +12,14 @@ public struct StepContext: Sendable {
     public let totalSteps: Int
     /// False for validation and feature extraction: the method must then mutate nothing (queues, prototypes, EMA).
     public let isTraining: Bool
+    /// The ranks of a data-parallel run; the batch holds this rank's rows (rows `rank·n ..< (rank + 1)·n` of the
+    /// global batch). A loss that needs the whole batch gathers what it needs (`world.allGathered`) and must give
+    /// every rank the same result as one process on the whole batch (docs/DISTRIBUTED.md).
+    public let world: any Collective
 
-    public init(step: Int, totalSteps: Int, isTraining: Bool) {
-        (self.step, self.totalSteps, self.isTraining) = (step, totalSteps, isTraining)
+    /// The context of step `step` of `totalSteps`, in a world of `world` (one process by default).
+    public init(step: Int, totalSteps: Int, isTraining: Bool, world: any Collective = SingleProcess.world) {
+        (self.step, self.totalSteps, self.isTraining, self.world) = (step, totalSteps, isTraining, world)
     }
 
     /// A context for evaluation (validation, probes, tests).

@@ -4,7 +4,8 @@
 // symmetrised over the two views (both views are queries once; solo-learn's mocov2plus), and τ of the EMA rises
 // from `momentum` to `final_momentum` on a half cosine. Probes read the online backbone.
 //
-// Across ranks of a data-parallel run the queue would hold every rank's keys; on one process it holds this batch's.
+// Across the ranks of a data-parallel run the queue takes every rank's keys (gathered), so it is the same on every
+// rank and equal to one process's on the global batch; each rank's queries are scored against it.
 //
 // Glossary: N images, D backbone width, P projection width, K queue length.
 
@@ -115,12 +116,13 @@ public final class MoCo: Method, MethodSpec {
         let k1 = keys.sliced(alongAxis: 0, start: 0, length: n), k2 = keys.sliced(alongAxis: 0, start: n, length: n)
         let first = QueueContrastive.loss(queries: q1, keys: k2, queue: queue.queue, temperature: config.temperature)
         var loss = first.loss, accuracy = first.accuracy
-        var enqueue = k2
+        // The queue takes every rank's keys, in the order one process on the global batch would enqueue them.
+        var enqueue = withoutGrad { context.world.allGathered(k2) }
         if config.symmetric {
             let second = QueueContrastive.loss(queries: q2, keys: k1, queue: queue.queue, temperature: config.temperature)
             loss = (loss + second.loss) * 0.5
             accuracy = (accuracy + second.accuracy) / 2
-            enqueue = keys
+            enqueue = withoutGrad { Tensor.concatenate([context.world.allGathered(k1), enqueue], alongAxis: 0) }
         }
         var metrics: [String: Float] = ["contrastive_accuracy": accuracy, "ssl_loss": loss.item,
                                         "collapse_std": collapseStandardDeviation(queries.detached()),

@@ -70,7 +70,7 @@ public final class SimCLR: Method, MethodSpec {
     }
 
     public func loss(_ batch: Batch, _ context: StepContext) -> StepOutput {
-        let (features, projections, first, second) = networks.embed(batch, method: "SimCLR")
+        let (features, projections, first, second) = networks.embed(batch, method: "SimCLR", world: context.world)
         let (loss, accuracy) = NTXent.loss(first, second, temperature: config.temperature)
         return networks.output(loss: loss, metrics: ["contrastive_accuracy": accuracy, "ssl_loss": loss.item], headline: ("acc", accuracy),
                                features: features, projections: projections, batch: batch)

@@ -148,14 +148,15 @@ public final class SwAV: Method, MethodSpec {
         let crops = batch.views.count
         let perCrop = (0..<crops).map { scores.sliced(alongAxis: 0, start: $0 * n, length: n) }
         let global = (0..<2).map { projections.sliced(alongAxis: 0, start: $0 * n, length: n).detached() }
-        let useQueue = queueIsUsable(context, batchSize: n)
+        let world = context.world
+        let useQueue = queueIsUsable(context, batchSize: n * world.size)
+        // Sinkhorn over every rank's scores (the equipartition is the global batch's); this rank keeps its rows.
         let codes: [Tensor] = withoutGrad {
             (0..<2).map { g in
-                guard useQueue else { return Sinkhorn.codes(perCrop[g].detached(), epsilon: config.epsilon, iterations: config.sinkhornIterations) }
-                let queued = prototypes(queues[g].queue)
-                let all = Sinkhorn.codes(Tensor.concatenate([perCrop[g].detached(), queued], alongAxis: 0),
+                let scores = world.allGathered(perCrop[g].detached())
+                let all = Sinkhorn.codes(useQueue ? Tensor.concatenate([scores, prototypes(queues[g].queue)], alongAxis: 0) : scores,
                                          epsilon: config.epsilon, iterations: config.sinkhornIterations)
-                return all.sliced(alongAxis: 0, start: 0, length: n)
+                return all.sliced(alongAxis: 0, start: world.rank * n, length: n)
             }
         }
         let loss = SwappedPrediction.loss(scores: perCrop, codes: codes, temperature: config.temperature)
@@ -170,7 +171,8 @@ public final class SwAV: Method, MethodSpec {
         let firstFeatures = features.sliced(alongAxis: 0, start: 0, length: n)
         let total = probe?.adding(to: loss, features: firstFeatures, batch: batch, metrics: &metrics) ?? loss
         return StepOutput(loss: total, metrics: metrics, headline: ("share", metrics["prototype_share"]!),
-                          features: firstFeatures.detached(), state: ["global0": global[0], "global1": global[1]])
+                          features: firstFeatures.detached(), state: ["global0": withoutGrad { world.allGathered(global[0]) },
+                                                                      "global1": withoutGrad { world.allGathered(global[1]) }])
     }
 
     /// Prototype freezing: no update for the first `freeze_prototypes_steps` steps.

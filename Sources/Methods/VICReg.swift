@@ -87,7 +87,7 @@ public final class VICReg: Method, MethodSpec {
     }
 
     public func loss(_ batch: Batch, _ context: StepContext) -> StepOutput {
-        let (features, projections, first, second) = networks.embed(batch, method: "VICReg")
+        let (features, projections, first, second) = networks.embed(batch, method: "VICReg", world: context.world)
         let terms = VarianceInvarianceCovariance.terms(first, second, invarianceWeight: config.invarianceWeight,
                                                        varianceWeight: config.varianceWeight, covarianceWeight: config.covarianceWeight)
         let metrics: [String: Float] = ["ssl_loss": terms.loss.item, "invariance": terms.invariance.item,

@@ -110,11 +110,12 @@ public final class WMSE: Method, MethodSpec {
 
     public func loss(_ batch: Batch, _ context: StepContext) -> StepOutput {
         precondition(batch.views.count >= 2, "W-MSE needs two or more views, found \(batch.views.count)")
-        let (features, projections, views) = networks.embedViews(batch)
-        // Sub-batches no larger than the batch (a short last validation batch is whitened whole).
-        let subBatch = batch.count % config.whiteningSize == 0 ? config.whiteningSize : batch.count
+        let (features, projections, views) = networks.embedViews(batch, world: context.world)
+        // Sub-batches of the global batch, no larger than it (a short last validation batch is whitened whole).
+        let n = views[0].shape[0]
+        let subBatch = n % config.whiteningSize == 0 ? config.whiteningSize : n
         var generator = RandomGenerator(seed: seed, stream: 0x574D_5345_0000 ^ UInt64(batch.index))
-        let permutations = (0..<config.whiteningIterations).map { _ in generator.permutation(batch.count) }
+        let permutations = (0..<config.whiteningIterations).map { _ in generator.permutation(n) }
         var retries: Float = 0
         let loss: Tensor
         do {

@@ -67,15 +67,18 @@ public enum KStepInfoNCE {
         return result
     }
 
-    /// Fused scores: logits[n, w, k, 0] = ⟨pred[n, w, k], z[n, w + k + 1]⟩ and
-    /// logits[n, w, k, 1 + j] = ⟨pred[n, w, k], z_flat[negatives[(n·W + w)·M + j]]⟩. Differentiable in both inputs.
-    /// Shapes: predictions [N, W, K, C], encoded [N, T, C] with T ≥ W + K → [N, W, K, 1 + M].
-    public static func logits(predictions: Tensor, encoded: Tensor, negatives: [Int], negativeCount m: Int) -> Tensor {
+    /// Fused scores: logits[n, w, k, 0] = ⟨pred[n, w, k], z[s + n, w + k + 1]⟩ and
+    /// logits[n, w, k, 1 + j] = ⟨pred[n, w, k], z_flat[negatives[(n·W + w)·M + j]]⟩, s = `firstSequence`.
+    /// Differentiable in both inputs. Shapes: predictions [N, W, K, C], encoded [N', T, C] with T ≥ W + K and
+    /// N' ≥ s + N (the encodings of a larger batch whose sequences s ..< s + N made the predictions: one rank's
+    /// windows scored against every rank's) → [N, W, K, 1 + M].
+    public static func logits(predictions: Tensor, encoded: Tensor, negatives: [Int], negativeCount m: Int,
+                              firstSequence s: Int = 0) -> Tensor {
         precondition(predictions.rank == 4 && encoded.rank == 3, "InfoNCE logits: predictions [N, W, K, C], encoded [N, T, C]")
         let (n, w, k, c) = (predictions.shape[0], predictions.shape[1], predictions.shape[2], predictions.shape[3])
         let t = encoded.shape[1]
-        precondition(encoded.shape[0] == n && encoded.shape[2] == c && t >= w + k,
-                     "InfoNCE logits: encoded \(encoded.shape) does not fit predictions \(predictions.shape)")
+        precondition(s >= 0 && encoded.shape[0] >= s + n && encoded.shape[2] == c && t >= w + k,
+                     "InfoNCE logits: encoded \(encoded.shape) does not fit predictions \(predictions.shape) from sequence \(s)")
         precondition(negatives.count == n * w * m, "InfoNCE logits: \(negatives.count) negatives for \(n)·\(w)·\(m)")
         let width = 1 + m
         let result = Tensor.zeros([n, w, k, width])
@@ -94,7 +97,7 @@ public enum KStepInfoNCE {
                             BLAS.sgemm(transposeA: false, transposeB: true, m: k, n: m, k: c, a: predRow, lda: c,
                                        b: gathered, ldb: c, c: logitRow + 1, ldc: width)
                             for step in 0..<k {
-                                let future = z + (i * t + position + step + 1) * c, q = predRow + step * c
+                                let future = z + ((s + i) * t + position + step + 1) * c, q = predRow + step * c
                                 var dot: Float = 0
                                 for d in 0..<c { dot += q[d] * future[d] }
                                 logitRow[step * width] = dot
@@ -134,7 +137,7 @@ public enum KStepInfoNCE {
                                         }
                                         for step in 0..<k {
                                             let scale = gradRow[step * width]
-                                            let futureIndex = (i * t + position + step + 1) * c
+                                            let futureIndex = ((s + i) * t + position + step + 1) * c
                                             let q = predRow + step * c, dq = dPredRow + step * c
                                             for d in 0..<c {
                                                 dq[d] += scale * z[futureIndex + d]

@@ -38,6 +38,21 @@ public struct Batch: @unchecked Sendable {
     public var inputs: Tensor { views[0] }
     /// Items in the batch.
     public var count: Int { views[0].shape[0] }
+
+    /// Rank `rank`'s share of this (global) batch among `ranks` ranks: its contiguous rows
+    /// `rank·n ..< (rank + 1)·n`, n = count / ranks, of every view, label, item and frame label. The batch's count must
+    /// be a multiple of `ranks` (the trainer checks `data.batch_size`).
+    public func shard(rank: Int, of ranks: Int) -> Batch {
+        guard ranks > 1 else { return self }
+        precondition(count % ranks == 0 && rank >= 0 && rank < ranks, "a batch of \(count) cannot be split in \(ranks) equal shards")
+        let n = count / ranks, start = rank * n
+        let frames = frameLabels.count / Swift.max(count, 1)
+        func rows<T>(_ values: [T], width: Int = 1) -> [T] {
+            values.count == count * width ? Array(values[(start * width)..<((start + n) * width)]) : values
+        }
+        return Batch(views: views.map { $0.sliced(alongAxis: 0, start: start, length: n) }, labels: rows(labels), items: rows(items),
+                     index: index, frameLabels: frames > 0 ? rows(frameLabels, width: frames) : frameLabels)
+    }
 }
 
 /// Builds items (batches) `firstBatch`, `firstBatch + 1`, … in a background thread, at most `prefetch` ahead of the

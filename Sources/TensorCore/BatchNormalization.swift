@@ -15,18 +15,30 @@ extension Tensor {
     /// With `residual` (the shape of this tensor) and `relu`, returns relu(y + residual) in the same pass, and the
     /// backward masks by the output: a ResNet block's tail (norm, shortcut add, ReLU) without the two intermediate
     /// tensors or their passes.
+    ///
+    /// With `world` of more than one rank the statistics are the whole global batch's (synchronised batch norm): the
+    /// per-channel sums of the forward and of the backward are summed over the ranks; the weight and bias gradients
+    /// stay this rank's share (the trainer's gradient average combines them).
     public func batchNormalized(weight: Tensor?, bias: Tensor?, epsilon: Float, adding residual: Tensor? = nil,
-                                relu: Bool = false) -> (output: Tensor, mean: [Float], variance: [Float]) {
+                                relu: Bool = false, world: (any Collective)? = nil) -> (output: Tensor, mean: [Float], variance: [Float]) {
         let c = shape.last ?? 1
-        let m = count / Swift.max(c, 1)
-        precondition(rank >= 2 && m > 1, "batch norm in training needs more than one value per channel, found \(shape)")
+        let localRows = count / Swift.max(c, 1)
+        let world = (world?.size ?? 1) > 1 ? world : nil
+        precondition(rank >= 2 && (localRows > 1 || world != nil), "batch norm in training needs more than one value per channel, found \(shape)")
         if let weight { precondition(weight.shape == [c], "batch norm weight \(weight.shape), expected [\(c)]") }
         if let bias { precondition(bias.shape == [c], "batch norm bias \(bias.shape), expected [\(c)]") }
         if let residual { precondition(residual.shape == shape, "batch norm residual \(residual.shape), expected \(shape)") }
         let x = storage.pointer
         // Σx and Σx² per channel in one pass, in double (M reaches 10⁵–10⁶ rows).
-        let parts = partCount(m, minimumPerPart: 2048)
-        let (sums, squares) = Tensor.channelSums(x, times: x, rows: m, channels: c, parts: parts)
+        let parts = partCount(localRows, minimumPerPart: 2048)
+        var (sums, squares) = Tensor.channelSums(x, times: x, rows: localRows, channels: c, parts: parts)
+        var globalRows = localRows
+        if let world {
+            let global = world.summed(sums + squares + [Double(localRows)])
+            (sums, squares, globalRows) = (Array(global[0..<c]), Array(global[c..<(2 * c)]), Int(global[2 * c]))
+        }
+        let m = globalRows
+        precondition(m > 1, "batch norm in training needs more than one value per channel over the ranks, found \(m)")
         let mean = sums.map { Float($0 / Double(m)) }
         let variance = (0..<c).map { j in
             let mu = sums[j] / Double(m)
@@ -37,7 +49,7 @@ extension Tensor {
         // y = x·scale + shift with scale = w·rstd, shift = b − μ·scale.
         let scale = (0..<c).map { w[$0] * reciprocalStd[$0] }, shift = (0..<c).map { b[$0] - mean[$0] * w[$0] * reciprocalStd[$0] }
         let result = Tensor.uninitialized(shape)
-        Tensor.affineChannels(x, scale: scale, shift: shift, into: result.storage.pointer, rows: m, channels: c,
+        Tensor.affineChannels(x, scale: scale, shift: shift, into: result.storage.pointer, rows: localRows, channels: c,
                               adding: residual?.storage.pointer, relu: relu)
         var inputs = [self]
         if let weight { inputs.append(weight) }
@@ -49,7 +61,12 @@ extension Tensor {
             let g = relu ? Tensor.maskedByPositive(gradOutput, output) : gradOutput
             let gy = g.storage.pointer, x = self.storage.pointer
             // Σ_rows dy and Σ_rows dy·x per channel, then Σ dy·x̂ = rstd·(Σ dy·x − μ·Σ dy).
-            let (sumsDy, sumsDyX) = Tensor.channelSums(gy, times: x, rows: m, channels: c, parts: parts)
+            let (localDy, localDyX) = Tensor.channelSums(gy, times: x, rows: localRows, channels: c, parts: parts)
+            var (sumsDy, sumsDyX) = (localDy, localDyX)
+            if let world {
+                let global = world.summed(localDy + localDyX)
+                (sumsDy, sumsDyX) = (Array(global[0..<c]), Array(global[c..<(2 * c)]))
+            }
             var gradBiasValues = [Float](repeating: 0, count: c), gradWeightValues = [Float](repeating: 0, count: c)
             // dx = scale·(dy − Σdy/M − x̂·Σ(dy·x̂)/M) = scale·dy + k·x + k0 with k = −scale·rstd·Σ(dy·x̂)/M.
             var k = [Float](repeating: 0, count: c), k0 = [Float](repeating: 0, count: c)
@@ -57,8 +74,8 @@ extension Tensor {
                 let (sumDy, sumDyX) = (sumsDy[j], sumsDyX[j])
                 let rstd = Double(reciprocalStd[j]), mu = Double(mean[j])
                 let sumDyXh = rstd * (sumDyX - mu * sumDy)
-                gradBiasValues[j] = Float(sumDy)
-                gradWeightValues[j] = Float(sumDyXh)
+                gradBiasValues[j] = Float(localDy[j])
+                gradWeightValues[j] = Float(rstd * (localDyX[j] - mu * localDy[j]))
                 let s = Double(scale[j]), slope = -s * rstd * sumDyXh / Double(m)
                 k[j] = Float(slope)
                 k0[j] = Float(-s * sumDy / Double(m) - slope * mu)
@@ -68,7 +85,7 @@ extension Tensor {
             scale.withUnsafeBufferPointer { s in
                 k.withUnsafeBufferPointer { k in
                     k0.withUnsafeBufferPointer { k0 in
-                        parallelParts(m, parts: parts) { _, rows in
+                        parallelParts(localRows, parts: parts) { _, rows in
                             for row in rows {
                                 let base = row * c
                                 for j in 0..<c { gx[base + j] = s[j] * gy[base + j] + k[j] * x[base + j] + k0[j] }

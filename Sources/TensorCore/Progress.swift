@@ -9,6 +9,8 @@ public final class Progress {
     let isTerminal: Bool
     let output: (String) -> Void
     let began = DispatchTime.now().uptimeNanoseconds
+    /// The processes of a data-parallel run (shown on the line when more than one).
+    public var ranks = 1
 
     /// A bar for steps `start`…`total`; `output` takes the plain lines when the output is not a terminal.
     public init(total: Int, start: Int, isTerminal: Bool, output: @escaping (String) -> Void) {
@@ -22,8 +24,9 @@ public final class Progress {
         let rate = Double(step - start) / max(elapsed, 1e-9)
         let eta = rate > 0 ? Double(total - step) / rate : 0
         let shown = headline.map { String(format: "  %@ %.3f", $0.name, $0.value) } ?? ""
-        let status = String(format: "step %d/%d  loss %.4f%@%@  %.0f %@/s  ETA %@", step, total, loss, shown,
-                            validation.map { String(format: "  val %.4f", $0) } ?? "", itemsPerSecond, unit, Progress.clock(eta))
+        let status = String(format: "step %d/%d  loss %.4f%@%@  %.0f %@/s%@  ETA %@", step, total, loss, shown,
+                            validation.map { String(format: "  val %.4f", $0) } ?? "", itemsPerSecond, unit,
+                            ranks > 1 ? " on \(ranks) ranks" : "", Progress.clock(eta))
         if isTerminal {
             Progress.redraw(fraction: Double(step) / Double(max(total, 1)), status: status)
         } else {

@@ -335,6 +335,15 @@ public enum DataSection: Sendable, Equatable, Encodable {
         }
     }
 
+    /// Items per training batch (`data.batch_size`): the global batch of a data-parallel run.
+    public var batchSize: Int {
+        switch self {
+        case .audio(let d): return d.batchSize
+        case .patchGrid(let d): return d.batchSize
+        case .imageViews(let d): return d.batchSize
+        }
+    }
+
     /// What is known of the input before any data are read (the audio window).
     public var knownShape: InputShape {
         var shape = InputShape(kind: kind)

@@ -88,10 +88,22 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// Images (unaugmented, the first of the test split) whose representations' covariance spectrum is logged at
     /// each validation (`spectrum_backbone`, `spectrum_projector`, `effective_rank_*`); 0: none. Image methods only.
     public var spectrumImages = 1024
+    /// What a data-parallel run's losses and batch statistics see (docs/DISTRIBUTED.md).
+    public var lossScope = LossScope.global
+
+    /// What the losses and batch-norm statistics of a data-parallel run see.
+    public enum LossScope: String, Codable, Sendable, CaseIterable {
+        /// The whole global batch (gathered embeddings, negatives from every rank, synchronised batch norm): a config
+        /// trains the same on any number of ranks. The default.
+        case global
+        /// Each rank's own rows only (no all-gather, per-rank batch norm): less communication, but the training
+        /// depends on the number of ranks. Gradients are still averaged over the ranks.
+        case rank
+    }
 
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case steps, seed, threads, tensorboard
+        case steps, seed, threads, tensorboard, lossScope = "loss_scope"
         case logEvery = "log_every", validateEvery = "validate_every", validationBatches = "validation_batches"
         case checkpointEvery = "checkpoint_every", spectrumImages = "spectrum_images"
     }
@@ -108,6 +120,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         threads = try c.decodeIfPresent(Int.self, forKey: .threads)
         tensorboard = try c.value(.tensorboard, default: d.tensorboard)
         spectrumImages = try c.value(.spectrumImages, default: d.spectrumImages)
+        lossScope = try c.value(.lossScope, default: d.lossScope)
         if spectrumImages < 0 || spectrumImages > 65536 {
             throw decoder.invalid("spectrum_images", "must be in 0...65536, found \(spectrumImages)")
         }

@@ -5,6 +5,10 @@
 // scalars for TensorBoard), checkpoints/step-N.safetensors (+ .optimizer.safetensors, .json sidecar), final.safetensors
 // (+ sidecar), .lock (held while a run trains there). The folder protects its owner: one run at a time, an earlier
 // run is continued (`resume`) or deliberately replaced (`overwrite`), never silently mixed with a new one.
+//
+// Data parallel (a `world` of several ranks, e.g. under mpirun): every rank builds global batch i from (seed, i) and
+// keeps its rows; gradients are averaged over the ranks after backward; the loss, metrics and the stop decision are
+// agreed through one small all-reduce per step; rank 0 alone writes the run folder. docs/DISTRIBUTED.md.
 
 import AudioFrontEnd
 import Foundation
@@ -41,16 +45,33 @@ public final class Trainer {
     public var output: (String) -> Void = { print($0); fflush(nil) }
     /// Stop after this many steps of this invocation (tests use it to simulate an interruption).
     public var stopAfterSteps: Int?
+    /// Whether progress is shown (a bar on a terminal, lines through `output` otherwise).
+    public var showsProgress = true
+    /// The ranks training together (one process by default).
+    public let world: any Collective
+    /// The ranks the losses and batch statistics span: `world`, or this process alone with `training.loss_scope: rank`.
+    let lossWorld: any Collective
 
-    /// Builds the method named by `config.method` (through the registry) and its data pipeline.
-    public init(config: RunConfig, directory: URL) throws {
+    /// Builds the method named by `config.method` (through the registry) and its data pipeline, for this rank of
+    /// `world`; `data.batch_size` is the global batch and must split evenly over the ranks.
+    public init(config: RunConfig, directory: URL, world: any Collective = SingleProcess.world) throws {
         self.config = config
         self.directory = directory
+        self.world = world
+        if config.data.batchSize % world.size != 0 {
+            throw ConfigError(key: "data.batch_size", message: "the global batch of \(config.data.batchSize) does not split over "
+                + "\(world.size) ranks; use a multiple of \(world.size)")
+        }
         pipeline = try makePipeline(config.data, seed: config.training.seed)
         method = try config.makeMethod(input: pipeline.inputShape)
+        lossWorld = config.training.lossScope == .global ? world : SingleProcess.world
+        method.model.synchronizeBatchNorm(over: lossWorld)
         optimizer = OptimizerFactory.make(config.optimizer, model: method.model)
         schedule = OptimizerFactory.schedule(config.optimizer, totalSteps: config.training.steps)
     }
+
+    /// Whether this process writes the run folder (rank 0).
+    var isRoot: Bool { world.rank == 0 }
 
     var checkpointsFolder: URL { directory.appendingPathComponent("checkpoints") }
 
@@ -130,18 +151,22 @@ public final class Trainer {
         try Checkpoint.save(model: method.model, optimizer: optimizer, sidecar: sidecar, to: path)
     }
 
-    /// Mean loss over the fixed validation batches, in evaluation mode without gradients.
+    /// Mean loss over the fixed validation batches, in evaluation mode without gradients (each rank its rows, the
+    /// mean over the ranks).
     private func validationLoss() throws -> Float? {
         guard pipeline.hasValidation, config.training.validationBatches > 0 else { return nil }
         method.model.setTraining(false)
         defer { method.model.setTraining(true) }
-        var total: Float = 0
+        var total: Double = 0
         for i in 0..<config.training.validationBatches {
-            let batch = try pipeline.validationBatch(i)
-            let context = StepContext(step: i, totalSteps: config.training.steps, isTraining: false)
-            total += withoutGrad { method.loss(batch, context).loss.item }
+            let global = try pipeline.validationBatch(i)
+            // A validation set smaller than the batch gives a short batch: one that does not split runs whole on every rank.
+            let batch = global.count % world.size == 0 ? global.shard(rank: world.rank, of: world.size) : global
+            let context = StepContext(step: i, totalSteps: config.training.steps, isTraining: false,
+                                      world: global.count % world.size == 0 ? lossWorld : SingleProcess.world)
+            total += Double(withoutGrad { method.loss(batch, context).loss.item })
         }
-        return total / Float(config.training.validationBatches)
+        return Float(world.summed([total])[0] / Double(world.size) / Double(config.training.validationBatches))
     }
 
     /// The covariance spectrum (and effective rank) of each representation the method gives for the fixed
@@ -201,10 +226,16 @@ public final class Trainer {
         return nil
     }
 
-    /// Trains from step 0, or from the newest readable checkpoint when `resume` is set. Without `resume`, a folder
-    /// that holds an earlier run is refused unless `overwrite` is set, which deletes that run's log, checkpoints and
-    /// final model first. A second run into a folder in use is refused.
-    public func run(resume: Bool, overwrite: Bool = false) throws -> TrainingSummary {
+    /// What rank 0 opened in the run folder for this invocation.
+    private struct RunFolder {
+        let lock: Int32
+        let startStep: Int
+        let log: FileHandle?
+    }
+
+    /// Rank 0's side of starting a run: the lock, an earlier run refused, overwritten or resumed (its log trimmed to
+    /// the checkpoint), config.json. The log is nil when there is nothing left to train.
+    private func openFolder(resume: Bool, overwrite: Bool) throws -> RunFolder {
         let fileManager = FileManager.default
         do {
             try fileManager.createDirectory(at: checkpointsFolder, withIntermediateDirectories: true)
@@ -212,58 +243,94 @@ public final class Trainer {
             throw TrainingError(message: "\(checkpointsFolder.path): cannot create the run folder: \(error.localizedDescription)")
         }
         let lock = try lockFolder()
-        defer { close(lock) }
-        var startStep = 0
-        let logURL = directory.appendingPathComponent("log.jsonl")
-        if !resume, let earlier = earlierRun(logURL: logURL) {
-            guard overwrite else {
-                throw TrainingError(message: "\(directory.path) holds an earlier run (\(earlier)); continue it with --resume, "
-                    + "replace it with --overwrite (deletes it), or choose another --out")
-            }
-            removeEarlierRun(logURL: logURL)
-            output("overwrote the earlier run in \(directory.path) (\(earlier))")
-        }
-        if resume, let (path, step) = try loadNewestReadableCheckpoint() {
-            startStep = step
-            // Keep the log lines up to the checkpoint, so the resumed log reads like an uninterrupted one. Lines that
-            // cannot be read (a line torn by a crash, an edit) are not dropped: they move to log.unreadable.jsonl.
-            if let text = try? String(contentsOf: logURL, encoding: .utf8) {
-                var kept: [Substring] = [], unreadable: [Substring] = []
-                for line in text.split(separator: "\n") where !line.trimmingCharacters(in: .whitespaces).isEmpty {
-                    if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let s = object["step"] as? Int {
-                        if s <= step { kept.append(line) }
-                    } else {
-                        unreadable.append(line)
-                    }
+        do {
+            var startStep = 0
+            let logURL = directory.appendingPathComponent("log.jsonl")
+            if !resume, let earlier = earlierRun(logURL: logURL) {
+                guard overwrite else {
+                    throw TrainingError(message: "\(directory.path) holds an earlier run (\(earlier)); continue it with --resume, "
+                        + "replace it with --overwrite (deletes it), or choose another --out")
                 }
-                if !unreadable.isEmpty {
-                    let aside = directory.appendingPathComponent("log.unreadable.jsonl")
-                    let previous = (try? Data(contentsOf: aside)) ?? Data()
-                    try SafeTensors.writeAtomically(previous + Data((unreadable.joined(separator: "\n") + "\n").utf8), to: aside.path)
-                    output("\(unreadable.count) unreadable line(s) of log.jsonl kept in \(aside.path)")
-                }
-                try SafeTensors.writeAtomically(Data((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: logURL.path)
+                removeEarlierRun(logURL: logURL)
+                output("overwrote the earlier run in \(directory.path) (\(earlier))")
             }
-            output("resuming from \(path) at step \(step)")
-        } else {
-            if resume { output("no checkpoint in \(checkpointsFolder.path); starting from step 0") }
-            try? fileManager.removeItem(at: logURL)
-            // The event files of the run this one replaces, like its log.
-            for file in TensorBoardWriter.eventFiles(in: directory) { try? fileManager.removeItem(at: file) }
+            if resume, let (path, step) = try loadNewestReadableCheckpoint() {
+                startStep = step
+                try trimLog(logURL, toStep: step)
+                output("resuming from \(path) at step \(step)")
+            } else {
+                if resume { output("no checkpoint in \(checkpointsFolder.path); starting from step 0") }
+                try? fileManager.removeItem(at: logURL)
+                // The event files of the run this one replaces, like its log.
+                for file in TensorBoardWriter.eventFiles(in: directory) { try? fileManager.removeItem(at: file) }
+            }
+            try SafeTensors.writeAtomically(try config.json(), to: directory.appendingPathComponent("config.json").path)
+            if !fileManager.fileExists(atPath: logURL.path) { _ = fileManager.createFile(atPath: logURL.path, contents: nil) }
+            let log = try FileHandle(forWritingTo: logURL)
+            try log.seekToEnd()
+            return RunFolder(lock: lock, startStep: startStep, log: log)
+        } catch {
+            close(lock)
+            throw error
         }
-        try SafeTensors.writeAtomically(try config.json(), to: directory.appendingPathComponent("config.json").path)
-        if !fileManager.fileExists(atPath: logURL.path) { _ = fileManager.createFile(atPath: logURL.path, contents: nil) }
-        let log = try FileHandle(forWritingTo: logURL)
-        defer { try? log.close() }
-        try log.seekToEnd()
+    }
+
+    /// Keeps the log lines up to `step`, so the resumed log reads like an uninterrupted one. Lines that cannot be
+    /// read (a line torn by a crash, an edit) are not dropped: they move to log.unreadable.jsonl.
+    private func trimLog(_ logURL: URL, toStep step: Int) throws {
+        guard let text = try? String(contentsOf: logURL, encoding: .utf8) else { return }
+        var kept: [Substring] = [], unreadable: [Substring] = []
+        for line in text.split(separator: "\n") where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let s = object["step"] as? Int {
+                if s <= step { kept.append(line) }
+            } else {
+                unreadable.append(line)
+            }
+        }
+        if !unreadable.isEmpty {
+            let aside = directory.appendingPathComponent("log.unreadable.jsonl")
+            let previous = (try? Data(contentsOf: aside)) ?? Data()
+            try SafeTensors.writeAtomically(previous + Data((unreadable.joined(separator: "\n") + "\n").utf8), to: aside.path)
+            output("\(unreadable.count) unreadable line(s) of log.jsonl kept in \(aside.path)")
+        }
+        try SafeTensors.writeAtomically(Data((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: logURL.path)
+    }
+
+    /// The other ranks' side of starting: the step rank 0 starts from, that checkpoint loaded here too (model and
+    /// optimiser state), then every tensor of the model made rank 0's.
+    private func joinRanks(startStep rootStep: Int) throws -> Int {
+        let startStep = Int(world.maxima([Double(rootStep)])[0])
+        if !isRoot && startStep > 0 {
+            let path = checkpointsFolder.appendingPathComponent("step-\(startStep).safetensors").path
+            do {
+                _ = try Checkpoint.load(model: method.model, optimizer: optimizer, from: path)
+            } catch {
+                throw TrainingError(message: "rank \(world.rank) cannot read the checkpoint rank 0 resumes from (\(error)); every rank "
+                    + "needs the run folder (a shared file system) to resume")
+            }
+        }
+        world.broadcast(method.model.stateDict.map(\.tensor), root: 0)
+        return startStep
+    }
+
+    /// Trains from step 0, or from the newest readable checkpoint when `resume` is set. Without `resume`, a folder
+    /// that holds an earlier run is refused unless `overwrite` is set, which deletes that run's log, checkpoints and
+    /// final model first. A second run into a folder in use is refused. In a world of several ranks every rank calls
+    /// it; rank 0 alone writes the folder and prints progress.
+    public func run(resume: Bool, overwrite: Bool = false) throws -> TrainingSummary {
+        let folder = isRoot ? try openFolder(resume: resume, overwrite: overwrite) : nil
+        defer { if let folder { try? folder.log?.close(); close(folder.lock) } }
+        let startStep = try joinRanks(startStep: folder?.startStep ?? 0)
+        let log = folder?.log
 
         let totalSteps = config.training.steps
         if startStep >= totalSteps {
-            output("already trained for \(startStep) steps (config asks for \(totalSteps)); nothing to do")
+            if isRoot { output("already trained for \(startStep) steps (config asks for \(totalSteps)); nothing to do") }
             return TrainingSummary(completedSteps: startStep, finalLoss: .nan, interrupted: false, seconds: 0)
         }
         // TensorBoard: a new event file per invocation; a resumed one hides what was logged after its checkpoint.
-        let tensorBoard = config.training.tensorboard ? try TensorBoardWriter(folder: directory, resumedAfter: startStep > 0 ? startStep : nil) : nil
+        let tensorBoard = isRoot && config.training.tensorboard
+            ? try TensorBoardWriter(folder: directory, resumedAfter: startStep > 0 ? startStep : nil) : nil
         let loader = pipeline.loader(firstBatch: startStep)
         defer { loader.stop() }
         interruptRequested = 0
@@ -274,30 +341,42 @@ public final class Trainer {
         defer { signal(SIGINT, previousHandler) }
 
         let progress = Progress(total: totalSteps, start: startStep, isTerminal: isatty(1) != 0, output: output)
+        progress.ranks = world.size
+        if isRoot && world.size > 1 {
+            output("training on \(world.size) ranks: global batch \(config.data.batchSize), \(config.data.batchSize / world.size) per rank")
+        }
         let started = DispatchTime.now().uptimeNanoseconds
         var lastLoss: Float = .nan
         var lastMetrics: [String: Float] = [:]
         var windowItems = 0, windowStart = started
-        let spectrumInputs = config.training.spectrumImages > 1 ? pipeline.evaluationInputs(count: config.training.spectrumImages) : nil
+        let spectrumInputs = isRoot && config.training.spectrumImages > 1 ? pipeline.evaluationInputs(count: config.training.spectrumImages) : nil
         method.model.setTraining(true)
         var step = startStep
         var interrupted = false
         while step < totalSteps {
-            let batch = try loader.next()
+            let batch = try loader.next().shard(rank: world.rank, of: world.size)
             precondition(batch.index == step, "loader out of order")
             if let every = method.refreshEvery, step % every == 0, let data = pipeline as? MethodDataSource {
-                try method.refresh(StepContext(step: step, totalSteps: totalSteps, isTraining: true), data: data)
+                try method.refresh(StepContext(step: step, totalSteps: totalSteps, isTraining: true, world: lossWorld), data: data)
             }
-            let context = StepContext(step: step, totalSteps: totalSteps, isTraining: true)
+            let context = StepContext(step: step, totalSteps: totalSteps, isTraining: true, world: lossWorld)
             let stepOutput = method.loss(batch, context)
-            let (loss, metrics) = (stepOutput.loss, stepOutput.metrics)
-            let value = loss.item
+            let loss = stepOutput.loss
+            optimizer.zeroGrad()
+            // The loss, the metrics and a stop request, averaged over the ranks in one all-reduce: every rank takes
+            // the same decisions (a non-finite loss on one rank stops all).
+            let keys = stepOutput.metrics.keys.sorted()
+            let stopFlag = interruptRequested != 0 || (stopAfterSteps.map { step + 1 - startStep >= $0 } ?? false)
+            let agreed = world.summed([Double(loss.item)] + keys.map { Double(stepOutput.metrics[$0]!) } + [stopFlag ? 1 : 0])
+                .map { $0 / Double(world.size) }
+            let value = Float(agreed[0])
+            let metrics = Dictionary(uniqueKeysWithValues: keys.enumerated().map { ($1, Float(agreed[1 + $0])) })
             if !value.isFinite {
                 throw TrainingError(message: "the loss became \(value) at step \(step + 1); stopping. The last good checkpoint "
                     + "is kept in \(checkpointsFolder.path) (try a lower optimizer.learning_rate or optimizer.clip_norm)")
             }
-            optimizer.zeroGrad()
             loss.backward()
+            world.averageGradients(optimizer.parameters.map(\.tensor))
             method.beforeOptimizerStep(context)
             if let clip = config.optimizer.clipNorm { clipGradientNorm(optimizer.parameters.map(\.tensor), maxNorm: clip) }
             optimizer.learningRate = schedule.learningRate(atStep: step)
@@ -316,12 +395,17 @@ public final class Trainer {
                     + "with its running statistics, gives non-finite outputs); stopping. The last good checkpoint is kept in "
                     + "\(checkpointsFolder.path)")
             }
-            if step % config.training.logEvery == 0 || isLast || validation != nil {
+            if let log, step % config.training.logEvery == 0 || isLast || validation != nil {
+                // The headline is one of the metrics: shown as its mean over the ranks.
+                let headline = stepOutput.headline.map { headline in
+                    (name: headline.name, value: stepOutput.metrics.first { $0.value == headline.value }.flatMap { metrics[$0.key] } ?? headline.value)
+                }
                 var entry: [String: Any] = [
                     "step": step, "loss": Double(value), "learning_rate": Double(optimizer.learningRate),
                     "\(pipeline.unit)_per_second": Double(windowItems) / max(Double(now - windowStart) * 1e-9, 1e-9),
                     "elapsed_seconds": Double(now - started) * 1e-9,
                 ]
+                if world.size > 1 { entry["ranks"] = world.size }
                 // JSON has no NaN or ∞: such a metric is left out and named under "non_finite".
                 for (key, metric) in metrics where metric.isFinite { entry[key] = Double(metric) }
                 let nonFinite = metrics.filter { !$0.value.isFinite }.map(\.key).sorted()
@@ -332,28 +416,31 @@ public final class Trainer {
                 line.append(0x0A)
                 try log.write(contentsOf: line)
                 try tensorBoard?.add(scalars: entry.filter { $0.key != "step" }.compactMapValues { $0 as? Double }, step: step)
-                progress.update(step: step, loss: value, headline: stepOutput.headline, validation: validation,
-                                itemsPerSecond: entry["\(pipeline.unit)_per_second"] as! Double, unit: pipeline.unit)
+                if showsProgress {
+                    progress.update(step: step, loss: value, headline: headline, validation: validation,
+                                    itemsPerSecond: entry["\(pipeline.unit)_per_second"] as! Double, unit: pipeline.unit)
+                }
                 windowItems = 0
                 windowStart = now
             }
-            let stopHere = interruptRequested != 0 || (stopAfterSteps.map { step - startStep >= $0 } ?? false)
-            if step % config.training.checkpointEvery == 0 || isLast || stopHere {
+            let stopHere = agreed[agreed.count - 1] > 0
+            if isRoot && (step % config.training.checkpointEvery == 0 || isLast || stopHere) {
                 try save(step: step, to: checkpointsFolder.appendingPathComponent("step-\(step).safetensors").path, metrics: metrics)
             }
             if stopHere && !isLast {
                 interrupted = true
-                progress.finish()
-                output("stopped at step \(step); checkpoint written. Continue with --resume.")
+                if isRoot {
+                    if showsProgress { progress.finish() }
+                    output("stopped at step \(step); checkpoint written. Continue with --resume.")
+                }
                 break
             }
         }
-        if !interrupted {
-            progress.finish()
+        if !interrupted && isRoot {
+            if showsProgress { progress.finish() }
             try save(step: step, to: directory.appendingPathComponent("final.safetensors").path, metrics: lastMetrics)
         }
         return TrainingSummary(completedSteps: step, finalLoss: lastLoss, interrupted: interrupted,
                                seconds: Double(DispatchTime.now().uptimeNanoseconds - started) * 1e-9)
     }
 }
-

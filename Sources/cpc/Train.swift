@@ -1,6 +1,7 @@
 // `cpc train`: train a method from a config file into a run folder.
 
 import ArgumentParser
+import Distributed
 import Foundation
 import TensorCore
 import Training
@@ -14,6 +15,10 @@ struct Train: ParsableCommand {
             --resume continues from the newest readable checkpoint in DIR (weights, optimiser, data position) and ends
             with the same weights as an uninterrupted run. A folder holding an earlier run is refused without --resume
             or --overwrite, and one in use by another cpc train is refused. Ctrl-C writes a checkpoint before stopping.
+
+            Data parallel: `mpirun -np N cpc train --config FILE` trains the same run on N processes (one machine, or
+            several with a hostfile): data.batch_size is the global batch, each rank takes 1/N of it, gradients are
+            averaged, and rank 0 alone writes the run folder. The result does not depend on N (docs/DISTRIBUTED.md).
             """)
 
     @Option(help: "Config file (YAML).") var config: String
@@ -31,21 +36,41 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        guard MPIWorld.isLaunchedByMPI else { return try train(world: SingleProcess.world) }
+        // Under mpirun: a rank that fails ends the job on every rank (no rank waits forever in a collective).
+        let world = MPIWorld.start()
+        do {
+            try train(world: world)
+        } catch let code as ExitCode {
+            world.finish()
+            throw code
+        } catch {
+            world.abort(message: "\(UserFacingError.cleaned(error))")
+        }
+        world.finish()
+    }
+
+    /// The run on this rank of `world`; rank 0 alone prints.
+    private func train(world: any Collective) throws {
+        let say: (String) -> Void = world.rank == 0 ? { print($0); fflush(nil) } : { _ in }
         var runConfig = try RunConfig.load(config)
         if let steps { runConfig.training.steps = steps }
         if let seed { runConfig.training.seed = seed }
         if let threads { runConfig.training.threads = threads }
-        let threadCount = runConfig.training.threads ?? Threads.processorCount
+        // Ranks sharing a machine share its cores.
+        let localRanks = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1
+        let threadCount = runConfig.training.threads ?? max(1, Threads.processorCount / max(1, localRanks))
         Threads.setCount(threadCount)
         let folder = out ?? "runs/" + URL(fileURLWithPath: config).deletingPathExtension().lastPathComponent
-        print("config \(config) (resolved):")
-        print(String(decoding: try runConfig.json(), as: UTF8.self))
-        print("run folder \(folder), \(threadCount) thread(s)")
-        let trainer = try Trainer(config: runConfig, directory: URL(fileURLWithPath: folder))
-        print("model: \(trainer.method.model.parameterCount) parameters")
+        say("config \(config) (resolved):")
+        say(String(decoding: try runConfig.json(), as: UTF8.self))
+        say("run folder \(folder), \(threadCount) thread(s)" + (world.size > 1 ? " per rank, \(world.size) ranks" : ""))
+        let trainer = try Trainer(config: runConfig, directory: URL(fileURLWithPath: folder), world: world)
+        trainer.output = say
+        say("model: \(trainer.method.model.parameterCount) parameters")
         let summary = try withStageProgress { try trainer.run(resume: resume, overwrite: overwrite) }
-        print(String(format: "%@ after %d steps in %.1f s; last loss %.4f", summary.interrupted ? "stopped" : "finished",
-                     summary.completedSteps, summary.seconds, summary.finalLoss))
+        say(String(format: "%@ after %d steps in %.1f s; last loss %.4f", summary.interrupted ? "stopped" : "finished",
+                   summary.completedSteps, summary.seconds, summary.finalLoss))
         if summary.interrupted { throw ExitCode(130) }
     }
 }

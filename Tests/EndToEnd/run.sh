@@ -245,6 +245,72 @@ PY
 }
 check "cpc mi: InfoNCE stays under log N and saturates; NWJ and TUBA vary more at 8-10 nats" staircase_ok
 
+# Data parallelism over MPI (docs/DISTRIBUTED.md), 2 ranks on this machine: for every method, 2 ranks × n give one
+# process's loss and gradients on the global batch of 2n, a few trainer steps give its weights (the ranks stay
+# bit-identical), checkpoints resume across world sizes, and the all-gather passes a gradient check across ranks.
+mpi=(mpirun --oversubscribe -np 2)
+if [ "$(id -u)" -eq 0 ]; then mpi=(mpirun --allow-run-as-root --oversubscribe -np 2); fi
+mpi_checks_ok() {
+    "${mpi[@]}" "$(dirname "$cpc")/cpc-mpi-check" --work "$work/mpi" >"$work/mpi.txt" 2>&1
+    local status=$?
+    grep -E "^(ok|FAILED|all distributed|[0-9]+ distributed)" "$work/mpi.txt" | sed 's/^/    /'
+    return $status
+}
+mkdir -p "$work/mpi"
+check "distributed checks (cpc-mpi-check on 2 ranks): world-size invariance of every method, resume across world sizes" mpi_checks_ok
+# The CLI: `mpirun -np 2 cpc train` against `cpc train` on one process (same config, same global batches).
+sed -e 's/window: 10240/window: 5120/; s/channels: 128/channels: 32/; s/hidden: 128/hidden: 32/; s/log_every: 25/log_every: 2/' \
+    -e 's/checkpoint_every: 250/checkpoint_every: 4/; s/validate_every: 250/validate_every: 4/; s/validation_batches: 4/validation_batches: 1/' \
+    configs/cpc-audio-small.yaml >"$work/mpi-cpc.yaml"
+"${mpi[@]}" "$cpc" train --config "$work/mpi-cpc.yaml" --out "$work/mpi-run" --steps 8 >"$work/mpi-run.txt" 2>&1
+"$cpc" train --config "$work/mpi-cpc.yaml" --out "$work/mpi-one" --steps 8 --threads 1 >"$work/mpi-one.txt" 2>&1
+mpi_cli_ok() {
+    python3 - "$work/mpi-one" "$work/mpi-run" <<'PY'
+import json, struct, sys
+from array import array
+def tensors(path):
+    data = open(path, "rb").read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    header.pop("__metadata__", None)
+    return {k: array("f", data[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]) for k, v in header.items()}
+one, two = (tensors(f"{d}/final.safetensors") for d in sys.argv[1:3])
+scale = max(abs(x) for t in one.values() for x in t)
+worst = max(abs(a - b) for k in one for a, b in zip(one[k], two[k])) / scale
+logs = [[json.loads(line) for line in open(f"{d}/log.jsonl")] for d in sys.argv[1:3]]
+steps_ok = [e["step"] for e in logs[1]] == [e["step"] for e in logs[0]] == [2, 4, 6, 8]
+ranks_ok = all(e.get("ranks") == 2 for e in logs[1]) and all("ranks" not in e for e in logs[0])
+loss = max(abs(a["loss"] - b["loss"]) for a, b in zip(*logs))
+print(f"mpirun -np 2 cpc train vs one process: weights within {worst:.1e} (relative), logged losses within {loss:.1e}")
+sys.exit(0 if set(one) == set(two) and worst < 1e-4 and loss < 1e-4 and steps_ok and ranks_ok else 1)
+PY
+}
+check "mpirun -np 2 cpc train = cpc train on one process (weights, one log written by rank 0)" mpi_cli_ok
+# Faults: a config that cannot split over the ranks ends the job with a message naming the key and the rank; a rank
+# killed mid-run ends the job (mpirun names the rank) and the newest checkpoint stays loadable.
+sed -e 's/batch_size: 16/batch_size: 15/' "$work/mpi-cpc.yaml" >"$work/mpi-odd.yaml"
+mpi_odd_ok() {
+    ! timeout 120 "${mpi[@]}" "$cpc" train --config "$work/mpi-odd.yaml" --out "$work/mpi-odd" --steps 2 >"$work/mpi-odd.txt" 2>&1 \
+    && grep -q "rank [01] of 2" "$work/mpi-odd.txt" && grep -q "data.batch_size" "$work/mpi-odd.txt"
+}
+check "a config that does not split over 2 ranks: the job ends, naming data.batch_size and the rank" mpi_odd_ok
+mpi_kill_ok() {
+    timeout 300 "${mpi[@]}" "$cpc" train --config "$work/mpi-cpc.yaml" --out "$work/mpi-kill" --steps 100000 >"$work/mpi-kill.txt" 2>&1 &
+    local job=$!
+    for _ in $(seq 1 600); do [ -f "$work/mpi-kill/checkpoints/step-8.json" ] && break; sleep 0.2; done
+    local root other
+    root="$(cat "$work/mpi-kill/.lock")"
+    other="$(pgrep -x cpc | grep -vx "$root" | head -1)"
+    [ -n "$other" ] && kill -9 "$other"
+    wait "$job"
+    local status=$?
+    local newest
+    newest="$(ls "$work/mpi-kill/checkpoints" | grep -E '^step-[0-9]+\.safetensors$' | sort -t- -k2 -n | tail -1)"
+    echo "    killed rank pid $other; mpirun exit $status; $(grep -m1 -i "rank 1" "$work/mpi-kill.txt" | cut -c1-150); newest $newest"
+    [ "$status" -ne 0 ] && grep -qi "rank 1" "$work/mpi-kill.txt" && "$cpc" inspect "$work/mpi-kill/checkpoints/$newest" >/dev/null
+}
+check "killing one rank mid-run ends the job naming the rank; the newest checkpoint loads" mpi_kill_ok
+
 # Hostile input: the mutation fuzzer over every reader of a user's file, a bounded run (the million-input runs and
 # their figures are in docs/ROBUSTNESS.md); it exits non-zero on an error that does not name the file, and a crash or
 # a hang kills it.

@@ -128,3 +128,25 @@ import Training
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link.path) == target.path)
     }
 }
+
+/// Three ranks of which this process is rank 0; every collective is the identity (enough for what the trainer checks
+/// before it communicates).
+final class ThreeRanks: Collective, @unchecked Sendable {
+    let rank = 0, size = 3
+    func allReduceSum(_ values: UnsafeMutableBufferPointer<Float>) {}
+    func allReduceSum(_ values: UnsafeMutableBufferPointer<Double>) {}
+    func allReduceMax(_ values: UnsafeMutableBufferPointer<Double>) {}
+    func broadcast(_ values: UnsafeMutableBufferPointer<Float>, root: Int) {}
+    func allGather(_ local: UnsafeBufferPointer<Float>, into result: UnsafeMutableBufferPointer<Float>) {}
+    func barrier() {}
+}
+
+@Suite struct DataParallelConfigTests {
+    @Test func aGlobalBatchThatDoesNotSplitOverTheRanksIsRefusedByKey() throws {
+        var config = tinyRunConfig(steps: 2)
+        config.data.audio.batchSize = 4
+        #expect { try Trainer(config: config, directory: temporaryFolder(), world: ThreeRanks()) } throws: { error in
+            "\(error)".contains("data.batch_size") && "\(error)".contains("3 ranks")
+        }
+    }
+}

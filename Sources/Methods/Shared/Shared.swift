@@ -280,20 +280,23 @@ struct BackboneAndProjector {
     }
 
     /// Both views of `batch` through the backbone and the projector in one pass (batch norm sees the 2N images
-    /// together, as SimCLR's): the backbone features `[2N, D]` and each view's projections `[N, P]`.
-    func embed(_ batch: Batch, method: String) -> (features: Tensor, projections: Tensor, first: Tensor, second: Tensor) {
+    /// together, as SimCLR's): this rank's backbone features `[2n, D]` and each view's projections over the whole
+    /// global batch `[N, P]` (gathered from every rank of `world`).
+    func embed(_ batch: Batch, method: String, world: any Collective) -> (features: Tensor, projections: Tensor, first: Tensor, second: Tensor) {
         precondition(batch.views.count == 2, "\(method) needs two views, found \(batch.views.count)")
-        let (features, projections, views) = embedViews(batch)
+        let (features, projections, views) = embedViews(batch, world: world)
         return (features, projections, views[0], views[1])
     }
 
-    /// Every view of `batch` (all of one size) through the backbone and the projector in one pass: the backbone
-    /// features `[V·N, D]`, the projections `[V·N, P]` and each view's projections `[N, P]`.
-    func embedViews(_ batch: Batch) -> (features: Tensor, projections: Tensor, views: [Tensor]) {
+    /// Every view of `batch` (all of one size) through the backbone and the projector in one pass: this rank's
+    /// backbone features `[V·n, D]`, and each view's projections `[N, P]` gathered over the ranks of `world` (the
+    /// loss sees the global batch, in global order) with all of them `[V·N, P]` for the collapse monitor.
+    func embedViews(_ batch: Batch, world: any Collective) -> (features: Tensor, projections: Tensor, views: [Tensor]) {
         let n = batch.count
         let features = backbone(batch.views.count == 1 ? batch.views[0] : Tensor.concatenate(batch.views, alongAxis: 0))
-        let projections = projector(features)
-        let views = (0..<batch.views.count).map { projections.sliced(alongAxis: 0, start: $0 * n, length: n) }
+        let local = projector(features)
+        let views = (0..<batch.views.count).map { world.allGathered(local.sliced(alongAxis: 0, start: $0 * n, length: n)) }
+        let projections = world.isSingle ? local : Tensor.concatenate(views.map { $0.detached() }, alongAxis: 0)
         return (features, projections, views)
     }
 
