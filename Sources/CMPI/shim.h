@@ -38,5 +38,8 @@ static inline int cmpi_broadcast_float(float *values, int count, int root) {
 static inline int cmpi_allgather_float(const float *local, int count, float *result) {
     return MPI_Allgather(local, count, MPI_FLOAT, result, count, MPI_FLOAT, MPI_COMM_WORLD);
 }
+static inline int cmpi_reduce_scatter_float(const float *values, float *own, int count) {
+    return MPI_Reduce_scatter_block(values, own, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+}
 static inline int cmpi_error_string(int code, char *text, int *length) { return MPI_Error_string(code, text, length); }
 #endif

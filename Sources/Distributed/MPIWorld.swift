@@ -79,6 +79,13 @@ public final class MPIWorld: Collective {
         Self.check(cmpi_allgather_float(local.baseAddress!, Int32(local.count), result.baseAddress!), "MPI_Allgather")
     }
 
+    public func reduceScatterSum(_ values: UnsafeBufferPointer<Float>, into own: UnsafeMutableBufferPointer<Float>) {
+        precondition(values.count == own.count * size, "reduce-scatter: \(values.count) values for \(size) × \(own.count)")
+        precondition(own.count < Int(Int32.max), "reduce-scatter of \(own.count) floats per rank: over MPI's int count")
+        guard own.count > 0 else { return }
+        Self.check(cmpi_reduce_scatter_float(values.baseAddress!, own.baseAddress!, Int32(own.count)), "MPI_Reduce_scatter_block")
+    }
+
     public func barrier() { Self.check(cmpi_barrier(), "MPI_Barrier") }
 
     /// `count` split into pieces MPI's `int` counts can carry.

@@ -28,6 +28,9 @@ public protocol Collective: AnyObject, Sendable {
     func broadcast(_ values: UnsafeMutableBufferPointer<Float>, root: Int)
     /// Concatenates every rank's `local` (each the same count) in rank order into `result` (`size` × that count).
     func allGather(_ local: UnsafeBufferPointer<Float>, into result: UnsafeMutableBufferPointer<Float>)
+    /// Sums every rank's `values` (`size` × `own.count`) elementwise and gives each rank its own block: rank r gets
+    /// the sums of elements `r·own.count ..< (r + 1)·own.count` (the all-gather's backward).
+    func reduceScatterSum(_ values: UnsafeBufferPointer<Float>, into own: UnsafeMutableBufferPointer<Float>)
     /// Waits until every rank has reached this call.
     func barrier()
 }
@@ -39,16 +42,29 @@ public final class SingleProcess: Collective {
 
     private init() {}
 
+    /// Always 0.
     public var rank: Int { 0 }
+    /// Always 1.
     public var size: Int { 1 }
+    /// Leaves `values` as they are (the sum over one rank).
     public func allReduceSum(_ values: UnsafeMutableBufferPointer<Float>) {}
+    /// Leaves `values` as they are (the sum over one rank).
     public func allReduceSum(_ values: UnsafeMutableBufferPointer<Double>) {}
+    /// Leaves `values` as they are (the maximum over one rank).
     public func allReduceMax(_ values: UnsafeMutableBufferPointer<Double>) {}
+    /// Leaves `values` as they are (this rank is the root).
     public func broadcast(_ values: UnsafeMutableBufferPointer<Float>, root: Int) {}
+    /// Copies `local` into `result`.
     public func allGather(_ local: UnsafeBufferPointer<Float>, into result: UnsafeMutableBufferPointer<Float>) {
         precondition(result.count == local.count, "all-gather of one rank: result \(result.count), local \(local.count)")
         if local.count > 0 { result.baseAddress!.update(from: local.baseAddress!, count: local.count) }
     }
+    /// Copies `values` into `own`.
+    public func reduceScatterSum(_ values: UnsafeBufferPointer<Float>, into own: UnsafeMutableBufferPointer<Float>) {
+        precondition(values.count == own.count, "reduce-scatter of one rank: values \(values.count), own \(own.count)")
+        if own.count > 0 { own.baseAddress!.update(from: values.baseAddress!, count: own.count) }
+    }
+    /// Returns at once.
     public func barrier() {}
 }
 
@@ -91,14 +107,9 @@ extension Collective {
         shape[0] *= size
         let result = Tensor.uninitialized(shape)
         local.withUnsafeBufferPointer { l in result.withUnsafeMutableBufferPointer { allGather(l, into: $0) } }
-        let (rank, count) = (self.rank, local.count)
         return Tensor.record(result, inputs: [local]) { gradient, _ in
-            let summed = Tensor(gradient.scalars, shape: gradient.shape)
-            summed.withUnsafeMutableBufferPointer { self.allReduceSum($0) }
             let own = Tensor.uninitialized(local.shape)
-            summed.withUnsafeBufferPointer { s in
-                own.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: s.baseAddress! + rank * count, count: count) }
-            }
+            gradient.withUnsafeBufferPointer { g in own.withUnsafeMutableBufferPointer { self.reduceScatterSum(g, into: $0) } }
             return [own]
         }
     }
@@ -151,4 +162,52 @@ extension Collective {
             tensor.withUnsafeMutableBufferPointer { broadcast($0, root: root) }
         }
     }
+}
+
+/// A collective that counts the wall time spent in `base`'s operations (communication, and waiting for the slowest
+/// rank): what the trainer logs as `communication_fraction`.
+public final class TimedCollective: Collective, @unchecked Sendable {
+    /// The collective timed.
+    public let base: any Collective
+    /// Seconds spent in collective operations since the last `takeSeconds()`.
+    private var seconds = 0.0
+
+    /// Times `base`.
+    public init(_ base: any Collective) { self.base = base }
+
+    /// `base`'s rank.
+    public var rank: Int { base.rank }
+    /// `base`'s size.
+    public var size: Int { base.size }
+
+    /// The seconds counted since the last call, and a new count started.
+    public func takeSeconds() -> Double {
+        defer { seconds = 0 }
+        return seconds
+    }
+
+    private func timed(_ body: () -> Void) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        seconds += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+    }
+
+    /// `base`'s sum, timed.
+    public func allReduceSum(_ values: UnsafeMutableBufferPointer<Float>) { timed { base.allReduceSum(values) } }
+    /// `base`'s sum, timed.
+    public func allReduceSum(_ values: UnsafeMutableBufferPointer<Double>) { timed { base.allReduceSum(values) } }
+    /// `base`'s maximum, timed.
+    public func allReduceMax(_ values: UnsafeMutableBufferPointer<Double>) { timed { base.allReduceMax(values) } }
+    /// `base`'s broadcast, timed.
+    public func broadcast(_ values: UnsafeMutableBufferPointer<Float>, root: Int) { timed { base.broadcast(values, root: root) } }
+    /// `base`'s all-gather, timed.
+    public func allGather(_ local: UnsafeBufferPointer<Float>, into result: UnsafeMutableBufferPointer<Float>) {
+        timed { base.allGather(local, into: result) }
+    }
+    /// `base`'s reduce-scatter, timed.
+    public func reduceScatterSum(_ values: UnsafeBufferPointer<Float>, into own: UnsafeMutableBufferPointer<Float>) {
+        timed { base.reduceScatterSum(values, into: own) }
+    }
+    /// `base`'s barrier, timed.
+    public func barrier() { timed { base.barrier() } }
 }

@@ -57,14 +57,15 @@ public final class Trainer {
     public init(config: RunConfig, directory: URL, world: any Collective = SingleProcess.world) throws {
         self.config = config
         self.directory = directory
-        self.world = world
+        // Timed, so that logs show the share of each step spent communicating.
+        self.world = world.size > 1 ? TimedCollective(world) : world
         if config.data.batchSize % world.size != 0 {
             throw ConfigError(key: "data.batch_size", message: "the global batch of \(config.data.batchSize) does not split over "
                 + "\(world.size) ranks; use a multiple of \(world.size)")
         }
         pipeline = try makePipeline(config.data, seed: config.training.seed)
         method = try config.makeMethod(input: pipeline.inputShape)
-        lossWorld = config.training.lossScope == .global ? world : SingleProcess.world
+        lossWorld = config.training.lossScope == .global ? self.world : SingleProcess.world
         method.model.synchronizeBatchNorm(over: lossWorld)
         optimizer = OptimizerFactory.make(config.optimizer, model: method.model)
         schedule = OptimizerFactory.schedule(config.optimizer, totalSteps: config.training.steps)
@@ -405,7 +406,11 @@ public final class Trainer {
                     "\(pipeline.unit)_per_second": Double(windowItems) / max(Double(now - windowStart) * 1e-9, 1e-9),
                     "elapsed_seconds": Double(now - started) * 1e-9,
                 ]
-                if world.size > 1 { entry["ranks"] = world.size }
+                if let timed = world as? TimedCollective {
+                    // The share of the window's wall time spent in collectives (communicating, or waiting for a slower rank).
+                    entry["ranks"] = world.size
+                    entry["communication_fraction"] = timed.takeSeconds() / max(Double(now - windowStart) * 1e-9, 1e-9)
+                }
                 // JSON has no NaN or ∞: such a metric is left out and named under "non_finite".
                 for (key, metric) in metrics where metric.isFinite { entry[key] = Double(metric) }
                 let nonFinite = metrics.filter { !$0.value.isFinite }.map(\.key).sorted()

@@ -258,11 +258,13 @@ mpi_checks_ok() {
 }
 mkdir -p "$work/mpi"
 check "distributed checks (cpc-mpi-check on 2 ranks): world-size invariance of every method, resume across world sizes" mpi_checks_ok
-# The CLI: `mpirun -np 2 cpc train` against `cpc train` on one process (same config, same global batches).
+# The CLI: `mpirun -np 2 cpc train` against `cpc train` on one process (same config, same global batches), the ranks
+# placed through a hostfile as on several machines (here both on localhost).
 sed -e 's/window: 10240/window: 5120/; s/channels: 128/channels: 32/; s/hidden: 128/hidden: 32/; s/log_every: 25/log_every: 2/' \
     -e 's/checkpoint_every: 250/checkpoint_every: 4/; s/validate_every: 250/validate_every: 4/; s/validation_batches: 4/validation_batches: 1/' \
     configs/cpc-audio-small.yaml >"$work/mpi-cpc.yaml"
-"${mpi[@]}" "$cpc" train --config "$work/mpi-cpc.yaml" --out "$work/mpi-run" --steps 8 >"$work/mpi-run.txt" 2>&1
+echo "localhost slots=2" >"$work/hosts"
+"${mpi[@]}" --hostfile "$work/hosts" "$cpc" train --config "$work/mpi-cpc.yaml" --out "$work/mpi-run" --steps 8 >"$work/mpi-run.txt" 2>&1
 "$cpc" train --config "$work/mpi-cpc.yaml" --out "$work/mpi-one" --steps 8 --threads 1 >"$work/mpi-one.txt" 2>&1
 mpi_cli_ok() {
     python3 - "$work/mpi-one" "$work/mpi-run" <<'PY'
@@ -295,18 +297,19 @@ mpi_odd_ok() {
 }
 check "a config that does not split over 2 ranks: the job ends, naming data.batch_size and the rank" mpi_odd_ok
 mpi_kill_ok() {
-    timeout 300 "${mpi[@]}" "$cpc" train --config "$work/mpi-cpc.yaml" --out "$work/mpi-kill" --steps 100000 >"$work/mpi-kill.txt" 2>&1 &
+    timeout 120 "${mpi[@]}" "$cpc" train --config "$work/mpi-cpc.yaml" --out "$work/mpi-kill" --steps 100000 >"$work/mpi-kill.txt" 2>&1 &
     local job=$!
     for _ in $(seq 1 600); do [ -f "$work/mpi-kill/checkpoints/step-8.json" ] && break; sleep 0.2; done
     local root other
     root="$(cat "$work/mpi-kill/.lock")"
-    other="$(pgrep -x cpc | grep -vx "$root" | head -1)"
+    # The ranks' command lines start with the binary (the rank processes are named "exe" after their re-exec).
+    other="$(pgrep -f "^$cpc train --config $work/mpi-cpc.yaml --out $work/mpi-kill" | grep -vx "$root" | head -1)"
     [ -n "$other" ] && kill -9 "$other"
     wait "$job"
     local status=$?
     local newest
     newest="$(ls "$work/mpi-kill/checkpoints" | grep -E '^step-[0-9]+\.safetensors$' | sort -t- -k2 -n | tail -1)"
-    echo "    killed rank pid $other; mpirun exit $status; $(grep -m1 -i "rank 1" "$work/mpi-kill.txt" | cut -c1-150); newest $newest"
+    echo "    killed pid $other (rank 1); mpirun exit $status: $(grep -m1 -i "rank 1" "$work/mpi-kill.txt" | cut -c1-120); newest $newest"
     [ "$status" -ne 0 ] && grep -qi "rank 1" "$work/mpi-kill.txt" && "$cpc" inspect "$work/mpi-kill/checkpoints/$newest" >/dev/null
 }
 check "killing one rank mid-run ends the job naming the rank; the newest checkpoint loads" mpi_kill_ok

@@ -35,6 +35,11 @@ final class SimulatedPair: Collective, @unchecked Sendable {
         let parts = rank == 0 ? [Array(local), peerRows] : [peerRows, Array(local)]
         for (i, value) in parts.flatMap({ $0 }).enumerated() { result[i] = value }
     }
+    func reduceScatterSum(_ values: UnsafeBufferPointer<Float>, into own: UnsafeMutableBufferPointer<Float>) {
+        floatSums += 1
+        let peer = peerSum(Array(values))
+        for i in own.indices { own[i] = values[rank * own.count + i] + peer[rank * own.count + i] }
+    }
     func barrier() {}
 }
 

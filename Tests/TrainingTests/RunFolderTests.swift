@@ -138,6 +138,7 @@ final class ThreeRanks: Collective, @unchecked Sendable {
     func allReduceMax(_ values: UnsafeMutableBufferPointer<Double>) {}
     func broadcast(_ values: UnsafeMutableBufferPointer<Float>, root: Int) {}
     func allGather(_ local: UnsafeBufferPointer<Float>, into result: UnsafeMutableBufferPointer<Float>) {}
+    func reduceScatterSum(_ values: UnsafeBufferPointer<Float>, into own: UnsafeMutableBufferPointer<Float>) {}
     func barrier() {}
 }
 
