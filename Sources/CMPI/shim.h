@@ -15,20 +15,15 @@ static inline int cmpi_abort(int code) { return MPI_Abort(MPI_COMM_WORLD, code);
 static inline int cmpi_barrier(void) { return MPI_Barrier(MPI_COMM_WORLD); }
 
 /// Sum to rank 0, then broadcast: the same bits on every rank, whatever algorithm MPI_Allreduce would pick.
-static inline int cmpi_sum_float(float *values, int count) {
+static inline int cmpi_sum_typed(void *values, int count, MPI_Datatype type) {
     int rank, error = MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     if (error != MPI_SUCCESS) return error;
-    error = MPI_Reduce(rank == 0 ? MPI_IN_PLACE : values, values, count, MPI_FLOAT, MPI_SUM, 0, MPI_COMM_WORLD);
+    error = MPI_Reduce(rank == 0 ? MPI_IN_PLACE : values, values, count, type, MPI_SUM, 0, MPI_COMM_WORLD);
     if (error != MPI_SUCCESS) return error;
-    return MPI_Bcast(values, count, MPI_FLOAT, 0, MPI_COMM_WORLD);
+    return MPI_Bcast(values, count, type, 0, MPI_COMM_WORLD);
 }
-static inline int cmpi_sum_double(double *values, int count) {
-    int rank, error = MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    if (error != MPI_SUCCESS) return error;
-    error = MPI_Reduce(rank == 0 ? MPI_IN_PLACE : values, values, count, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
-    if (error != MPI_SUCCESS) return error;
-    return MPI_Bcast(values, count, MPI_DOUBLE, 0, MPI_COMM_WORLD);
-}
+static inline int cmpi_sum_float(float *values, int count) { return cmpi_sum_typed(values, count, MPI_FLOAT); }
+static inline int cmpi_sum_double(double *values, int count) { return cmpi_sum_typed(values, count, MPI_DOUBLE); }
 static inline int cmpi_max_double(double *values, int count) {
     return MPI_Allreduce(MPI_IN_PLACE, values, count, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
 }
