@@ -23,7 +23,7 @@ public struct TrainingError: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// Set by SIGINT; the loop checkpoints and stops at the end of the current step.
+/// Set by SIGINT, SIGTERM or SIGUSR1; the loop checkpoints and stops at the end of the current step.
 nonisolated(unsafe) private var interruptRequested: sig_atomic_t = 0
 
 /// What a finished (or stopped) run reports.
@@ -227,15 +227,15 @@ public final class Trainer {
         return nil
     }
 
-    /// What rank 0 opened in the run folder for this invocation.
+    /// What rank 0 opened in the run folder for this invocation: the lock's descriptor, the step to start from, the log.
     private struct RunFolder {
         let lock: Int32
         let startStep: Int
-        let log: FileHandle?
+        let log: FileHandle
     }
 
     /// Rank 0's side of starting a run: the lock, an earlier run refused, overwritten or resumed (its log trimmed to
-    /// the checkpoint), config.json. The log is nil when there is nothing left to train.
+    /// the checkpoint), config.json, the log opened for appending.
     private func openFolder(resume: Bool, overwrite: Bool) throws -> RunFolder {
         let fileManager = FileManager.default
         do {
@@ -320,7 +320,7 @@ public final class Trainer {
     /// it; rank 0 alone writes the folder and prints progress.
     public func run(resume: Bool, overwrite: Bool = false) throws -> TrainingSummary {
         let folder = isRoot ? try openFolder(resume: resume, overwrite: overwrite) : nil
-        defer { if let folder { try? folder.log?.close(); close(folder.lock) } }
+        defer { if let folder { try? folder.log.close(); close(folder.lock) } }
         let startStep = try joinRanks(startStep: folder?.startStep ?? 0)
         let log = folder?.log
 
@@ -334,12 +334,17 @@ public final class Trainer {
             ? try TensorBoardWriter(folder: directory, resumedAfter: startStep > 0 ? startStep : nil) : nil
         let loader = pipeline.loader(firstBatch: startStep)
         defer { loader.stop() }
+        // Ctrl-C (SIGINT), SIGTERM (a batch scheduler's notice) and SIGUSR1 (what mpirun forwards to every rank:
+        // `kill -USR1 <mpirun's pid>`) checkpoint at the end of the step and stop; a second signal stops at once.
         interruptRequested = 0
-        let previousHandler = signal(SIGINT) { _ in
-            interruptRequested = 1
-            signal(SIGINT, SIG_DFL)  // a second Ctrl-C stops at once
+        let stopSignals = [SIGINT, SIGTERM, SIGUSR1]
+        let previousHandlers = stopSignals.map { number in
+            signal(number) { received in
+                interruptRequested = 1
+                signal(received, SIG_DFL)
+            }
         }
-        defer { signal(SIGINT, previousHandler) }
+        defer { for (number, handler) in zip(stopSignals, previousHandlers) { signal(number, handler) } }
 
         let progress = Progress(total: totalSteps, start: startStep, isTerminal: isatty(1) != 0, output: output)
         progress.ranks = world.size

@@ -14,11 +14,14 @@ struct Train: ParsableCommand {
             DIR/checkpoints/step-N.safetensors the checkpoints (with .json sidecars), DIR/final.safetensors the result.
             --resume continues from the newest readable checkpoint in DIR (weights, optimiser, data position) and ends
             with the same weights as an uninterrupted run. A folder holding an earlier run is refused without --resume
-            or --overwrite, and one in use by another cpc train is refused. Ctrl-C writes a checkpoint before stopping.
+            or --overwrite, and one in use by another cpc train is refused. Ctrl-C (or SIGTERM, or SIGUSR1) writes a checkpoint
+            before stopping.
 
             Data parallel: `mpirun -np N cpc train --config FILE` trains the same run on N processes (one machine, or
             several with a hostfile): data.batch_size is the global batch, each rank takes 1/N of it, gradients are
             averaged, and rank 0 alone writes the run folder. The result does not depend on N (docs/DISTRIBUTED.md).
+            To stop such a run with a checkpoint, `kill -USR1 <mpirun's pid>` (mpirun forwards it to every rank; Ctrl-C
+            on mpirun ends the job at once, keeping the last periodic checkpoint).
             """)
 
     @Option(help: "Config file (YAML).") var config: String

@@ -313,6 +313,23 @@ mpi_kill_ok() {
     [ "$status" -ne 0 ] && grep -qi "rank 1" "$work/mpi-kill.txt" && "$cpc" inspect "$work/mpi-kill/checkpoints/$newest" >/dev/null
 }
 check "killing one rank mid-run ends the job naming the rank; the newest checkpoint loads" mpi_kill_ok
+mpi_usr1_ok() {
+    "${mpi[@]}" "$cpc" train --config "$work/mpi-cpc.yaml" --out "$work/mpi-usr1" --steps 100000 >"$work/mpi-usr1.txt" 2>&1 &
+    local job=$!
+    for _ in $(seq 1 600); do [ -f "$work/mpi-usr1/checkpoints/step-8.json" ] && break; sleep 0.2; done
+    kill -USR1 "$job"
+    ( sleep 120; kill -9 "$job" 2>/dev/null ) &  # a watchdog, should the signal not stop it
+    local watchdog=$!
+    wait "$job"
+    local status=$? stopped
+    kill "$watchdog" 2>/dev/null
+    stopped="$(grep -ao "stopped at step [0-9]*" "$work/mpi-usr1.txt" | grep -o "[0-9]*$")"
+    echo "    mpirun exit $status, stopped at step $stopped; resumed on one process to step $((stopped + 2))"
+    [ "$status" -eq 130 ] && [ -n "$stopped" ] && [ -f "$work/mpi-usr1/checkpoints/step-$stopped.json" ] \
+    && "$cpc" train --config "$work/mpi-cpc.yaml" --out "$work/mpi-usr1" --steps "$((stopped + 2))" --resume --threads 1 \
+        >"$work/mpi-usr1-resume.txt" 2>&1 && grep -q "finished after $((stopped + 2)) steps" "$work/mpi-usr1-resume.txt"
+}
+check "SIGUSR1 to mpirun checkpoints every rank's run at one step; it resumes on one process" mpi_usr1_ok
 
 # Hostile input: the mutation fuzzer over every reader of a user's file, a bounded run (the million-input runs and
 # their figures are in docs/ROBUSTNESS.md); it exits non-zero on an error that does not name the file, and a crash or
