@@ -291,6 +291,18 @@ public enum CorpusValidator {
         return report
     }
 
+    /// The checks of `validate` (what `cpc prepare` reports) on `splits` of `corpus`, as one error of `folder` listing
+    /// every problem; `purpose` says what the data cannot be used for ("trained on", "probed", "embedded"). Every
+    /// command that reads a corpus (prepare, train, embed, probe, abx) goes through the same checks.
+    public static func requireUsable(_ corpus: Corpus, folder: String, labels: PhoneLabels?, splits: [(name: String, ids: [String])],
+                                     purpose: String) throws {
+        let report = validate(corpus: corpus, labels: labels, splits: splits)
+        guard report.isUsable else {
+            throw CorpusError(path: folder, problem: "the data cannot be \(purpose) as given (run cpc prepare for the full report):\n  "
+                + report.errors.joined(separator: "\n  "))
+        }
+    }
+
     private static func list(_ items: [String], limit: Int = 10) -> String {
         items.prefix(limit).joined(separator: ", ") + (items.count > limit ? ", … (\(items.count - limit) more)" : "")
     }

@@ -47,6 +47,12 @@ struct AudioPipeline: TrainingPipeline {
     init(config data: DataConfig, seed: UInt64) throws {
         let corpus = try Corpus.load(data.corpus)
         let trainIDs = try data.trainSplit.map { try SplitFile.read($0) } ?? corpus.utterances.map(\.id)
+        // The checks `cpc prepare` makes, on the splits given: readable audio, known ids, no id in both, labels that fit.
+        var splits: [(name: String, ids: [String])] = []
+        if let path = data.trainSplit { splits.append((path, trainIDs)) }
+        if let path = data.validationSplit { splits.append((path, try SplitFile.read(path))) }
+        let labels = try data.labels.map { try PhoneLabels.read($0) }
+        try CorpusValidator.requireUsable(corpus, folder: data.corpus, labels: labels, splits: splits, purpose: "trained on")
         sampler = try WindowSampler(corpus: corpus, utteranceIDs: trainIDs, lengths: try Self.lengths(of: corpus, ids: trainIDs),
                                     windowLength: data.window, batchSize: data.batchSize, mode: data.sampling, seed: seed)
         sampler.augmentation = data.augmentation.waveform
@@ -58,8 +64,7 @@ struct AudioPipeline: TrainingPipeline {
         } else {
             validationSampler = nil
         }
-        if let path = data.labels {
-            let labels = try PhoneLabels.read(path)
+        if let labels, let path = data.labels {
             if let missing = trainIDs.first(where: { labels.labels[$0]?.isEmpty ?? true }) {
                 throw CorpusError(path: path, problem: "utterance '\(missing)' of the training split has no phone labels")
             }

@@ -45,7 +45,7 @@ struct ABXCommand: ParsableCommand {
         let phoneLabels = try PhoneLabels.read(labels ?? base.appendingPathComponent("phones.txt").path)
         let splitPath = split ?? base.appendingPathComponent("test.txt").path
         let ids = try SplitFile.read(splitPath)
-        try requireUsable(corpus, folder: data.corpus, labels: phoneLabels, splits: [(splitPath, ids)], purpose: "scored")
+        try CorpusValidator.requireUsable(corpus, folder: data.corpus, labels: phoneLabels, splits: [(splitPath, ids)], purpose: "scored")
         var excluded = Set<Int>()
         for phone in exclude.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !phone.isEmpty {
             guard let index = phoneLabels.classNames?.firstIndex(of: phone) ?? Int(phone) else {

@@ -165,16 +165,6 @@ func writeJSONList<Row: Codable>(_ rows: [Row], to path: String, appending: Bool
     return rows
 }
 
-/// The checks `cpc prepare` makes (`CorpusValidator`) on `splits` of `corpus`, as one error listing every problem
-/// (`purpose`: what the data cannot be used for).
-func requireUsable(_ corpus: Corpus, folder: String, labels: PhoneLabels?, splits: [(name: String, ids: [String])], purpose: String) throws {
-    let report = CorpusValidator.validate(corpus: corpus, labels: labels, splits: splits)
-    guard report.isUsable else {
-        throw ValidationError("\(folder): the data cannot be \(purpose) as given (run cpc prepare for the full report):\n  "
-            + report.errors.joined(separator: "\n  "))
-    }
-}
-
 struct SplitOptions: ParsableArguments {
     @Option(help: "Train split (one utterance id per line; default: CORPUS/train.txt).") var trainSplit: String?
     @Option(help: "Test split (default: CORPUS/test.txt).") var testSplit: String?
@@ -186,7 +176,8 @@ struct SplitOptions: ParsableArguments {
         let trainPath = trainSplit ?? base.appendingPathComponent("train.txt").path
         let testPath = testSplit ?? base.appendingPathComponent("test.txt").path
         let splits = (train: try SplitFile.read(trainPath), test: try SplitFile.read(testPath))
-        try requireUsable(corpus, folder: folder, labels: labels, splits: [(trainPath, splits.train), (testPath, splits.test)], purpose: "probed")
+        try CorpusValidator.requireUsable(corpus, folder: folder, labels: labels, splits: [(trainPath, splits.train), (testPath, splits.test)],
+                                          purpose: "probed")
         return splits
     }
 }
@@ -248,6 +239,7 @@ struct Embed: ParsableCommand {
     func perform() throws {
         let corpus = try Corpus.load(data.corpus)
         let ids = try SplitFile.read(split)
+        try CorpusValidator.requireUsable(corpus, folder: data.corpus, labels: nil, splits: [(split, ids)], purpose: "embedded")
         let set = try FrameFeatures.extract(corpus: corpus, ids: ids, extractor: try data.makeExtractor(), labels: nil, cache: AudioCache())
         let indexPath = try FrameFeatures.write(set, to: out)
         print("\(set.features.shape[0]) frames × \(set.features.shape[1]) features of \(set.utterances.count) utterances → \(out), \(indexPath)")

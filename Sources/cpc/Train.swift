@@ -71,7 +71,9 @@ struct Train: ParsableCommand {
         let trainer = try Trainer(config: runConfig, directory: URL(fileURLWithPath: folder), world: world)
         trainer.output = say
         say("model: \(trainer.method.model.parameterCount) parameters")
-        let summary = try withStageProgress { try trainer.run(resume: resume, overwrite: overwrite) }
+        // Stages (k-means refreshes) report on rank 0 only.
+        let summary = world.rank == 0 ? try withStageProgress { try trainer.run(resume: resume, overwrite: overwrite) }
+                                      : try trainer.run(resume: resume, overwrite: overwrite)
         say(String(format: "%@ after %d steps in %.1f s; last loss %.4f", summary.interrupted ? "stopped" : "finished",
                    summary.completedSteps, summary.seconds, summary.finalLoss))
         if summary.interrupted { throw ExitCode(130) }

@@ -105,6 +105,18 @@ import TestSupport
         let mismatch = try runCPC(["inspect", model, "--config", small])
         #expect(mismatch.status != 0 && mismatch.standardError.contains("encoder.conv0.weight"), "\(mismatch.standardError)")
     }
+
+    @Test func embedMakesPreparesChecksOnItsSplit() throws {
+        let (folder, _, split) = try workspace()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let bad = folder.appendingPathComponent("bad.txt").path
+        try (String(contentsOfFile: split, encoding: .utf8) + "no-such-utterance\n").write(toFile: bad, atomically: true, encoding: .utf8)
+        let out = folder.appendingPathComponent("bad.npy").path
+        let result = try embed(shipped, split: bad, out: out)
+        #expect(result.status != 0)
+        #expect(result.standardError.contains("cannot be embedded") && result.standardError.contains("no-such-utterance"))
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
 }
 
 @Suite struct ConvertCommandTests {

@@ -151,3 +151,21 @@ final class ThreeRanks: Collective, @unchecked Sendable {
         }
     }
 }
+
+/// `cpc train` checks its corpus and splits as `cpc prepare` does (the shared `CorpusValidator`).
+@Suite struct TrainingDataChecksTests {
+    @Test func trainingMakesPreparesChecksOnItsSplits() throws {
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var config = tinyRunConfig(steps: 2)
+        // A validation split that shares an utterance with the training split.
+        let train = try String(contentsOfFile: config.data.audio.trainSplit!, encoding: .utf8).split(separator: "\n")
+        let overlapping = folder.appendingPathComponent("validation.txt").path
+        try "\(train[0])\n".write(toFile: overlapping, atomically: true, encoding: .utf8)
+        config.data.audio.validationSplit = overlapping
+        #expect { try Trainer(config: config, directory: folder) } throws: { error in
+            "\(error)".contains("cannot be trained on") && "\(error)".contains("\(train[0]) is in both")
+        }
+    }
+}
