@@ -75,6 +75,11 @@ let package = Package(
             name: "cpc-fuzz",
             dependencies: ["TensorCore", "Evaluation"]),
 
+        // The coverage-guided twin of cpc-fuzz (libFuzzer): scripts/libfuzzer.sh builds it with -sanitize=fuzzer.
+        .executableTarget(
+            name: "cpc-libfuzz",
+            dependencies: ["Evaluation"]),
+
         // The distributed checks, run under `mpirun -np 2` (Tests/EndToEnd/run.sh).
         .executableTarget(
             name: "cpc-mpi-check",

@@ -259,6 +259,35 @@ public final class CPCImage: Method, MethodSpec {
     public static let key = "cpc-image"
     public static let input = InputKind.patchGrid
 
+    /// Refuses a config whose training step cannot fit in this machine's memory (errors name `data.batch_size`), once
+    /// the grid is known.
+    public static func validate(_ config: CPCImageConfig, input: InputShape) throws {
+        guard input.batchSize > 0, input.patchSize > 0, input.rows > 0, input.columns > 0 else { return }
+        let bytes = trainingStepBytes(config, batch: input.batchSize, rows: input.rows, columns: input.columns,
+                                      patchSize: input.patchSize, channels: max(input.channels, 1))
+        let memory = Double(ProcessInfo.processInfo.physicalMemory)
+        if bytes > memory {
+            throw ConfigError(key: "data.batch_size", message: String(format: "a training step of this config needs about %.0f GiB "
+                + "(batch %d × a %d×%d grid of %d-pixel patches: %d patch vectors, each scored against all of them), more than "
+                + "this machine's %.0f GiB; lower data.batch_size, or use fewer or larger patches", bytes / Double(1 << 30),
+                input.batchSize, input.rows, input.columns, input.patchSize, input.batchSize * input.rows * input.columns,
+                memory / Double(1 << 30)))
+        }
+    }
+
+    /// A rough count of the bytes one training step holds (4-byte values): the patch encoder's activations and their
+    /// gradients, the contexts and predictions, and the scores of every prediction against every patch vector of
+    /// the batch (logits, softmax and gradient) for each direction and step.
+    public static func trainingStepBytes(_ config: CPCImageConfig, batch: Int, rows: Int, columns: Int, patchSize: Int,
+                                         channels: Int) -> Double {
+        let patches = Double(batch) * Double(rows) * Double(columns)
+        let pixels = Double(patchSize) * Double(patchSize)
+        let encoder = 8 * pixels * Double(config.channels.reduce(channels, +))
+        let context = 8 * Double(config.contextHidden) * Double(config.directions.count)
+        let pairs = Double(config.directions.count * config.steps(rows: rows, columns: columns))
+        return 4 * (patches * (encoder + context) + 3 * pairs * patches * patches)
+    }
+
     public static func make(_ config: CPCImageConfig, input: InputShape, seed: UInt64) throws -> any Method {
         guard input.rows >= 2 || input.columns >= 2 else {
             throw ConfigError(key: "data.patch", message: "image CPC needs a grid with at least two rows or columns, "

@@ -119,6 +119,8 @@ public struct InputShape: Sendable, Equatable {
     public var window = 0
     /// Patch grid rows and columns.
     public var rows = 0, columns = 0
+    /// Pixels on a side of each patch the method sees (after cropping).
+    public var patchSize = 0
     /// Image (or view) channels.
     public var channels = 0
     /// The views of one batch as (height, width), in order.

@@ -349,6 +349,7 @@ public enum DataSection: Sendable, Equatable, Encodable {
         var shape = InputShape(kind: kind)
         if case .audio(let d) = self { (shape.window, shape.batchSize, shape.frameLabels) = (d.window, d.batchSize, d.labels != nil) }
         if case .imageViews(let d) = self { shape.views = d.augmentations.map { _ in .init(height: 0, width: 0) } }
+        if case .patchGrid(let d) = self { (shape.batchSize, shape.patchSize) = (d.batchSize, d.crop ?? d.patch) }
         return shape
     }
 

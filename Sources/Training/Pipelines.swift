@@ -115,9 +115,12 @@ struct ImagePipeline: TrainingPipeline {
     let train: PatchBatchSampler
     let validation: PatchBatchSampler?
     let rows: Int, columns: Int
+    /// Q: the side of the patches the method sees (the crop, or the whole patch).
+    let patchSize: Int
     let prefetch: Int
 
     init(config data: ImageDataConfig, seed: UInt64) throws {
+        patchSize = data.crop ?? data.patch
         let set = try ImageCorpus.load(data.corpus, split: .train)
         (rows, columns) = try data.gridShape(for: set)
         let extractor = PatchExtractor(grid: data.grid, augmentation: data.augmentation)
@@ -152,6 +155,7 @@ struct ImagePipeline: TrainingPipeline {
     var inputShape: InputShape {
         var shape = InputShape(kind: .patchGrid)
         (shape.rows, shape.columns, shape.channels) = (rows, columns, train.set.channels)
+        (shape.batchSize, shape.patchSize) = (train.batchSize, patchSize)
         shape.classes = train.set.classNames.count
         return shape
     }

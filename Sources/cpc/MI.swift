@@ -99,11 +99,13 @@ struct MutualInformation: ParsableCommand {
                 throw ValidationError("--steps \(steps) and --steps-per-level \(stepsPerLevel) disagree for \(levelCount) levels; give one of them")
             }
         }
-        // The concatenated critic holds N² × H activations per layer (forward and backward).
+        // The concatenated critic holds N² × H activations per layer (forward and backward), against the machine's memory.
         if critic == .concat {
             let floats = Double(batch) * Double(batch) * Double(hidden) * Double(layers) * 4
-            try require(floats <= 1.5e9, "--critic concat with --batch \(batch) and --hidden \(hidden) needs about "
-                + String(format: "%.0f GiB", floats * 4 / 1_073_741_824) + "; lower --batch or --hidden")
+            let memory = Double(ProcessInfo.processInfo.physicalMemory)
+            try require(floats * 4 <= memory, "--critic concat with --batch \(batch) and --hidden \(hidden) needs about "
+                + String(format: "%.0f GiB, more than this machine's %.0f GiB", floats * 4 / 1_073_741_824, memory / 1_073_741_824)
+                + "; lower --batch or --hidden")
         }
     }
 

@@ -336,6 +336,16 @@ check "SIGUSR1 to mpirun checkpoints every rank's run at one step; it resumes on
 # a hang kills it.
 fuzz_ok() { "$(dirname "$cpc")/cpc-fuzz" --iterations 3000 --seed 11 --timeout 20 >"$work/fuzz.txt" 2>&1 && grep -c "no crash, no hang" "$work/fuzz.txt" | grep -qx 13; }
 check "cpc-fuzz: 3000 mutated inputs for each of the 13 readers, no crash, no hang, every error names the file" fuzz_ok
+# The same readers under libFuzzer (coverage-guided; scripts/libfuzzer.sh builds cpc-libfuzz with -sanitize=fuzzer in
+# .build-libfuzzer): 5 s each from the committed seeds; a crash, an out-of-memory, a timeout or an error that does not
+# name the file is a finding.
+libfuzz_ok() {
+    LIBFUZZER_OUT="$work/libfuzzer" scripts/libfuzzer.sh all 5 >"$work/libfuzzer.txt" 2>&1
+    local status=$?
+    grep -E "stat::number_of_executed_units|FINDING" "$work/libfuzzer.txt" | awk '{print "    " $0}' | paste -sd ' ' | cut -c1-400
+    return $status
+}
+check "libFuzzer: 5 s of coverage-guided inputs for each of the 13 readers, no finding" libfuzz_ok
 
 echo "end-to-end: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -175,4 +175,16 @@ func tinyImageConfig(directions: [GridDirection] = [.down, .right]) -> CPCImageC
             }
         }
     }
+
+    @Test func aStepTooLargeForTheMachineIsRefusedByKey() throws {
+        var shape = InputShape(kind: .patchGrid)
+        (shape.rows, shape.columns, shape.channels, shape.patchSize) = (6, 6, 1, 7)
+        shape.batchSize = 32
+        try CPCImage.validate(CPCImageConfig(), input: shape)  // the shipped config's step: about 0.1 GiB
+        #expect(CPCImage.trainingStepBytes(CPCImageConfig(), batch: 32, rows: 6, columns: 6, patchSize: 7, channels: 1) < Double(1 << 30))
+        shape.batchSize = 100_000  // 3.6 million patch vectors, each scored against all of them
+        #expect { try CPCImage.validate(CPCImageConfig(), input: shape) } throws: { error in
+            "\(error)".contains("data.batch_size") && "\(error)".contains("GiB")
+        }
+    }
 }
