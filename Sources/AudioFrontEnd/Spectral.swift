@@ -13,7 +13,7 @@ import Foundation
 import TensorCore
 
 /// The mel scale of a filterbank.
-public enum MelScale: String, Codable, Sendable {
+public enum MelScale: String, Codable, Sendable, CaseIterable {
     /// 2595·log10(1 + f/700) (HTK).
     case htk
     /// Linear below 1 kHz, logarithmic above (Slaney's Auditory Toolbox; librosa's default).

@@ -17,7 +17,7 @@ public struct ConfigError: Error, CustomStringConvertible {
     /// One line: a value echoed from a huge file is cut (first and last 200 characters kept), and line breaks in
     /// an echoed value are shown as ⏎ so the message stays on one line.
     public var description: String {
-        "\(file.map { "\($0): " } ?? "")key '\(Self.shortened(key))': \(Self.shortened(message))"
+        "\(file.map { "\($0): " } ?? "")\(key.isEmpty ? "" : "key '\(Self.shortened(key))': ")\(Self.shortened(message))"
     }
 
     static func shortened(_ text: String, limit: Int = 600) -> String {
@@ -56,8 +56,21 @@ extension Decoder {
 }
 
 extension KeyedDecodingContainer {
-    /// Decodes `key` when present, else returns `defaultValue`.
+    /// Decodes `key` when present, else returns `defaultValue`. A value that is not one of an enumeration's cases is
+    /// an error that lists them.
     public func value<T: Decodable>(_ key: Key, default defaultValue: T) throws -> T {
-        try decodeIfPresent(T.self, forKey: key) ?? defaultValue
+        do {
+            return try decodeIfPresent(T.self, forKey: key) ?? defaultValue
+        } catch DecodingError.dataCorrupted(let context) {
+            guard let choices = T.self as? any CaseIterable.Type else { throw DecodingError.dataCorrupted(context) }
+            let found = (try? decodeIfPresent(String.self, forKey: key)).flatMap { $0 } ?? "?"
+            throw ConfigError(key: (codingPath + [key]).map(\.stringValue).joined(separator: "."),
+                              message: "'\(found)' is not one of \(caseNames(choices).joined(separator: ", "))")
+        }
     }
+}
+
+/// The names a config writes for the cases of `type` (their raw values when they are strings).
+private func caseNames<C: CaseIterable>(_ type: C.Type) -> [String] {
+    C.allCases.map { value in ((value as? any RawRepresentable)?.rawValue as? String) ?? "\(value)" }
 }

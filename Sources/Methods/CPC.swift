@@ -91,7 +91,7 @@ public struct CPCEncoderConfig: Codable, Sendable, Equatable {
 /// The autoregressive context network.
 public struct CPCContextConfig: Codable, Sendable, Equatable {
     /// The recurrent network.
-    public enum Kind: String, Codable, Sendable { case gru, lstm }
+    public enum Kind: String, Codable, Sendable, CaseIterable { case gru, lstm }
     /// GRU (the paper) or LSTM.
     public var type: Kind = .gru
     /// Its hidden width (the context's size).
@@ -118,7 +118,7 @@ public struct CPCContextConfig: Codable, Sendable, Equatable {
 /// k with learned relative positions, whose output is the prediction; needs the context as wide as the encoder).
 public struct CPCPredictorConfig: Codable, Sendable, Equatable {
     /// The predictor's kind.
-    public enum Kind: String, Codable, Sendable { case linear, transformer, cpcAudioTransformer = "cpc_audio_transformer" }
+    public enum Kind: String, Codable, Sendable, CaseIterable { case linear, transformer, cpcAudioTransformer = "cpc_audio_transformer" }
     /// Linear W_k (the paper), a shared causal transformer layer first, or CPC_audio's per-step layers.
     public var type: Kind = .linear
     /// Attention heads of the transformer layer(s) (default 4; CPC_audio's: 8).

@@ -11,8 +11,8 @@ import Yams
 
 /// The optimiser and its learning-rate schedule.
 public struct OptimizerConfig: Codable, Sendable, Equatable {
-    public enum Kind: String, Codable, Sendable { case adam, adamw, sgd, lars }
-    public enum Schedule: String, Codable, Sendable { case constant, cosine }
+    public enum Kind: String, Codable, Sendable, CaseIterable { case adam, adamw, sgd, lars }
+    public enum Schedule: String, Codable, Sendable, CaseIterable { case constant, cosine }
     public var type: Kind = .adam
     public var learningRate: Float = 2e-4
     public var betas: [Float] = [0.9, 0.999]
@@ -132,7 +132,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
             throw decoder.invalid("validation_batches", "must be in 0...10000, found \(validationBatches)")
         }
         if steps > 1_000_000_000 { throw decoder.invalid("steps", "must be at most 1000000000, found \(steps)") }
-        if let threads, threads < 1 { throw decoder.invalid("threads", "must be positive, found \(threads)") }
+        if let threads, threads < 1 || threads > 1024 { throw decoder.invalid("threads", "must be in 1...1024, found \(threads)") }
     }
 }
 

@@ -17,7 +17,9 @@ struct BenchFeatures: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
-        guard files >= 1, repeats >= 1, threads >= 1 else { throw ValidationError("--files, --repeats and --threads must be positive") }
+        guard files >= 1, repeats >= 1, threads >= 1, threads <= 1024 else {
+            throw ValidationError("--files and --repeats must be positive and --threads in 1...1024")
+        }
     }
 
     func run() throws {

@@ -34,7 +34,7 @@ struct Spectrum: ParsableCommand {
     func validate() throws {
         if images < 2 || images > 65536 { throw ValidationError("--images must be in 2...65536, got \(images)") }
         if checkpoint.isEmpty { throw ValidationError("give --checkpoint FILE (one or more)") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be positive, got \(threads)") }
+        if let threads, threads < 1 || threads > 1024 { throw ValidationError("--threads must be in 1...1024, got \(threads)") }
     }
 
     func run() throws { try withStageProgress(perform) }

@@ -34,7 +34,7 @@ struct Train: ParsableCommand {
 
     func validate() throws {
         if let steps, steps < 1 { throw ValidationError("--steps must be positive, got \(steps)") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if let threads, threads < 1 || threads > 1024 { throw ValidationError("--threads must be in 1...1024, got \(threads)") }
         if resume && overwrite { throw ValidationError("--resume continues the earlier run and --overwrite deletes it; give one") }
     }
 

@@ -33,7 +33,9 @@ import TestSupport
     @Test func badArgumentsFailWithAMessage() throws {
         let result = try runCPC(["bench", "kernels", "--threads", "0"])
         #expect(result.status != 0)
-        #expect(result.standardError.contains("--threads must be at least 1"))
+        #expect(result.standardError.contains("--threads must be in 1...1024, got 0"))
+        let many = try runCPC(["bench", "kernels", "--threads", "100000"])
+        #expect(many.status != 0 && many.standardError.contains("--threads must be in 1...1024, got 100000"))
         let unknown = try runCPC(["bench", "nonsense"])
         #expect(unknown.status != 0)
     }

@@ -86,6 +86,11 @@ private func writeConfig(_ text: String) throws -> String {
         #expect(try message("model:\n  negatives: 1000000000\n").contains("key 'model.negatives'"))
         #expect(try message("model:\n  encoder:\n    channels: 1000000000\n").contains("key 'model.encoder.channels'"))
         #expect(try message("training:\n  validation_batches: 1000000000\n").contains("key 'training.validation_batches'"))
+        #expect(try message("training:\n  threads: 100000\n").contains("key 'training.threads': must be in 1...1024"))
+        // A value that is not one of an enumeration's cases lists them.
+        #expect(try message("training:\n  loss_scope: everywhere\n")
+            .contains("key 'training.loss_scope': 'everywhere' is not one of global, rank"))
+        #expect(try message("optimizer:\n  type: adagrad\n").contains("key 'optimizer.type': 'adagrad' is not one of adam, adamw, sgd, lars"))
         let huge = try message("data:\n  batch_size: 4096\n  window: 960000\nmodel:\n  encoder:\n    channels: 8192\n")
         #expect(huge.contains("key 'data.batch_size': a training step of this config needs about") && huge.contains("GiB"), "\(huge)")
         for (key, value) in [("epsilon", ".nan"), ("momentum", "1.5"), ("weight_decay", ".nan"), ("learning_rate", ".inf"),
