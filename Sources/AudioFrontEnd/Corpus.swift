@@ -101,7 +101,7 @@ public struct Corpus: Sendable {
         let text = try CorpusError.text(of: path)
         let base = URL(fileURLWithPath: path).deletingLastPathComponent()
         var utterances: [Utterance] = []
-        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (number, line) in text.textLines.enumerated() {
             let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             if fields.allSatisfy(\.isEmpty) || fields[0].hasPrefix("#") { continue }
             if number == 0 && fields[0].lowercased() == "path" { continue }
@@ -145,7 +145,7 @@ public struct PhoneLabels: Sendable {
         let text = try CorpusError.text(of: path)
         var labels: [String: [Int]] = [:]
         var largest = -1
-        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (number, line) in text.textLines.enumerated() {
             let fields = line.split(separator: " ")
             if fields.isEmpty { continue }
             let id = String(fields[0])
@@ -171,7 +171,7 @@ public struct PhoneLabels: Sendable {
         let namesPath = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("phone-classes.txt").path
         var names: [String]?
         if let namesText = try? String(contentsOfFile: namesPath, encoding: .utf8) {
-            names = namesText.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) }
+            names = namesText.textLines.compactMap { $0.split(separator: " ").last.map(String.init) }
         }
         return PhoneLabels(path: path, labels: labels, classCount: max(largest + 1, names?.count ?? 0), classNames: names)
     }
@@ -183,7 +183,7 @@ public enum SplitFile {
         let text = try CorpusError.text(of: path)
         var seen = Set<String>()
         var ids: [String] = []
-        for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (number, raw) in text.textLines.enumerated() {
             let id = raw.trimmingCharacters(in: .whitespaces)
             if id.isEmpty { continue }
             if id.contains(" ") || id.contains("\t") {
@@ -271,8 +271,9 @@ public enum CorpusValidator {
                 report.errors.append("\(labels.path): class index \(labels.classCount - 1) has no name in phone-classes.txt (\(names.count) names)")
             }
         }
-        var membership: [String: String] = [:]
-        for (name, ids) in splits {
+        var membership: [String: Int] = [:]
+        var shared: [[String]] = Array(repeating: [], count: splits.count * splits.count)
+        for (index, (name, ids)) in splits.enumerated() {
             report.splits[name] = ids.count
             let unknown = ids.filter { corpus.utterance($0) == nil }
             if !unknown.isEmpty { report.errors.append("\(name): \(unknown.count) ids are not in the corpus: " + list(unknown)) }
@@ -281,11 +282,20 @@ public enum CorpusValidator {
                 if !unlabelled.isEmpty { report.errors.append("\(name): \(unlabelled.count) utterances have no labels: " + list(unlabelled)) }
             }
             for id in ids {
-                if let other = membership[id], other != name {
-                    report.errors.append("\(id) is in both \(other) and \(name)")
+                if let other = membership[id], other != index {
+                    shared[other * splits.count + index].append(id)
                 } else {
-                    membership[id] = name
+                    membership[id] = index
                 }
+            }
+        }
+        // Ids in two splits (the same file given twice shares all of them), one line per pair of splits.
+        for first in splits.indices {
+            for second in splits.indices where !shared[first * splits.count + second].isEmpty {
+                let ids = shared[first * splits.count + second]
+                let (a, b) = (splits[first].name, splits[second].name)
+                report.errors.append(a == b ? "\(a) is given as two splits: its \(ids.count) ids would be in both"
+                                            : "\(ids.count) ids are in both \(a) and \(b): " + list(ids))
             }
         }
         return report

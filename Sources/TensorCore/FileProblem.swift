@@ -56,3 +56,12 @@ public struct FileProblem<Kind>: Error, CustomStringConvertible, Equatable {
 public enum SafeTensorsFile {}
 /// A safetensors file that cannot be read or written.
 public typealias SafeTensorsError = FileProblem<SafeTensorsFile>
+
+extension StringProtocol {
+    /// The lines of a user's text file, empty ones kept (line i is line i + 1 of the file), whether it ends its lines
+    /// with LF or with CRLF (a file saved on Windows): Swift's `split(separator: "\n")` sees "\r\n" as one character
+    /// and would not split there.
+    public var textLines: [SubSequence] {
+        split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" })
+    }
+}

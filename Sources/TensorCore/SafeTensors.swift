@@ -91,6 +91,10 @@ public enum SafeTensors {
         }
     }
 
+    /// Throws the error `writeAtomically` would throw for `path` (a directory, device, pipe or socket there): a command
+    /// checks its outputs with it before hours of work rather than after.
+    public static func requireReplaceable(_ path: String) throws { _ = try replaceableTarget(path) }
+
     /// The file `writeAtomically` may replace for `path`: `path` itself when it is absent or a regular file, the
     /// file a symbolic link points to (so the link survives), and an error for anything else — a directory, a
     /// device, a pipe or a socket is never renamed over (as root, `--out /dev/null` would replace the device).

@@ -240,7 +240,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
     /// The 1-based line of the first YAML alias (`*name` where a value, item or key starts, outside quotes and
     /// comments), or nil. Aliases are refused before parsing: expanding them is what a "billion laughs" file abuses.
     static func aliasLine(_ text: String) -> Int? {
-        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (number, line) in text.textLines.enumerated() {
             var quote: Character? = nil
             var previous: Character = " "
             for character in line {

@@ -40,6 +40,7 @@ struct ABXCommand: ParsableCommand {
     func run() throws { try withStageProgress(perform) }
 
     func perform() throws {
+        if let json { try SafeTensors.requireReplaceable(json) }  // before any work
         let corpus = try Corpus.load(data.corpus)
         let base = URL(fileURLWithPath: data.corpus)
         let phoneLabels = try PhoneLabels.read(labels ?? base.appendingPathComponent("phones.txt").path)

@@ -127,6 +127,7 @@ struct ProbeOptions: ParsableArguments {
     var name: String?
 
     func settings() throws -> ProbeSettings {
+        if let json { try SafeTensors.requireReplaceable(json) }
         if epochs < 1 || epochs > 100_000 { throw ValidationError("--epochs must be in 1...100000, got \(epochs)") }
         if let hidden, hidden < 1 || hidden > 65536 { throw ValidationError("--hidden must be in 1...65536, got \(hidden)") }
         var s = ProbeSettings()
@@ -193,11 +194,12 @@ struct PhoneProbe: ParsableCommand {
     func run() throws { try withStageProgress(perform) }
 
     func perform() throws {
+        let settings = try probe.settings()  // its checks (and --json's target) before any work
         let corpus = try Corpus.load(data.corpus)
         let phoneLabels = try PhoneLabels.read(labels ?? URL(fileURLWithPath: data.corpus).appendingPathComponent("phones.txt").path)
         let (train, test) = try data.extract(corpus: corpus, splits: try splits.load(corpus: corpus, folder: data.corpus, labels: phoneLabels),
                                              labels: phoneLabels)
-        let result = Probes.phone(name: data.name, train: train, test: test, classes: phoneLabels.classCount, settings: try probe.settings())
+        let result = Probes.phone(name: data.name, train: train, test: test, classes: phoneLabels.classCount, settings: settings)
         try writeResults([result], options: probe)
     }
 }
@@ -213,6 +215,7 @@ struct SpeakerProbe: ParsableCommand {
     func run() throws { try withStageProgress(perform) }
 
     func perform() throws {
+        let settings = try probe.settings()  // its checks (and --json's target) before any work
         let corpus = try Corpus.load(data.corpus)
         let ids = try splits.load(corpus: corpus, folder: data.corpus, labels: nil)
         let trainSpeakers = Set(ids.train.compactMap { corpus.utterance($0)?.speaker })
@@ -221,7 +224,7 @@ struct SpeakerProbe: ParsableCommand {
         }
         let (train, test) = try data.extract(corpus: corpus, splits: ids, labels: nil)
         let results = Probes.speaker(name: data.name, train: train, test: test, speakers: corpus.speakers.count,
-                                     windowFrames: windowFrames, settings: try probe.settings())
+                                     windowFrames: windowFrames, settings: settings)
         try writeResults(results, options: probe)
     }
 }
@@ -240,6 +243,8 @@ struct Embed: ParsableCommand {
         let corpus = try Corpus.load(data.corpus)
         let ids = try SplitFile.read(split)
         try CorpusValidator.requireUsable(corpus, folder: data.corpus, labels: nil, splits: [(split, ids)], purpose: "embedded")
+        // The outputs are checked before the features are computed.
+        try SafeTensors.requireReplaceable(out)
         let set = try FrameFeatures.extract(corpus: corpus, ids: ids, extractor: try data.makeExtractor(), labels: nil, cache: AudioCache())
         let indexPath = try FrameFeatures.write(set, to: out)
         print("\(set.features.shape[0]) frames × \(set.features.shape[1]) features of \(set.utterances.count) utterances → \(out), \(indexPath)")
@@ -295,6 +300,7 @@ struct ImageProbe: ParsableCommand {
     func run() throws { try withStageProgress(perform) }
 
     func perform() throws {
+        let settings = try probe.settings()  // its checks (and --json's target) before any work
         Threads.setCount(threads ?? Threads.processorCount)
         let train = try ImageCorpus.load(corpus, split: .train).prefix(trainLimit)
         let test = try ImageCorpus.load(corpus, split: .test).prefix(testLimit)
@@ -334,7 +340,7 @@ struct ImageProbe: ParsableCommand {
         }
         if !knnOnly {
             results.append(Probes.image(name: name, train: trainFeatures, trainLabels: train.labels, test: testFeatures,
-                                        testLabels: test.labels, classes: classes, settings: try probe.settings()))
+                                        testLabels: test.labels, classes: classes, settings: settings))
         }
         try writeResults(results, options: probe)
     }

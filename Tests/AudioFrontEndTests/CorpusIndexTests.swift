@@ -3,6 +3,7 @@
 import AudioFrontEnd
 import Foundation
 import Testing
+import TensorCore
 import TestSupport
 
 let bundledCorpus = repositoryRoot.appendingPathComponent("Corpora/synth-small").path
@@ -105,7 +106,7 @@ final class ScratchCorpus {
         ])
         let text = report.errors.joined(separator: "\n")
         #expect(text.contains("train: 1 ids are not in the corpus: 999-1-0000"))
-        #expect(text.contains("100-1-0000 is in both train and test"))
+        #expect(text.contains("1 ids are in both train and test: 100-1-0000"))
         #expect(text.contains("test: 1 utterances have no labels: 101-1-0001"))
         let empty = try scratch.write("empty.txt", "\n\n")
         #expect(throws: CorpusError(path: empty, problem: "the split is empty")) { try SplitFile.read(empty) }
@@ -140,5 +141,17 @@ final class ScratchCorpus {
             #expect(error.problem.contains("duplicate utterance id '100-1-0000'"))
         }
         #expect(throws: CorpusError.self) { try Corpus.load("/nonexistent/corpus") }
+    }
+
+    @Test func filesSavedWithWindowsLineEndsReadAsWithUnixOnes() throws {
+        let scratch = try ScratchCorpus()
+        let ids = ["100-1-0000", "101-1-0001"]
+        #expect(try SplitFile.read(try scratch.write("crlf.txt", ids.joined(separator: "\r\n") + "\r\n")) == ids)
+        let unix = try scratch.labels(ids)
+        let labels = try PhoneLabels.read(try scratch.write("phones-crlf.txt", unix.replacingOccurrences(of: "\n", with: "\r\n")))
+        #expect(labels.labels == (try PhoneLabels.read(try scratch.write("phones.txt", unix))).labels)
+        let manifest = try scratch.write("manifest.tsv", "path\tspeaker\r\n100/1/100-1-0000.flac\t100\r\n101/1/101-1-0001.flac\t101\r\n")
+        #expect(try Corpus.load(manifest).utterances.map(\.speaker) == ["100", "101"])
+        #expect("a\r\nb\n\nc\rd".textLines == ["a", "b", "", "c", "d"])
     }
 }

@@ -40,7 +40,17 @@ import TestSupport
         let overlapping = folder.appendingPathComponent("test.txt").path
         try (train.prefix(3).joined(separator: "\n") + "\n").write(toFile: overlapping, atomically: true, encoding: .utf8)
         let leak = try runCPC(["probe", "phone", "--corpus", corpus, "--features", "mfcc", "--test-split", overlapping])
-        #expect(leak.status != 0 && leak.standardError.contains("\(train[0]) is in both"), "\(leak.standardError)")
+        #expect(leak.status != 0 && leak.standardError.contains("3 ids are in both") && leak.standardError.contains(train[0]),
+                "\(leak.standardError)")
+        // The same file as both splits.
+        let same = try runCPC(["probe", "phone", "--corpus", corpus, "--features", "mfcc", "--train-split", overlapping,
+                               "--test-split", overlapping])
+        #expect(same.status != 0 && same.standardError.contains("\(overlapping) is given as two splits"), "\(same.standardError)")
+        // A split saved with Windows line ends (CRLF) reads as the same ids.
+        let crlf = folder.appendingPathComponent("crlf.txt").path
+        try (train.prefix(3).joined(separator: "\r\n") + "\r\n").write(toFile: crlf, atomically: true, encoding: .utf8)
+        let windows = try runCPC(["probe", "phone", "--corpus", corpus, "--features", "mfcc", "--test-split", crlf])
+        #expect(windows.status != 0 && windows.standardError.contains("3 ids are in both"), "\(windows.standardError)")
         // A speaker probe over one speaker.
         let speaker = String(train[0].split(separator: "-")[0])
         let one = folder.appendingPathComponent("one.txt").path

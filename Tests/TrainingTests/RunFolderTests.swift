@@ -165,7 +165,7 @@ final class ThreeRanks: Collective, @unchecked Sendable {
         try "\(train[0])\n".write(toFile: overlapping, atomically: true, encoding: .utf8)
         config.data.audio.validationSplit = overlapping
         #expect { try Trainer(config: config, directory: folder) } throws: { error in
-            "\(error)".contains("cannot be trained on") && "\(error)".contains("\(train[0]) is in both")
+            "\(error)".contains("cannot be trained on") && "\(error)".contains("are in both") && "\(error)".contains("\(train[0])")
         }
     }
 }
