@@ -248,8 +248,9 @@ check "cpc mi: InfoNCE stays under log N and saturates; NWJ and TUBA vary more a
 # Data parallelism over MPI (docs/DISTRIBUTED.md), 2 ranks on this machine: for every method, 2 ranks × n give one
 # process's loss and gradients on the global batch of 2n, a few trainer steps give its weights (the ranks stay
 # bit-identical), checkpoints resume across world sizes, and the all-gather passes a gradient check across ranks.
-mpi=(mpirun --oversubscribe -np 2)
-if [ "$(id -u)" -eq 0 ]; then mpi=(mpirun --allow-run-as-root --oversubscribe -np 2); fi
+mpirun=(mpirun --oversubscribe)
+if [ "$(id -u)" -eq 0 ]; then mpirun=(mpirun --allow-run-as-root --oversubscribe); fi
+mpi=("${mpirun[@]}" -np 2)
 mpi_checks_ok() {
     "${mpi[@]}" "$(dirname "$cpc")/cpc-mpi-check" --work "$work/mpi" >"$work/mpi.txt" 2>&1
     local status=$?
@@ -296,6 +297,15 @@ mpi_odd_ok() {
     && grep -q "rank [01] of 2" "$work/mpi-odd.txt" && grep -q "data.batch_size" "$work/mpi-odd.txt"
 }
 check "a config that does not split over 2 ranks: the job ends, naming data.batch_size and the rank" mpi_odd_ok
+# One rank that cannot read its data (an MPMD launch: rank 1's corpus is missing, as on a node without the data):
+# it ends the job on every rank, naming itself and the cause; rank 0, waiting in a collective, does not hang.
+sed -e 's#corpus: Corpora/synth-small#corpus: /nonexistent/corpus#' "$work/mpi-cpc.yaml" >"$work/mpi-missing.yaml"
+mpi_missing_ok() {
+    ! timeout 120 "${mpirun[@]}" -np 1 "$cpc" train --config "$work/mpi-cpc.yaml" --out "$work/mpi-missing" --steps 4 \
+        : -np 1 "$cpc" train --config "$work/mpi-missing.yaml" --out "$work/mpi-missing" --steps 4 >"$work/mpi-missing.txt" 2>&1 \
+    && grep -q "error (rank 1 of 2): /nonexistent/corpus" "$work/mpi-missing.txt"
+}
+check "a rank that cannot read its data ends the job on every rank, naming the rank and the cause" mpi_missing_ok
 mpi_kill_ok() {
     timeout 120 "${mpi[@]}" "$cpc" train --config "$work/mpi-cpc.yaml" --out "$work/mpi-kill" --steps 100000 >"$work/mpi-kill.txt" 2>&1 &
     local job=$!
