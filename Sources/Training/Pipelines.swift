@@ -47,17 +47,17 @@ struct AudioPipeline: TrainingPipeline {
     init(config data: DataConfig, seed: UInt64) throws {
         let corpus = try Corpus.load(data.corpus)
         let trainIDs = try data.trainSplit.map { try SplitFile.read($0) } ?? corpus.utterances.map(\.id)
+        let validationIDs = try data.validationSplit.map { try SplitFile.read($0) }
         // The checks `cpc prepare` makes, on the splits given: readable audio, known ids, no id in both, labels that fit.
         var splits: [(name: String, ids: [String])] = []
         if let path = data.trainSplit { splits.append((path, trainIDs)) }
-        if let path = data.validationSplit { splits.append((path, try SplitFile.read(path))) }
+        if let path = data.validationSplit, let ids = validationIDs { splits.append((path, ids)) }
         let labels = try data.labels.map { try PhoneLabels.read($0) }
         try CorpusValidator.requireUsable(corpus, folder: data.corpus, labels: labels, splits: splits, purpose: "trained on")
         sampler = try WindowSampler(corpus: corpus, utteranceIDs: trainIDs, lengths: try Self.lengths(of: corpus, ids: trainIDs),
                                     windowLength: data.window, batchSize: data.batchSize, mode: data.sampling, seed: seed)
         sampler.augmentation = data.augmentation.waveform
-        if let split = data.validationSplit {
-            let ids = try SplitFile.read(split)
+        if let ids = validationIDs {
             validationSampler = try WindowSampler(corpus: corpus, utteranceIDs: ids, lengths: try Self.lengths(of: corpus, ids: ids),
                                                   windowLength: data.window, batchSize: data.batchSize, mode: .mixed,
                                                   seed: seed &+ 7777)
@@ -70,8 +70,7 @@ struct AudioPipeline: TrainingPipeline {
             }
             sampler.frameLabels = labels
             if var validation = validationSampler {
-                let ids = try data.validationSplit.map { try SplitFile.read($0) } ?? []
-                if let missing = ids.first(where: { labels.labels[$0]?.isEmpty ?? true }) {
+                if let missing = (validationIDs ?? []).first(where: { labels.labels[$0]?.isEmpty ?? true }) {
                     throw CorpusError(path: path, problem: "utterance '\(missing)' of the validation split has no phone labels")
                 }
                 validation.frameLabels = labels
