@@ -7,6 +7,7 @@
 // channels held in registers, one broadcast of an input value and OB vector loads of weights per channel. Nothing
 // like im2col is materialised.
 #include "swiftcpc_kernels.h"
+#include "isa.h"
 
 #include <stddef.h>
 
@@ -254,13 +255,13 @@ static int best_level(void) {
     return 0;
 }
 /// The requested instruction set (0 baseline, 1 AVX2, 2 AVX-512; negative: the best), lowered to what the processor has.
-static int level(int requested) {
+int swiftcpc_isa_level(int requested) {
     int best = best_level();
     return requested < 0 || requested > best ? best : requested;
 }
 #define DISPATCH(name, ...)                                                                                           \
     do {                                                                                                              \
-        switch (level(isa)) {                                                                                            \
+        switch (swiftcpc_isa_level(isa)) {                                                                                            \
         case 2: name##_avx512(__VA_ARGS__); return;                                                                   \
         case 1: name##_avx2(__VA_ARGS__); return;                                                                     \
         default: name##_baseline(__VA_ARGS__); return;                                                                \
@@ -268,9 +269,10 @@ static int level(int requested) {
     } while (0)
 const char *swiftcpc_kernels_isa(void) {
     static const char *names[] = {"baseline", "avx2", "avx512"};
-    return names[level(-1)];
+    return names[swiftcpc_isa_level(-1)];
 }
 #else
+int swiftcpc_isa_level(int requested) { (void)requested; return 0; }
 #define DISPATCH(name, ...) ((void)isa, name##_baseline(__VA_ARGS__))
 const char *swiftcpc_kernels_isa(void) { return "baseline"; }
 #endif

@@ -5,6 +5,7 @@
 //
 // Glossary: M = N·H·W rows (every axis but the last), C channels.
 
+import CKernels
 import Foundation
 
 extension Tensor {
@@ -57,11 +58,15 @@ extension Tensor {
         if let residual { inputs.append(residual) }
         // The backward recomputes x̂ = (x − μ)·rstd from x rather than keeping x̂: one tensor fewer written.
         let output = Tensor.record(result, inputs: inputs) { gradOutput, output in
-            // Through the ReLU: dy·[out > 0], the gradient of the pre-activation sum (and so of the residual).
-            let g = relu ? Tensor.maskedByPositive(gradOutput, output) : gradOutput
-            let gy = g.storage.pointer, x = self.storage.pointer
+            // Through the ReLU: dy·[out > 0], the gradient of the pre-activation sum (and so of the residual), made in
+            // the pass that sums it.
+            let masked = relu ? Tensor.uninitialized(gradOutput.shape) : gradOutput
+            let x = self.storage.pointer
             // Σ_rows dy and Σ_rows dy·x per channel, then Σ dy·x̂ = rstd·(Σ dy·x − μ·Σ dy).
-            let (localDy, localDyX) = Tensor.channelSums(gy, times: x, rows: localRows, channels: c, parts: parts)
+            let (localDy, localDyX) = Tensor.channelSums(gradOutput.storage.pointer, times: x, rows: localRows, channels: c,
+                                                         parts: parts, positive: relu ? output.storage.pointer : nil,
+                                                         masked: relu ? masked.storage.pointer : nil)
+            let g = masked, gy = g.storage.pointer
             var (sumsDy, sumsDyX) = (localDy, localDyX)
             if let world {
                 let global = world.summed(localDy + localDyX)
@@ -82,17 +87,9 @@ extension Tensor {
             }
             let gradInput = Tensor.uninitialized(self.shape)
             let gx = gradInput.storage.pointer
-            scale.withUnsafeBufferPointer { s in
-                k.withUnsafeBufferPointer { k in
-                    k0.withUnsafeBufferPointer { k0 in
-                        parallelParts(localRows, parts: parts) { _, rows in
-                            for row in rows {
-                                let base = row * c
-                                for j in 0..<c { gx[base + j] = s[j] * gy[base + j] + k[j] * x[base + j] + k0[j] }
-                            }
-                        }
-                    }
-                }
+            parallelParts(localRows, parts: parts) { _, rows in
+                swiftcpc_channel_combine(gy + rows.lowerBound * c, x + rows.lowerBound * c, scale, k, k0,
+                                         gx + rows.lowerBound * c, rows.count, Int32(c), -1)
             }
             var grads: [Tensor?] = [gradInput]
             if let weight { grads.append(weight.requiresGrad ? Tensor(gradWeightValues) : nil) }
@@ -103,19 +100,18 @@ extension Tensor {
         return (output, mean, variance)
     }
 
-    /// Σ_rows a[row, j] and Σ_rows a[row, j]·b[row, j] per channel, in double: one partial sum per part (thread),
-    /// added in part order.
+    /// Σ_rows v[row, j] and Σ_rows v[row, j]·b[row, j] per channel, in double, where v = a, or with `positive`
+    /// v = a·[positive > 0] (written to `masked` too): one partial sum per part (thread), added in part order.
     static func channelSums(_ a: UnsafePointer<Float>, times b: UnsafePointer<Float>, rows: Int, channels c: Int,
-                            parts: Int) -> (sums: [Double], products: [Double]) {
+                            parts: Int, positive: UnsafePointer<Float>? = nil,
+                            masked: UnsafeMutablePointer<Float>? = nil) -> (sums: [Double], products: [Double]) {
         var partial = [Double](repeating: 0, count: parts * 2 * c)
         partial.withUnsafeMutableBufferPointer { buffer in
             let base = buffer.baseAddress!
             parallelParts(rows, parts: parts) { part, range in
-                let sums = base + part * 2 * c, products = sums + c
-                for row in range {
-                    let u = a + row * c, v = b + row * c
-                    for j in 0..<c { let value = Double(u[j]); sums[j] += value; products[j] += value * Double(v[j]) }
-                }
+                let offset = range.lowerBound * c
+                swiftcpc_channel_sums(a + offset, positive.map { $0 + offset }, b + offset, masked.map { $0 + offset },
+                                      range.count, Int32(c), base + part * 2 * c, base + part * 2 * c + c, -1)
             }
         }
         var sums = [Double](repeating: 0, count: c), products = [Double](repeating: 0, count: c)
@@ -129,35 +125,11 @@ extension Tensor {
     /// split across threads.
     static func affineChannels(_ x: UnsafePointer<Float>, scale: [Float], shift: [Float], into y: UnsafeMutablePointer<Float>,
                                rows: Int, channels c: Int, adding r: UnsafePointer<Float>? = nil, relu: Bool = false) {
-        scale.withUnsafeBufferPointer { s in
-            shift.withUnsafeBufferPointer { t in
-                parallelParts(rows, parts: partCount(rows, minimumPerPart: 2048)) { _, range in
-                    for row in range {
-                        let base = row * c
-                        switch (r, relu) {
-                        case (nil, false):
-                            for j in 0..<c { y[base + j] = x[base + j] * s[j] + t[j] }
-                        case (nil, true):
-                            for j in 0..<c { y[base + j] = Swift.max(0, x[base + j] * s[j] + t[j]) }
-                        case (let r?, false):
-                            for j in 0..<c { y[base + j] = x[base + j] * s[j] + t[j] + r[base + j] }
-                        case (let r?, true):
-                            for j in 0..<c { y[base + j] = Swift.max(0, x[base + j] * s[j] + t[j] + r[base + j]) }
-                        }
-                    }
-                }
-            }
+        parallelParts(rows, parts: partCount(rows, minimumPerPart: 2048)) { _, range in
+            let offset = range.lowerBound * c
+            swiftcpc_channel_affine(x + offset, scale, shift, r.map { $0 + offset }, relu ? 1 : 0, y + offset,
+                                    range.count, Int32(c), -1)
         }
-    }
-
-    /// g·[output > 0], elementwise, split across threads.
-    static func maskedByPositive(_ g: Tensor, _ output: Tensor) -> Tensor {
-        let result = Tensor.uninitialized(g.shape)
-        let gy = g.storage.pointer, y = output.storage.pointer, out = result.storage.pointer
-        parallelParts(g.count, parts: partCount(g.count, minimumPerPart: 1 << 16)) { _, range in
-            for index in range { out[index] = y[index] > 0 ? gy[index] : 0 }
-        }
-        return result
     }
 
     /// Batch normalisation with fixed statistics (evaluation mode): y = (x − mean) / √(variance + eps) · w + b,

@@ -28,8 +28,8 @@ public final class TensorStorage: @unchecked Sendable {
         _ = TensorStorage.allocatorConfigured
         self.count = count
         // 64-byte alignment suits AVX loads and BLAS packing.
-        let raw = UnsafeMutableRawPointer.allocate(
-            byteCount: Swift.max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
+        let bytes = Swift.max(count, 1) * MemoryLayout<Float>.stride
+        let raw = BufferCache.take(byteCount: bytes) ?? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         pointer = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
     }
 
@@ -44,7 +44,7 @@ public final class TensorStorage: @unchecked Sendable {
         return result
     }
 
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+    deinit { BufferCache.give(UnsafeMutableRawPointer(pointer), byteCount: Swift.max(count, 1) * MemoryLayout<Float>.stride) }
 }
 
 /// A dense Float32 tensor, contiguous and row-major, that can take part in reverse-mode automatic differentiation.

@@ -30,6 +30,20 @@ void swiftcpc_conv_backward_input(const float *dy, const float *w_howi, float *d
 void swiftcpc_conv_backward_weight(const float *x, const float *dy, float *dw_hwio, const swiftcpc_conv_geometry *g,
                                    int first, int last, const float *zeros, int isa);
 
+/// Per channel j of the rows [rows, c] (channels-last): sums[j] += Σ_r v[r, j] and products[j] += Σ_r v[r, j]·b[r, j],
+/// in double, rows in order, where v = a, or with `positive` non-null v = a·[positive > 0] (ReLU's backward), which is
+/// also written to `masked` when that is non-null. Batch norm's statistics (a = b = x) and its backward sums.
+void swiftcpc_channel_sums(const float *a, const float *positive, const float *b, float *masked, long rows, int c,
+                           double *sums, double *products, int isa);
+
+/// y[r, j] = x[r, j]·scale[j] + shift[j] (+ residual[r, j] when non-null) (then max(0, ·) when `relu`).
+void swiftcpc_channel_affine(const float *x, const float *scale, const float *shift, const float *residual, int relu,
+                             float *y, long rows, int c, int isa);
+
+/// out[r, j] = s[j]·g[r, j] + k[j]·x[r, j] + k0[j]: batch norm's input gradient.
+void swiftcpc_channel_combine(const float *g, const float *x, const float *s, const float *k, const float *k0,
+                              float *out, long rows, int c, int isa);
+
 /// The instruction set the kernels run with by default: "avx512", "avx2" or "baseline".
 const char *swiftcpc_kernels_isa(void);
 
