@@ -103,7 +103,7 @@ func addBias(_ bias: Tensor, to y: UnsafeMutablePointer<Float>, rows: Int, chann
 ///   - padding: zeros added on each side, (H, W).
 ///   - dilation: spacing of the kernel taps, (H, W).
 ///   - groups: channel groups; C and O must be divisible by it.
-///   - algorithm: im2col + GEMM, the direct kernels, or the faster one for the shape (`.automatic`).
+///   - algorithm: im2col + GEMM, the direct kernels, Winograd's, or the fastest for the shape (`.automatic`).
 /// - Returns: `[N, Ho, Wo, O]` with `Ho = ⌊(H + 2·padH − dilationH·(KH−1) − 1) / strideH⌋ + 1`, likewise Wo.
 public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
                    padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1,
@@ -128,6 +128,8 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
     let g = geometry
     let direct = DirectConvolution.supports(g) && (!input.requiresGrad || DirectConvolution.supportsInputGradient(g))
     switch algorithm {
+    case .automatic where WinogradConvolution.supports(g) && DirectConvolution.preferred, .winograd:
+        return WinogradConvolution.conv2d(input, weight: weight, bias: bias, geometry: g)
     case .automatic where direct && DirectConvolution.preferred:
         return DirectConvolution.conv2d(input, weight: weight, bias: bias, geometry: g)
     case .direct:

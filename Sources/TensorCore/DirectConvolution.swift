@@ -10,12 +10,17 @@ import Dispatch
 
 /// How `conv2d` computes a convolution.
 public enum ConvolutionAlgorithm: Sendable {
-    /// The direct kernels where they apply (no groups, no dilation, output channels a multiple of 16), else im2col.
+    /// Winograd's kernels where they apply (3×3, stride 1, padding 1, channels multiples of 16), else the direct
+    /// kernels where they apply (no groups, no dilation, output channels a multiple of 16), else im2col; the
+    /// kernels only with AVX2 or AVX-512.
     case automatic
     /// im2col + sgemm, with col2im for the input gradient: every geometry (the oracle of the direct kernels).
     case im2col
     /// The direct kernels; the geometry must be one they support.
     case direct
+    /// Winograd F(2×2, 3×3) (Lavin & Gray 2016): 3×3 kernels at stride 1 with padding 1, channel counts multiples of
+    /// 16; 16 multiplications per 2×2 output tile and channel pair instead of 36.
+    case winograd
 }
 
 enum DirectConvolution {

@@ -12,6 +12,8 @@
 #ifndef SWIFTCPC_KERNELS_H
 #define SWIFTCPC_KERNELS_H
 
+#include <stddef.h>
+
 typedef struct {
     int n, h, w, c, o, kh, kw, sh, sw, ph, pw, ho, wo;
 } swiftcpc_conv_geometry;
@@ -29,6 +31,27 @@ void swiftcpc_conv_backward_input(const float *dy, const float *w_howi, float *d
 /// max(C, O) zero floats.
 void swiftcpc_conv_backward_weight(const float *x, const float *dy, float *dw_hwio, const swiftcpc_conv_geometry *g,
                                    int first, int last, const float *zeros, int isa);
+
+/// Winograd F(2×2, 3×3): 3×3 kernels, stride 1, padding 1, C and O multiples of 16. U is the transformed kernel
+/// [16][C][O] (`swiftcpc_winograd_weights`); `scratch` holds `swiftcpc_winograd_scratch_floats(C, O)` floats per
+/// concurrent call. y[first..<last] = conv(x, w).
+void swiftcpc_winograd_forward(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, int first,
+                               int last, float *scratch, int isa);
+
+/// du[16][C][O] += Σ over samples [first, last) of the transformed weight gradient (then
+/// `swiftcpc_winograd_weight_gradient`).
+void swiftcpc_winograd_backward_weight(const float *x, const float *dy, float *du, const swiftcpc_conv_geometry *g,
+                                       int first, int last, float *scratch, int isa);
+
+/// U [16][C][O] = G g Gᵀ for each kernel g = w[o][c] of PyTorch's [O, C, 3, 3] `w`; with `flipped` the kernel of the
+/// input gradient (rotated by 180°, channel axes swapped) as U [16][O][C].
+void swiftcpc_winograd_weights(const float *w, float *u, int c, int o, int flipped);
+
+/// dw [O, C, 3, 3] (PyTorch's layout) = Gᵀ dU G from the transformed gradient dU [16][C][O].
+void swiftcpc_winograd_weight_gradient(const float *du, float *dw, int c, int o);
+
+/// The scratch floats one concurrent Winograd call needs for C input and O output channels.
+size_t swiftcpc_winograd_scratch_floats(int c, int o);
 
 /// Per channel j of the rows [rows, c] (channels-last): sums[j] += Σ_r v[r, j] and products[j] += Σ_r v[r, j]·b[r, j],
 /// in double, rows in order, where v = a, or with `positive` non-null v = a·[positive > 0] (ReLU's backward), which is

@@ -1,0 +1,302 @@
+// Winograd F(2×2, 3×3) convolution (Lavin & Gray 2016) for 3×3 kernels at stride 1 with one pixel of zero padding,
+// channels-last (see swiftcpc_kernels.h). Each 2×2 output tile is computed from its 4×4 input tile as
+//   Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A,
+// so the 36 multiplications per tile and channel pair of the direct convolution become 16: the products are 16
+// matrix products, one per tile position p, of the transformed input V_p [tiles, C] and the transformed weights
+// U_p [C, O]. Tiles are taken in blocks of TB (across rows and samples); a block's V and M = V·U live in a scratch
+// buffer, and the products run in the direct kernels' register blocking (`pix` tiles × up to 2 vectors of 16
+// output channels, one broadcast per input channel).
+//
+// The weight gradient is dU_p = Σ_tiles V_pᵀ · dM_p with dM = A dY Aᵀ, then dg = Gᵀ dU G; the input gradient is the
+// forward convolution of dy with the kernel flipped and its channel axes swapped.
+//
+// Transforms (Lavin & Gray's F(2, 3)):
+//   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],  Aᵀ = [1 1 1 0; 0 1 −1 −1].
+#include "swiftcpc_kernels.h"
+#include "isa.h"
+
+#include <stddef.h>
+
+#pragma clang diagnostic ignored "-Wpsabi"
+
+typedef float v16 __attribute__((ext_vector_type(16)));
+
+#define TB 32
+#define PIX 8
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE v16 load16(const float *p) { v16 v; __builtin_memcpy(&v, p, sizeof v); return v; }
+INLINE void store16(float *p, v16 v) { __builtin_memcpy(p, &v, sizeof v); }
+INLINE v16 madd(v16 a, v16 b, v16 c, int fused) { return fused ? __builtin_elementwise_fma(a, b, c) : a * b + c; }
+
+size_t swiftcpc_winograd_scratch_floats(int c, int o) { return (size_t)16 * TB * (size_t)(c + o); }
+
+/// Tile t of the flattened [N, ⌈H/2⌉, ⌈W/2⌉] grid: its sample's first pixel and the top-left output pixel.
+INLINE void tile_origin(const swiftcpc_conv_geometry *g, ptrdiff_t t, ptrdiff_t *sample, int *y0, int *x0) {
+    const int th = (g->h + 1) / 2, tw = (g->w + 1) / 2;
+    const ptrdiff_t per = (ptrdiff_t)th * tw, n = t / per, r = t % per;
+    *sample = n * g->h * g->w;
+    *y0 = (int)(r / tw) * 2;
+    *x0 = (int)(r % tw) * 2;
+}
+
+/// V[p][t][c0 ..< c0 + 16] = (Bᵀ d B)_p for the 4×4 input tile at (y0 − 1, x0 − 1), zeros outside the image.
+INLINE void input_transform(const float *x, const swiftcpc_conv_geometry *g, ptrdiff_t sample, int y0, int x0, int c0,
+                            float *v, ptrdiff_t plane_stride) {
+    const int C = g->c;
+    v16 d[4][4];
+    for (int i = 0; i < 4; i++) {
+        const int iy = y0 - 1 + i;
+        for (int j = 0; j < 4; j++) {
+            const int ix = x0 - 1 + j;
+            d[i][j] = (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+                          ? (v16)(0.0f)
+                          : load16(x + (sample + (ptrdiff_t)iy * g->w + ix) * C + c0);
+        }
+    }
+    v16 r[4][4];
+    for (int j = 0; j < 4; j++) {
+        r[0][j] = d[0][j] - d[2][j];
+        r[1][j] = d[1][j] + d[2][j];
+        r[2][j] = d[2][j] - d[1][j];
+        r[3][j] = d[1][j] - d[3][j];
+    }
+    for (int i = 0; i < 4; i++) {
+        store16(v + (4 * i + 0) * plane_stride, r[i][0] - r[i][2]);
+        store16(v + (4 * i + 1) * plane_stride, r[i][1] + r[i][2]);
+        store16(v + (4 * i + 2) * plane_stride, r[i][2] - r[i][1]);
+        store16(v + (4 * i + 3) * plane_stride, r[i][1] - r[i][3]);
+    }
+}
+
+/// The block's tiles' V: [16][TB][C], rows of tiles past `count` zero.
+INLINE void transform_block(const float *x, const swiftcpc_conv_geometry *g, ptrdiff_t t0, int count, float *v) {
+    const int C = g->c;
+    const ptrdiff_t plane = (ptrdiff_t)TB * C;
+    for (int t = 0; t < TB; t++) {
+        if (t >= count) {
+            for (int p = 0; p < 16; p++)
+                for (int c0 = 0; c0 < C; c0 += 16) store16(v + p * plane + (ptrdiff_t)t * C + c0, (v16)(0.0f));
+            continue;
+        }
+        ptrdiff_t sample;
+        int y0, x0;
+        tile_origin(g, t0 + t, &sample, &y0, &x0);
+        for (int c0 = 0; c0 < C; c0 += 16) input_transform(x, g, sample, y0, x0, c0, v + (ptrdiff_t)t * C + c0, plane);
+    }
+}
+
+INLINE void forward_impl(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, int first, int last,
+                         float *scratch, const int pix, const int ob_count, const int fused) {
+    const int C = g->c, O = g->o;
+    const ptrdiff_t per = (ptrdiff_t)((g->h + 1) / 2) * ((g->w + 1) / 2);
+    const ptrdiff_t begin = first * per, end = last * per;
+    float *v = scratch, *m = scratch + (ptrdiff_t)16 * TB * C;
+    const ptrdiff_t vplane = (ptrdiff_t)TB * C, mplane = (ptrdiff_t)TB * O;
+    for (ptrdiff_t t0 = begin; t0 < end; t0 += TB) {
+        const int count = end - t0 < TB ? (int)(end - t0) : TB;
+        transform_block(x, g, t0, count, v);
+        for (int p = 0; p < 16; p++) {
+            const float *up = u + (ptrdiff_t)p * C * O, *vp = v + p * vplane;
+            float *mp = m + p * mplane;
+            for (int ob = 0; ob < O; ob += 16 * ob_count) {
+                for (int ts = 0; ts < count; ts += pix) {
+                    v16 acc[PIX][2];
+                    for (int q = 0; q < pix; q++) for (int k = 0; k < ob_count; k++) acc[q][k] = (v16)(0.0f);
+                    const float *vrow = vp + (ptrdiff_t)ts * C;
+                    for (int c = 0; c < C; c++) {
+                        v16 wv[2];
+                        for (int k = 0; k < ob_count; k++) wv[k] = load16(up + (ptrdiff_t)c * O + ob + 16 * k);
+                        for (int q = 0; q < pix; q++) {
+                            const v16 s = (v16)(vrow[(ptrdiff_t)q * C + c]);
+                            for (int k = 0; k < ob_count; k++) acc[q][k] = madd(s, wv[k], acc[q][k], fused);
+                        }
+                    }
+                    for (int q = 0; q < pix; q++)
+                        for (int k = 0; k < ob_count; k++) store16(mp + (ptrdiff_t)(ts + q) * O + ob + 16 * k, acc[q][k]);
+                }
+            }
+        }
+        // Y = Aᵀ M A, the pixels inside the image written.
+        for (int t = 0; t < count; t++) {
+            ptrdiff_t sample;
+            int y0, x0;
+            tile_origin(g, t0 + t, &sample, &y0, &x0);
+            for (int o0 = 0; o0 < O; o0 += 16) {
+                v16 s[2][4];
+                for (int j = 0; j < 4; j++) {
+                    const v16 m0 = load16(m + (0 * 4 + j) * mplane + (ptrdiff_t)t * O + o0);
+                    const v16 m1 = load16(m + (1 * 4 + j) * mplane + (ptrdiff_t)t * O + o0);
+                    const v16 m2 = load16(m + (2 * 4 + j) * mplane + (ptrdiff_t)t * O + o0);
+                    const v16 m3 = load16(m + (3 * 4 + j) * mplane + (ptrdiff_t)t * O + o0);
+                    s[0][j] = m0 + m1 + m2;
+                    s[1][j] = m1 - m2 - m3;
+                }
+                for (int i = 0; i < 2; i++) {
+                    const int oy = y0 + i;
+                    if (oy >= g->h) continue;
+                    const v16 out[2] = {s[i][0] + s[i][1] + s[i][2], s[i][1] - s[i][2] - s[i][3]};
+                    for (int j = 0; j < 2; j++) {
+                        const int ox = x0 + j;
+                        if (ox < g->w) store16(y + (sample + (ptrdiff_t)oy * g->w + ox) * O + o0, out[j]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+INLINE void backward_weight_impl(const float *x, const float *dy, float *du, const swiftcpc_conv_geometry *g, int first,
+                                 int last, float *scratch, const int pix, const int ob_count, const int fused) {
+    const int C = g->c, O = g->o;
+    const ptrdiff_t per = (ptrdiff_t)((g->h + 1) / 2) * ((g->w + 1) / 2);
+    const ptrdiff_t begin = first * per, end = last * per;
+    float *v = scratch, *dm = scratch + (ptrdiff_t)16 * TB * C;
+    const ptrdiff_t vplane = (ptrdiff_t)TB * C, mplane = (ptrdiff_t)TB * O;
+    for (ptrdiff_t t0 = begin; t0 < end; t0 += TB) {
+        const int count = end - t0 < TB ? (int)(end - t0) : TB;
+        transform_block(x, g, t0, count, v);
+        // dM = A dY Aᵀ per tile (dY zero outside the image and past `count`).
+        for (int t = 0; t < TB; t++) {
+            ptrdiff_t sample = 0;
+            int y0 = 0, x0 = 0;
+            if (t < count) tile_origin(g, t0 + t, &sample, &y0, &x0);
+            for (int o0 = 0; o0 < O; o0 += 16) {
+                v16 e[2][2];
+                for (int i = 0; i < 2; i++)
+                    for (int j = 0; j < 2; j++) {
+                        const int oy = y0 + i, ox = x0 + j;
+                        e[i][j] = (t >= count || oy >= g->h || ox >= g->w)
+                                      ? (v16)(0.0f)
+                                      : load16(dy + (sample + (ptrdiff_t)oy * g->w + ox) * O + o0);
+                    }
+                v16 a[4][2];
+                for (int j = 0; j < 2; j++) {
+                    a[0][j] = e[0][j];
+                    a[1][j] = e[0][j] + e[1][j];
+                    a[2][j] = e[0][j] - e[1][j];
+                    a[3][j] = -e[1][j];
+                }
+                for (int i = 0; i < 4; i++) {
+                    float *row = dm + (ptrdiff_t)t * O + o0;
+                    store16(row + (4 * i + 0) * mplane, a[i][0]);
+                    store16(row + (4 * i + 1) * mplane, a[i][0] + a[i][1]);
+                    store16(row + (4 * i + 2) * mplane, a[i][0] - a[i][1]);
+                    store16(row + (4 * i + 3) * mplane, -a[i][1]);
+                }
+            }
+        }
+        // dU_p[c][o] += Σ_t V_p[t][c] · dM_p[t][o].
+        for (int p = 0; p < 16; p++) {
+            const float *vp = v + p * vplane, *mp = dm + p * mplane;
+            float *dup = du + (ptrdiff_t)p * C * O;
+            for (int ob = 0; ob < O; ob += 16 * ob_count) {
+                for (int ts = 0; ts < count; ts += pix) {
+                    v16 gv[PIX][2];
+                    for (int q = 0; q < pix; q++)
+                        for (int k = 0; k < ob_count; k++) gv[q][k] = load16(mp + (ptrdiff_t)(ts + q) * O + ob + 16 * k);
+                    const float *vrow = vp + (ptrdiff_t)ts * C;
+                    for (int c = 0; c < C; c++) {
+                        float *row = dup + (ptrdiff_t)c * O + ob;
+                        v16 acc[2];
+                        for (int k = 0; k < ob_count; k++) acc[k] = load16(row + 16 * k);
+                        for (int q = 0; q < pix; q++) {
+                            const v16 s = (v16)(vrow[(ptrdiff_t)q * C + c]);
+                            for (int k = 0; k < ob_count; k++) acc[k] = madd(s, gv[q][k], acc[k], fused);
+                        }
+                        for (int k = 0; k < ob_count; k++) store16(row + 16 * k, acc[k]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#define DEFINE_VARIANT(suffix, attributes, fused, pix, wide)                                                          \
+    attributes static void forward_##suffix(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, \
+                                            int first, int last, float *scratch) {                                    \
+        if (wide && g->o % 32 == 0) forward_impl(x, u, y, g, first, last, scratch, pix, 2, fused);                    \
+        else forward_impl(x, u, y, g, first, last, scratch, pix, 1, fused);                                           \
+    }                                                                                                                 \
+    attributes static void backward_weight_##suffix(const float *x, const float *dy, float *du,                       \
+                                                    const swiftcpc_conv_geometry *g, int first, int last,             \
+                                                    float *scratch) {                                                 \
+        if (wide && g->o % 32 == 0) backward_weight_impl(x, dy, du, g, first, last, scratch, pix, 2, fused);          \
+        else backward_weight_impl(x, dy, du, g, first, last, scratch, pix, 1, fused);                                 \
+    }
+
+DEFINE_VARIANT(baseline, , 0, 4, 0)
+#if defined(__x86_64__)
+DEFINE_VARIANT(avx2, __attribute__((target("avx2,fma"))), 1, 4, 0)
+DEFINE_VARIANT(avx512, __attribute__((target("avx512f,avx512vl,avx2,fma"))), 1, 8, 1)
+#define DISPATCH(name, ...)                                                                                           \
+    do {                                                                                                              \
+        switch (swiftcpc_isa_level(isa)) {                                                                            \
+        case 2: name##_avx512(__VA_ARGS__); return;                                                                   \
+        case 1: name##_avx2(__VA_ARGS__); return;                                                                     \
+        default: name##_baseline(__VA_ARGS__); return;                                                                \
+        }                                                                                                             \
+    } while (0)
+#else
+#define DISPATCH(name, ...) ((void)isa, name##_baseline(__VA_ARGS__))
+#endif
+
+void swiftcpc_winograd_forward(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, int first,
+                               int last, float *scratch, int isa) {
+    DISPATCH(forward, x, u, y, g, first, last, scratch);
+}
+
+void swiftcpc_winograd_backward_weight(const float *x, const float *dy, float *du, const swiftcpc_conv_geometry *g,
+                                       int first, int last, float *scratch, int isa) {
+    DISPATCH(backward_weight, x, dy, du, g, first, last, scratch);
+}
+
+void swiftcpc_winograd_weights(const float *w, float *u, int c, int o, int flipped) {
+    for (int oc = 0; oc < o; oc++) {
+        for (int ic = 0; ic < c; ic++) {
+            // g[i][j] = w[oc][ic][i][j], or for the input gradient w[oc][ic][2 − i][2 − j] stored as U[p][oc][ic]
+            // (its input channels are the forward's outputs).
+            float k[3][3];
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++)
+                    k[i][j] = flipped ? w[((oc * c + ic) * 3 + 2 - i) * 3 + 2 - j] : w[((oc * c + ic) * 3 + i) * 3 + j];
+            float a[4][3];
+            for (int j = 0; j < 3; j++) {
+                a[0][j] = k[0][j];
+                a[1][j] = 0.5f * (k[0][j] + k[1][j] + k[2][j]);
+                a[2][j] = 0.5f * (k[0][j] - k[1][j] + k[2][j]);
+                a[3][j] = k[2][j];
+            }
+            for (int i = 0; i < 4; i++) {
+                const float b[4] = {a[i][0], 0.5f * (a[i][0] + a[i][1] + a[i][2]), 0.5f * (a[i][0] - a[i][1] + a[i][2]), a[i][2]};
+                for (int j = 0; j < 4; j++) {
+                    const ptrdiff_t at = flipped ? ((ptrdiff_t)(4 * i + j) * o + oc) * c + ic
+                                                 : ((ptrdiff_t)(4 * i + j) * c + ic) * o + oc;
+                    u[at] = b[j];
+                }
+            }
+        }
+    }
+}
+
+void swiftcpc_winograd_weight_gradient(const float *du, float *dw, int c, int o) {
+    for (int oc = 0; oc < o; oc++) {
+        for (int ic = 0; ic < c; ic++) {
+            float e[4][4];
+            for (int p = 0; p < 16; p++) e[p / 4][p % 4] = du[((ptrdiff_t)p * c + ic) * o + oc];
+            // Gᵀ e G: Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1].
+            float a[3][4];
+            for (int j = 0; j < 4; j++) {
+                a[0][j] = e[0][j] + 0.5f * (e[1][j] + e[2][j]);
+                a[1][j] = 0.5f * (e[1][j] - e[2][j]);
+                a[2][j] = 0.5f * (e[1][j] + e[2][j]) + e[3][j];
+            }
+            for (int i = 0; i < 3; i++) {
+                float *out = dw + ((ptrdiff_t)oc * c + ic) * 9 + 3 * i;
+                out[0] = a[i][0] + 0.5f * (a[i][1] + a[i][2]);
+                out[1] = 0.5f * (a[i][1] - a[i][2]);
+                out[2] = 0.5f * (a[i][1] + a[i][2]) + a[i][3];
+            }
+        }
+    }
+}

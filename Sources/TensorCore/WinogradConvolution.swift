@@ -1,0 +1,83 @@
+// Winograd F(2×2, 3×3) convolution: TensorCore's side of the CKernels kernels (conv_winograd.c), for the 3×3,
+// stride-1, padding-1 convolutions that make up most of a ResNet's work. The multiplications per output pixel fall
+// from 9·C·O to 4·C·O (16 per 2×2 tile instead of 36); the input gradient is the same kernel run on dy with the
+// flipped kernel, the weight gradient a sum over tiles of transformed inputs times transformed output gradients.
+//
+// Glossary as in Convolution.swift: N batch, H/W height/width, C input channels, O output channels. Input
+// [N, H, W, C], weight [O, C, 3, 3] (PyTorch), output [N, H, W, O].
+
+import CKernels
+
+enum WinogradConvolution {
+    /// Whether this convolution is one the Winograd kernels compute: 3×3, stride 1, padding 1, no dilation or groups,
+    /// input and output channels multiples of 16.
+    static func supports(_ g: ConvolutionGeometry) -> Bool {
+        g.groups == 1 && g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideH == 1 && g.strideW == 1
+            && g.padH == 1 && g.padW == 1 && g.dilationH == 1 && g.dilationW == 1
+            && g.channels % 16 == 0 && g.outputChannels % 16 == 0
+    }
+
+    /// The convolution of `input` with `weight` (+ `bias`), recorded for backward.
+    /// `instructionSet`: 0 baseline, 1 AVX2, 2 AVX-512, −1 the best the processor has (tests compare the variants).
+    static func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvolutionGeometry,
+                       instructionSet isa: Int32 = -1) -> Tensor {
+        precondition(supports(g), "conv2d: the Winograd kernels need a 3×3 kernel, stride 1, padding 1 and channel counts divisible by 16, found \(weight.shape) on \(input.shape)")
+        let (c, o) = (g.channels, g.outputChannels)
+        let parts = partCount(g.batch, minimumPerPart: 1)
+        let scratchFloats = swiftcpc_winograd_scratch_floats(Int32(c), Int32(o))
+        let scratch = Tensor.uninitialized([parts, scratchFloats])
+        let transformed = Tensor.uninitialized([16, c, o])
+        swiftcpc_winograd_weights(weight.storage.pointer, transformed.storage.pointer, Int32(c), Int32(o), 0)
+        let result = Tensor.uninitialized([g.batch, g.height, g.width, o])
+        var geometry = DirectConvolution.cGeometry(g)
+        let x = input.storage.pointer, u = transformed.storage.pointer, y = result.storage.pointer
+        let s = scratch.storage.pointer
+        parallelParts(g.batch, parts: parts) { part, samples in
+            swiftcpc_winograd_forward(x, u, y, &geometry, Int32(samples.lowerBound), Int32(samples.upperBound),
+                                      s + part * scratchFloats, isa)
+        }
+        if let bias { addBias(bias, to: y, rows: g.batch * g.outputPixels, channels: o) }
+        var inputs = [input, weight]
+        if let bias { inputs.append(bias) }
+        return Tensor.record(result, inputs: inputs) { gradOutput, _ in
+            let gy = gradOutput.storage.pointer, s = scratch.storage.pointer
+            var gradInput: Tensor?, gradWeight: Tensor?, gradBias: Tensor?
+            if input.requiresGrad {
+                // dx = conv(dy, w rotated by 180° with its channel axes swapped): the forward kernel with C and O swapped.
+                var swapped = DirectConvolution.cGeometry(g)
+                (swapped.c, swapped.o) = (Int32(o), Int32(c))
+                let flipped = Tensor.uninitialized([16, o, c])
+                swiftcpc_winograd_weights(weight.storage.pointer, flipped.storage.pointer, Int32(c), Int32(o), 1)
+                let gx = Tensor.uninitialized(input.shape)
+                let u = flipped.storage.pointer, dx = gx.storage.pointer
+                parallelParts(g.batch, parts: parts) { part, samples in
+                    swiftcpc_winograd_forward(gy, u, dx, &swapped, Int32(samples.lowerBound), Int32(samples.upperBound),
+                                              s + part * scratchFloats, isa)
+                }
+                gradInput = gx
+            }
+            if weight.requiresGrad {
+                // One transformed partial per part, added in part order, then dw = Gᵀ dU G.
+                let size = 16 * c * o
+                let partial = Tensor.zeros([parts, size])
+                let du = partial.storage.pointer
+                var geometry = DirectConvolution.cGeometry(g)
+                parallelParts(g.batch, parts: parts) { part, samples in
+                    swiftcpc_winograd_backward_weight(x, gy, du + part * size, &geometry, Int32(samples.lowerBound),
+                                                      Int32(samples.upperBound), s + part * scratchFloats, isa)
+                }
+                for part in 1..<max(parts, 1) {
+                    let source = du + part * size
+                    for index in 0..<size { du[index] += source[index] }
+                }
+                let gw = Tensor.uninitialized(weight.shape)
+                swiftcpc_winograd_weight_gradient(du, gw.storage.pointer, Int32(c), Int32(o))
+                gradWeight = gw
+            }
+            if let bias, bias.requiresGrad {
+                gradBias = gradOutput.reshaped([g.batch * g.outputPixels, o]).sum(alongAxis: 0)
+            }
+            return bias == nil ? [gradInput, gradWeight] : [gradInput, gradWeight, gradBias]
+        }
+    }
+}
