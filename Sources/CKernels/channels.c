@@ -96,7 +96,7 @@ INLINE void combine_impl(const float *g, const float *x, const float *s, const f
     }
 }
 
-#define DEFINE_VARIANT(suffix, attributes)                                                                            \
+#define DEFINE_VARIANT(suffix, attributes, fused, pix, wide)                                                          \
     attributes static void sums_##suffix(const float *a, const float *positive, const float *b, float *masked,         \
                                          ptrdiff_t rows, int c, double *sums, double *products) {                    \
         sums_impl(a, positive, b, masked, rows, c, sums, products);                                                   \
@@ -110,33 +110,19 @@ INLINE void combine_impl(const float *g, const float *x, const float *s, const f
         combine_impl(g, x, s, k, k0, out, rows, c);                                                                   \
     }
 
-DEFINE_VARIANT(baseline, )
-#if defined(__x86_64__)
-DEFINE_VARIANT(avx2, __attribute__((target("avx2,fma"))))
-DEFINE_VARIANT(avx512, __attribute__((target("avx512f,avx512vl,avx2,fma"))))
-#define DISPATCH(name, ...)                                                                                           \
-    do {                                                                                                              \
-        switch (swiftcpc_isa_level(isa)) {                                                                            \
-        case 2: name##_avx512(__VA_ARGS__); return;                                                                   \
-        case 1: name##_avx2(__VA_ARGS__); return;                                                                     \
-        default: name##_baseline(__VA_ARGS__); return;                                                                \
-        }                                                                                                             \
-    } while (0)
-#else
-#define DISPATCH(name, ...) ((void)isa, name##_baseline(__VA_ARGS__))
-#endif
+SWIFTCPC_INSTANTIATE(DEFINE_VARIANT)
 
 void swiftcpc_channel_sums(const float *a, const float *positive, const float *b, float *masked, long rows, int c,
                            double *sums, double *products, int isa) {
-    DISPATCH(sums, a, positive, b, masked, rows, c, sums, products);
+    SWIFTCPC_DISPATCH(sums, a, positive, b, masked, rows, c, sums, products);
 }
 
 void swiftcpc_channel_affine(const float *x, const float *scale, const float *shift, const float *residual, int relu,
                              float *y, long rows, int c, int isa) {
-    DISPATCH(affine, x, scale, shift, residual, relu, y, rows, c);
+    SWIFTCPC_DISPATCH(affine, x, scale, shift, residual, relu, y, rows, c);
 }
 
 void swiftcpc_channel_combine(const float *g, const float *x, const float *s, const float *k, const float *k0,
                               float *out, long rows, int c, int isa) {
-    DISPATCH(combine, g, x, s, k, k0, out, rows, c);
+    SWIFTCPC_DISPATCH(combine, g, x, s, k, k0, out, rows, c);
 }

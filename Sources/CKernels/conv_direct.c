@@ -224,8 +224,7 @@ INLINE void backward_weight_impl(const float *x, const float *dy, float *dw, con
     }
 }
 
-// One set of entry points per instruction set. `pix` pixels × up to 2 (`wide`) vectors of 16 channels per register
-// block: 8 × 2 fills AVX-512's 32 registers; with AVX2 a 16-float vector is two of only 16 registers, so 4 × 1.
+// One set of entry points per instruction set (isa.h): `pix` pixels × up to 2 (`wide`) vectors of 16 channels.
 #define DEFINE_VARIANT(suffix, attributes, fused, pix, wide)                                                          \
     attributes static void forward_##suffix(const float *x, const float *w, float *y, const swiftcpc_conv_geometry *g, \
                                             int first, int last, const float *zeros) {                              \
@@ -244,50 +243,38 @@ INLINE void backward_weight_impl(const float *x, const float *dy, float *dw, con
         else backward_weight_impl(x, dy, dw, g, first, last, zeros, pix, 1, fused);                                   \
     }
 
-DEFINE_VARIANT(baseline, , 0, 4, 0)
-#if defined(__x86_64__)
-DEFINE_VARIANT(avx2, __attribute__((target("avx2,fma"))), 1, 4, 0)
-DEFINE_VARIANT(avx512, __attribute__((target("avx512f,avx512vl,avx2,fma"))), 1, 8, 1)
+SWIFTCPC_INSTANTIATE(DEFINE_VARIANT)
 
+#if defined(__x86_64__)
 static int best_level(void) {
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) return 2;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
     return 0;
 }
-/// The requested instruction set (0 baseline, 1 AVX2, 2 AVX-512; negative: the best), lowered to what the processor has.
 int swiftcpc_isa_level(int requested) {
     int best = best_level();
     return requested < 0 || requested > best ? best : requested;
 }
-#define DISPATCH(name, ...)                                                                                           \
-    do {                                                                                                              \
-        switch (swiftcpc_isa_level(isa)) {                                                                                            \
-        case 2: name##_avx512(__VA_ARGS__); return;                                                                   \
-        case 1: name##_avx2(__VA_ARGS__); return;                                                                     \
-        default: name##_baseline(__VA_ARGS__); return;                                                                \
-        }                                                                                                             \
-    } while (0)
+#else
+int swiftcpc_isa_level(int requested) { (void)requested; return 0; }
+#endif
+
 const char *swiftcpc_kernels_isa(void) {
     static const char *names[] = {"baseline", "avx2", "avx512"};
     return names[swiftcpc_isa_level(-1)];
 }
-#else
-int swiftcpc_isa_level(int requested) { (void)requested; return 0; }
-#define DISPATCH(name, ...) ((void)isa, name##_baseline(__VA_ARGS__))
-const char *swiftcpc_kernels_isa(void) { return "baseline"; }
-#endif
 
 void swiftcpc_conv_forward(const float *x, const float *w_hwio, float *y, const swiftcpc_conv_geometry *g,
                            int first, int last, const float *zeros, int isa) {
-    DISPATCH(forward, x, w_hwio, y, g, first, last, zeros);
+    SWIFTCPC_DISPATCH(forward, x, w_hwio, y, g, first, last, zeros);
 }
 
 void swiftcpc_conv_backward_input(const float *dy, const float *w_howi, float *dx, const swiftcpc_conv_geometry *g,
                                   int first, int last, const float *zeros, float *scratch, int isa) {
-    DISPATCH(backward_input, dy, w_howi, dx, g, first, last, zeros, scratch);
+    SWIFTCPC_DISPATCH(backward_input, dy, w_howi, dx, g, first, last, zeros, scratch);
 }
 
 void swiftcpc_conv_backward_weight(const float *x, const float *dy, float *dw_hwio, const swiftcpc_conv_geometry *g,
                                    int first, int last, const float *zeros, int isa) {
-    DISPATCH(backward_weight, x, dy, dw_hwio, g, first, last, zeros);
+    SWIFTCPC_DISPATCH(backward_weight, x, dy, dw_hwio, g, first, last, zeros);
 }

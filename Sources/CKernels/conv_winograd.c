@@ -225,30 +225,16 @@ INLINE void backward_weight_impl(const float *x, const float *dy, float *du, con
         else backward_weight_impl(x, dy, du, g, first, last, scratch, pix, 1, fused);                                 \
     }
 
-DEFINE_VARIANT(baseline, , 0, 4, 0)
-#if defined(__x86_64__)
-DEFINE_VARIANT(avx2, __attribute__((target("avx2,fma"))), 1, 4, 0)
-DEFINE_VARIANT(avx512, __attribute__((target("avx512f,avx512vl,avx2,fma"))), 1, 8, 1)
-#define DISPATCH(name, ...)                                                                                           \
-    do {                                                                                                              \
-        switch (swiftcpc_isa_level(isa)) {                                                                            \
-        case 2: name##_avx512(__VA_ARGS__); return;                                                                   \
-        case 1: name##_avx2(__VA_ARGS__); return;                                                                     \
-        default: name##_baseline(__VA_ARGS__); return;                                                                \
-        }                                                                                                             \
-    } while (0)
-#else
-#define DISPATCH(name, ...) ((void)isa, name##_baseline(__VA_ARGS__))
-#endif
+SWIFTCPC_INSTANTIATE(DEFINE_VARIANT)
 
 void swiftcpc_winograd_forward(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, int first,
                                int last, float *scratch, int isa) {
-    DISPATCH(forward, x, u, y, g, first, last, scratch);
+    SWIFTCPC_DISPATCH(forward, x, u, y, g, first, last, scratch);
 }
 
 void swiftcpc_winograd_backward_weight(const float *x, const float *dy, float *du, const swiftcpc_conv_geometry *g,
                                        int first, int last, float *scratch, int isa) {
-    DISPATCH(backward_weight, x, dy, du, g, first, last, scratch);
+    SWIFTCPC_DISPATCH(backward_weight, x, dy, du, g, first, last, scratch);
 }
 
 void swiftcpc_winograd_weights(const float *w, float *u, int c, int o, int flipped) {

@@ -1,7 +1,8 @@
 // Fused batch normalisation over channels-last data in training mode: one pass for the per-channel Σx and Σx², one
 // for y, and a hand-written backward of two passes that recomputes x̂ from x (it dominates the image-pair methods'
-// steps once the convolutions are fast). Each pass is split by rows across the threads, with per-thread partial sums
-// combined in a fixed order.
+// steps once the convolutions are fast), with ReLU's mask applied in its first pass. Each pass is a vector kernel of
+// CKernels (channels.c) over a part of the rows, one part per thread, with per-part partial sums combined in a fixed
+// order.
 //
 // Glossary: M = N·H·W rows (every axis but the last), C channels.
 
