@@ -23,8 +23,6 @@ public enum BufferCache {
         /// Free buffers (addresses) by byte count, the last freed last.
         var free: [Int: [UInt]] = [:]
         var bytes = 0
-        var hits = 0
-        var misses = 0
     }
 
     private static let state = Mutex(State())
@@ -33,12 +31,8 @@ public enum BufferCache {
     static func take(byteCount: Int) -> UnsafeMutableRawPointer? {
         guard byteCount >= minimumBytes else { return nil }
         let address: UInt? = state.withLock { state in
-            guard let address = state.free[byteCount]?.popLast() else {
-                state.misses += 1
-                return nil
-            }
+            guard let address = state.free[byteCount]?.popLast() else { return nil }
             state.bytes -= byteCount
-            state.hits += 1
             return address
         }
         return address.flatMap { UnsafeMutableRawPointer(bitPattern: $0) }
@@ -54,11 +48,6 @@ public enum BufferCache {
             return true
         }
         if !kept { buffer.deallocate() }
-    }
-
-    /// The bytes held now, and how many requests of cacheable size found a buffer (hits) or not (misses).
-    public static var statistics: (bytes: Int, hits: Int, misses: Int) {
-        state.withLock { ($0.bytes, $0.hits, $0.misses) }
     }
 
     /// How many free buffers of exactly `byteCount` bytes the cache holds.

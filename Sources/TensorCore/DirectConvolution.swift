@@ -120,10 +120,7 @@ enum DirectConvolution {
                     swiftcpc_conv_backward_weight(x, gy, dw + part * size, &geometry, Int32(samples.lowerBound),
                                                   Int32(samples.upperBound), z, isa)
                 }
-                for part in 1..<parts {
-                    let source = dw + part * size
-                    for index in 0..<size { dw[index] += source[index] }
-                }
+                addPartials(dw, parts: parts, size: size)
                 let gw = Tensor.uninitialized(weight.shape)
                 permute(gw.storage.pointer, .hwio, dw, geometry: g, toPyTorch: true)
                 gradWeight = gw

@@ -66,10 +66,7 @@ enum WinogradConvolution {
                     swiftcpc_winograd_backward_weight(x, gy, du + part * size, &geometry, Int32(samples.lowerBound),
                                                       Int32(samples.upperBound), s + part * scratchFloats, isa)
                 }
-                for part in 1..<parts {
-                    let source = du + part * size
-                    for index in 0..<size { du[index] += source[index] }
-                }
+                addPartials(du, parts: parts, size: size)
                 let gw = Tensor.uninitialized(weight.shape)
                 swiftcpc_winograd_weight_gradient(du, gw.storage.pointer, Int32(c), Int32(o))
                 gradWeight = gw
