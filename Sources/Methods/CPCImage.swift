@@ -67,6 +67,10 @@ public struct CPCImageConfig: MethodConfig {
     public var contextLayers = 3
     /// K; nil: grid height − 2 (at least 1).
     public var predictionSteps: Int? = nil
+    /// The nearest offset predicted: 1 predicts every k = 1…K; 2 skips the neighbouring patch, which shares pixels
+    /// with the context's own patch when patches overlap (CPC v2 skips the overlapping rows: otherwise the easiest
+    /// way to pick the neighbour is to match the shared pixels).
+    public var firstStep = 1
     /// The directions predicted (each with its own context and heads); CPC v2 uses several.
     public var directions: [GridDirection] = [.down]
 
@@ -75,7 +79,7 @@ public struct CPCImageConfig: MethodConfig {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case channels, normalization, directions
         case contextHidden = "context_hidden", predictionSteps = "prediction_steps", context
-        case contextLayers = "context_layers"
+        case contextLayers = "context_layers", firstStep = "first_step"
     }
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -88,6 +92,11 @@ public struct CPCImageConfig: MethodConfig {
         contextLayers = try c.value(.contextLayers, default: d.contextLayers)
         if contextLayers < 1 { throw decoder.invalid("context_layers", "must be positive, found \(contextLayers)") }
         predictionSteps = try c.decodeIfPresent(Int.self, forKey: .predictionSteps)
+        firstStep = try c.value(.firstStep, default: d.firstStep)
+        if firstStep < 1 { throw decoder.invalid("first_step", "must be positive, found \(firstStep)") }
+        if let predictionSteps, firstStep > predictionSteps {
+            throw decoder.invalid("first_step", "must be at most prediction_steps (\(predictionSteps)), found \(firstStep)")
+        }
         directions = try c.value(.directions, default: d.directions)
         if channels.isEmpty || channels.contains(where: { $0 < 1 }) {
             throw decoder.invalid("channels", "must be one or more positive widths, found \(channels)")
@@ -105,17 +114,26 @@ public struct CPCImageConfig: MethodConfig {
     /// K for a grid of `rows` × `columns` (steps beyond a direction's length are dropped there).
     public func steps(rows: Int, columns: Int) -> Int {
         let longest = directions.map { [.down, .up].contains($0) ? rows : columns }.max() ?? rows
-        return min(predictionSteps ?? max(1, rows - 2), max(1, longest - 1))
+        return min(predictionSteps ?? max(firstStep, rows - 2), max(1, longest - 1))
+    }
+
+    /// The offsets predicted on a `rows` × `columns` grid: `firstStep`…K (empty when the grid is too short).
+    public func predictedSteps(rows: Int, columns: Int) -> ClosedRange<Int>? {
+        let last = steps(rows: rows, columns: columns)
+        return firstStep <= last ? firstStep...last : nil
     }
 }
 
 /// The networks: `encoder.stem`, `encoder.stem_norm`, `encoder.block{i}`, `context.{direction}` (GRU, or
-/// `context.{direction}.conv{i}` for the masked-conv context), `predictors.{direction}.{k-1}` (W_k, no bias).
+/// `context.{direction}.conv{i}` for the masked-conv context), `predictors.{direction}.{k-1}` (W_k, no bias, for
+/// k = `firstStep`…K).
 public final class CPCImageModel: Layer {
     /// The config the networks were built from.
     public let config: CPCImageConfig
     /// The patch grid's rows and columns, and K.
     public let rows: Int, columns: Int, steps: Int
+    /// The offsets predicted, `config.firstStep`…K.
+    public let predictedSteps: ClosedRange<Int>
     /// The per-patch 3×3 stem convolution.
     public let stem: Conv2d
     /// The stem's normalisation.
@@ -124,7 +142,7 @@ public final class CPCImageModel: Layer {
     public let blocks: [ResidualBlock]
     /// One context per direction (a GRU or a `MaskedConvContext`).
     public let contexts: [any Layer]
-    /// Per direction, W_k for k = 1…K.
+    /// Per direction, W_k for k = `firstStep`…K (index k − `firstStep`).
     public let predictors: [[Linear]]
     public var isTraining = true
 
@@ -134,6 +152,10 @@ public final class CPCImageModel: Layer {
         self.config = config
         (self.rows, self.columns) = (rows, columns)
         steps = config.steps(rows: rows, columns: columns)
+        guard let predicted = config.predictedSteps(rows: rows, columns: columns) else {
+            preconditionFailure("first_step \(config.firstStep) is beyond K = \(steps) on a \(rows)×\(columns) grid")
+        }
+        predictedSteps = predicted
         let width = config.channels
         stem = Conv2d(inputChannels: imageChannels, outputChannels: width[0], kernelSize: (3, 3), padding: (1, 1),
                       bias: config.normalization == .none, generator: &generator)
@@ -150,7 +172,7 @@ public final class CPCImageModel: Layer {
                 contexts.append(MaskedConvContext(inputSize: width.last!, hiddenSize: config.contextHidden,
                                                   layers: config.contextLayers, generator: &generator))
             }
-            predictors.append((0..<steps).map { _ in
+            predictors.append(predicted.map { _ in
                 Linear(inputSize: config.contextHidden, outputSize: width.last!, bias: false, generator: &generator)
             })
         }
@@ -165,7 +187,7 @@ public final class CPCImageModel: Layer {
         for (i, block) in blocks.enumerated() { list.append(("encoder.block\(i)", block)) }
         for (d, direction) in config.directions.enumerated() {
             list.append(("context.\(direction.rawValue)", contexts[d]))
-            for (k, head) in predictors[d].enumerated() { list.append(("predictors.\(direction.rawValue).\(k)", head)) }
+            for (k, head) in zip(predictedSteps, predictors[d]) { list.append(("predictors.\(direction.rawValue).\(k - 1)", head)) }
         }
         return list
     }
@@ -235,7 +257,7 @@ public final class CPCImageModel: Layer {
                 let grid = sequence.reshaped([images, sequences, length, d])
                 context = (contexts[index] as! MaskedConvContext)(grid).reshaped([images * sequences, length, config.contextHidden])
             }
-            for k in 1...min(steps, length - 1) {
+            for k in predictedSteps where k <= length - 1 {
                 let positions = length - k
                 let c = context.sliced(alongAxis: 1, start: 0, length: positions).reshaped([images * sequences * positions, config.contextHidden])
                 var targets: [Int] = []
@@ -243,7 +265,7 @@ public final class CPCImageModel: Layer {
                 for q in 0..<(images * sequences) {
                     for t in 0..<positions { targets.append(order[q * length + t + k]) }
                 }
-                result.append((index, k, predictors[index][k - 1](c), targets))
+                result.append((index, k, predictors[index][k - predictedSteps.lowerBound](c), targets))
             }
         }
         return result
@@ -284,7 +306,7 @@ public final class CPCImage: Method, MethodSpec {
         let pixels = Double(patchSize) * Double(patchSize)
         let encoder = 8 * pixels * Double(config.channels.reduce(channels, +))
         let context = 8 * Double(config.contextHidden) * Double(config.directions.count)
-        let pairs = Double(config.directions.count * config.steps(rows: rows, columns: columns))
+        let pairs = Double(config.directions.count * (config.predictedSteps(rows: rows, columns: columns)?.count ?? 0))
         return 4 * (patches * (encoder + context) + 3 * pairs * patches * patches)
     }
 
@@ -292,6 +314,10 @@ public final class CPCImage: Method, MethodSpec {
         guard input.rows >= 2 || input.columns >= 2 else {
             throw ConfigError(key: "data.patch", message: "image CPC needs a grid with at least two rows or columns, "
                 + "found \(input.rows)×\(input.columns)")
+        }
+        guard config.predictedSteps(rows: input.rows, columns: input.columns) != nil else {
+            throw ConfigError(key: "model.first_step", message: "first_step \(config.firstStep) is beyond the farthest "
+                + "offset this \(input.rows)×\(input.columns) grid allows (K = \(config.steps(rows: input.rows, columns: input.columns)))")
         }
         return CPCImage(config: config, rows: input.rows, columns: input.columns, imageChannels: input.channels, seed: seed)
     }
@@ -314,7 +340,7 @@ public final class CPCImage: Method, MethodSpec {
         let entries = network.predictions(z, images: images)
         let result = GridInfoNCE.loss(predictions: entries.map(\.predictions), candidates: z, targets: entries.map(\.targets))
         var metrics: [String: Float] = [:]
-        for k in 1...network.steps {
+        for k in network.predictedSteps {
             let indices = entries.indices.filter { entries[$0].step == k }
             guard !indices.isEmpty else { continue }
             metrics["accuracy_k\(k)"] = indices.map { result.accuracyPerStep[$0] }.reduce(0, +) / Float(indices.count)

@@ -164,6 +164,34 @@ func tinyImageConfig(directions: [GridDirection] = [.down, .right]) -> CPCImageC
         #expect(model.parameters.first?.name == "encoder.stem.weight")
     }
 
+    @Test func firstStepSkipsTheNearestOffsets() throws {
+        var config = tinyImageConfig(directions: [.down])
+        config.predictionSteps = nil
+        config.firstStep = 2
+        var g = RandomGenerator(seed: 99)
+        let model = CPCImageModel(config: config, rows: 6, columns: 2, imageChannels: 1, generator: &g)
+        #expect(model.predictedSteps == 2...4)
+        // W_k keeps its name for k = 2…4, so a model that skips k = 1 loads the same heads as one that does not.
+        #expect(model.parameters.map(\.name).filter { $0.hasPrefix("predictors") } ==
+                (1..<4).map { "predictors.down.\($0).weight" })
+        let z = Tensor.normal([2 * 6 * 2, 4], generator: &g)
+        let entries = model.predictions(z, images: 2)
+        #expect(entries.map(\.step) == [2, 3, 4])
+        // Column 0 of image 0 is grid positions 0, 2, 4, … ; the context at row t predicts row t + k.
+        #expect(Array(entries[0].targets.prefix(4)) == [4, 6, 8, 10])
+        #expect(entries[2].predictions.shape == [2 * 2 * 2, 4])
+        // A first step beyond K is refused by key, in the config and once the grid is known.
+        #expect(throws: ConfigError.self) {
+            _ = try JSONDecoder().decode(CPCImageConfig.self, from: Data(#"{"prediction_steps": 2, "first_step": 3}"#.utf8))
+        }
+        var shape = InputShape(kind: .patchGrid)
+        (shape.rows, shape.columns, shape.channels, shape.patchSize, shape.batchSize) = (3, 3, 1, 7, 4)
+        config.firstStep = 3
+        #expect { _ = try CPCImage.make(config, input: shape, seed: 1) } throws: { error in
+            "\(error)".contains("model.first_step") && "\(error)".contains("K = 2")
+        }
+    }
+
     @Test func configRejectsBatchNormRepeatedDirectionsAndUnknownKeys() throws {
         for (json, key) in [(#"{"normalization": "batch"}"#, "normalization"), (#"{"directions": ["down", "down"]}"#, "directions"),
                             (#"{"channels": []}"#, "channels"), (#"{"colour": 3}"#, "colour")] {
