@@ -35,14 +35,21 @@ public struct PatchAugmentation: Sendable, Equatable {
     public var colourDrop: Float
     /// Probability of turning an RGB patch grey.
     public var greyscale: Float
+    /// Probability of jittering a patch's intensities: brightness (values × b, b uniform in 1 ± `brightness`), then
+    /// contrast (distance from the patch's mean × c, c uniform in 1 ± `contrast`), clamped to the pixel range; each
+    /// patch draws its own factors, so neighbours cannot be matched by their intensities alone.
+    public var jitter: Float
+    public var brightness: Float, contrast: Float
 
-    public init(crop: Int? = nil, horizontalFlip: Bool = false, colourDrop: Float = 0, greyscale: Float = 0) {
+    public init(crop: Int? = nil, horizontalFlip: Bool = false, colourDrop: Float = 0, greyscale: Float = 0,
+                jitter: Float = 0, brightness: Float = 0.4, contrast: Float = 0.4) {
         (self.crop, self.horizontalFlip, self.colourDrop, self.greyscale) = (crop, horizontalFlip, colourDrop, greyscale)
+        (self.jitter, self.brightness, self.contrast) = (jitter, brightness, contrast)
     }
 
     /// The same crop size, without randomness: centre crop, no flip, colours kept.
     public var evaluation: PatchAugmentation { PatchAugmentation(crop: crop) }
-    public var isRandom: Bool { (crop != nil) || horizontalFlip || colourDrop > 0 || greyscale > 0 }
+    public var isRandom: Bool { (crop != nil) || horizontalFlip || colourDrop > 0 || greyscale > 0 || jitter > 0 }
 }
 
 /// Cuts images into augmented patch grids.
@@ -77,6 +84,7 @@ public struct PatchExtractor: Sendable {
                         for column in 0..<columns {
                             let (y0, x0) = grid.origin(row: row, column: column)
                             var dy = (p - q) / 2, dx = (p - q) / 2, flip = false, keep = -1, grey = false
+                            var gain: Float = 1, stretch: Float = 1
                             if random {
                                 if augmentation.crop != nil {
                                     dy = generator!.nextInt(below: p - q + 1)
@@ -87,6 +95,10 @@ public struct PatchExtractor: Sendable {
                                     keep = generator!.nextInt(below: 3)
                                 }
                                 if c == 3 && augmentation.greyscale > 0 { grey = generator!.nextFloat() < augmentation.greyscale }
+                                if augmentation.jitter > 0 && generator!.nextFloat() < augmentation.jitter {
+                                    gain = 1 + augmentation.brightness * (2 * generator!.nextFloat() - 1)
+                                    stretch = 1 + augmentation.contrast * (2 * generator!.nextFloat() - 1)
+                                }
                             }
                             for y in 0..<q {
                                 let sourceRow = base + ((y0 + dy + y) * set.width + x0 + dx) * c
@@ -103,6 +115,7 @@ public struct PatchExtractor: Sendable {
                                     }
                                 }
                             }
+                            if gain != 1 || stretch != 1 { Self.jitter(out, start: o, count: patchSize, gain: gain, stretch: stretch) }
                             o += patchSize
                         }
                     }
@@ -110,6 +123,19 @@ public struct PatchExtractor: Sendable {
             }
         }
         return output
+    }
+
+    /// Brightness then contrast on one patch's values in [-1, 1] (as [0, 1] intensities: v·gain, then
+    /// (v − mean)·stretch + mean), clamped.
+    static func jitter(_ values: UnsafeMutableBufferPointer<Float>, start: Int, count: Int, gain: Float, stretch: Float) {
+        var sum: Float = 0
+        for i in start..<(start + count) {
+            let v = min(max((values[i] + 1) * 0.5 * gain, 0), 1)
+            values[i] = v
+            sum += v
+        }
+        let mean = sum / Float(count)
+        for i in start..<(start + count) { values[i] = min(max((values[i] - mean) * stretch + mean, 0), 1) * 2 - 1 }
     }
 }
 

@@ -122,6 +122,9 @@ public struct ImageDataConfig: Codable, Sendable, Equatable {
     public var horizontalFlip = true
     public var colourDrop: Float = 0
     public var greyscale: Float = 0
+    /// Per-patch brightness/contrast jitter: the probability, and the factors' ranges (1 ± each).
+    public var jitter: Float = 0
+    public var brightness: Float = 0.4, contrast: Float = 0.4
     public var batchSize = 32
     /// Use the test split, unaugmented, for the validation loss.
     public var validate = true
@@ -129,7 +132,7 @@ public struct ImageDataConfig: Codable, Sendable, Equatable {
 
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case corpus, patch, stride, crop, greyscale, validate, prefetch
+        case corpus, patch, stride, crop, greyscale, validate, prefetch, jitter, brightness, contrast
         case horizontalFlip = "horizontal_flip", colourDrop = "colour_drop", batchSize = "batch_size"
     }
     public init(from decoder: Decoder) throws {
@@ -143,14 +146,20 @@ public struct ImageDataConfig: Codable, Sendable, Equatable {
         horizontalFlip = try c.value(.horizontalFlip, default: d.horizontalFlip)
         colourDrop = try c.value(.colourDrop, default: d.colourDrop)
         greyscale = try c.value(.greyscale, default: d.greyscale)
+        jitter = try c.value(.jitter, default: d.jitter)
+        brightness = try c.value(.brightness, default: d.brightness)
+        contrast = try c.value(.contrast, default: d.contrast)
         batchSize = try c.value(.batchSize, default: d.batchSize)
         validate = try c.value(.validate, default: d.validate)
         prefetch = try c.value(.prefetch, default: d.prefetch)
         if patch < 1 { throw decoder.invalid("patch", "must be positive, found \(patch)") }
         if stride < 1 { throw decoder.invalid("stride", "must be positive, found \(stride)") }
         if let crop, crop < 1 || crop > patch { throw decoder.invalid("crop", "must be in 1...patch (\(patch)), found \(crop)") }
-        for (key, p) in [("colour_drop", colourDrop), ("greyscale", greyscale)] where !(p >= 0 && p <= 1) {
+        for (key, p) in [("colour_drop", colourDrop), ("greyscale", greyscale), ("jitter", jitter)] where !(p >= 0 && p <= 1) {
             throw decoder.invalid(key, "must be a probability in [0, 1], found \(p)")
+        }
+        for (key, r) in [("brightness", brightness), ("contrast", contrast)] where !(r >= 0 && r < 1) {
+            throw decoder.invalid(key, "must be in [0, 1) (factors are drawn from 1 ± it), found \(r)")
         }
         if batchSize < 1 || batchSize > 65536 { throw decoder.invalid("batch_size", "must be in 1...65536, found \(batchSize)") }
         if prefetch < 1 || prefetch > 64 { throw decoder.invalid("prefetch", "must be in 1...64, found \(prefetch)") }
@@ -165,6 +174,9 @@ public struct ImageDataConfig: Codable, Sendable, Equatable {
         try c.encode(horizontalFlip, forKey: .horizontalFlip)
         try c.encode(colourDrop, forKey: .colourDrop)
         try c.encode(greyscale, forKey: .greyscale)
+        try c.encode(jitter, forKey: .jitter)
+        try c.encode(brightness, forKey: .brightness)
+        try c.encode(contrast, forKey: .contrast)
         try c.encode(batchSize, forKey: .batchSize)
         try c.encode(validate, forKey: .validate)
         try c.encode(prefetch, forKey: .prefetch)
@@ -183,7 +195,8 @@ public struct ImageDataConfig: Codable, Sendable, Equatable {
         return (rows, columns)
     }
     public var augmentation: PatchAugmentation {
-        PatchAugmentation(crop: crop, horizontalFlip: horizontalFlip, colourDrop: colourDrop, greyscale: greyscale)
+        PatchAugmentation(crop: crop, horizontalFlip: horizontalFlip, colourDrop: colourDrop, greyscale: greyscale,
+                          jitter: jitter, brightness: brightness, contrast: contrast)
     }
 }
 

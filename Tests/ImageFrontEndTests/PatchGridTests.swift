@@ -93,4 +93,31 @@ func scaled(_ value: Int) -> Float { Float(value) / 127.5 - 1 }
             #expect(plain != p)
         }
     }
+
+    @Test func intensityJitterIsPerPatchBrightnessThenContrast() {
+        // A grey ramp inside [0.2, 0.8] so that nothing clamps: every jittered patch is an affine map of its plain
+        // patch, v' = a·v + b in [0, 1] terms, with a = gain·stretch in 1 ± the ranges; patches draw different maps.
+        let pixels: [UInt8] = (0..<128).map { (i: Int) -> UInt8 in UInt8(51 + 2 * (i % 64)) }
+        let set = ImageSet(height: 8, width: 8, channels: 1, pixels: pixels, labels: [0, 0], classNames: ["x"], sources: ["a", "b"])
+        let augmentation = PatchAugmentation(jitter: 1, brightness: 0.3, contrast: 0.2)
+        let sampler = PatchBatchSampler(set: set, extractor: PatchExtractor(grid: PatchGrid(patch: 4, stride: 4), augmentation: augmentation),
+                                        batchSize: 2, seed: 5)
+        let jittered = sampler.batch(0).inputs.scalars.map { ($0 + 1) / 2 }
+        let plain = sampler.batch(0, augment: false).inputs.scalars.map { ($0 + 1) / 2 }
+        var slopes: [Float] = []
+        for patch in 0..<(jittered.count / 16) {
+            let range = (patch * 16)..<(patch * 16 + 16)
+            let (x, y) = (Array(plain[range]), Array(jittered[range]))
+            let slope = (y[15] - y[0]) / (x[15] - x[0])
+            let offset = y[0] - slope * x[0]
+            for i in 0..<16 { #expect(abs(y[i] - (slope * x[i] + offset)) < 1e-5) }
+            let (lowest, highest): (Float, Float) = (0.7 * 0.8, 1.3 * 1.2)
+            #expect(slope > lowest - 1e-5 && slope < highest + 1e-5)
+            // Contrast keeps the (brightened) mean: the jittered mean is the plain mean × the brightness factor.
+            let gain = y.reduce(0, +) / x.reduce(0, +)
+            #expect(gain > 0.7 - 1e-4 && gain < 1.3 + 1e-4)
+            slopes.append(slope)
+        }
+        #expect(Set(slopes).count == slopes.count)
+    }
 }

@@ -75,6 +75,9 @@ func tinyImageRunConfig(corpus: String, steps: Int = 4) -> RunConfig {
         #expect(message("data:\n  window: 20480\n").contains("data.window"))  // an audio key under an image method
         #expect(message("model:\n  normalization: batch\n").contains("model.normalization"))
         #expect(message("data:\n  colour_drop: 2\n").contains("data.colour_drop"))
+        #expect(message("data:\n  jitter: 1.5\n").contains("data.jitter"))
+        #expect(message("data:\n  contrast: 1\n").contains("data.contrast"))
+        #expect(message("model:\n  first_step: 0\n").contains("model.first_step"))
     }
 
     @Test func tinyImageRunLogsAndResumesExactly() throws {
