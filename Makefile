@@ -30,9 +30,9 @@ demo: release
 	scripts/demo.sh $(DEMO_STEPS) $(THREADS)
 
 # Trains patch-grid CPC on Fashion-MNIST briefly and prints the image probe table (runs/demo-image/probes.json).
-DEMO_IMAGE_STEPS ?= 1000
+DEMO_IMAGE_STEPS ?=
 demo-image: release
-	scripts/demo_image.sh $(DEMO_IMAGE_STEPS) $(THREADS)
+	scripts/demo_image.sh "$(DEMO_IMAGE_STEPS)" $(THREADS)
 
 # Trains an image-pair method (configs/$(METHOD)-fashion.yaml) and prints its kNN and linear probe table beside raw
 # pixels and a random initialisation (runs/demo-$(METHOD)/probes.json). METHOD_STEPS overrides the config's steps.

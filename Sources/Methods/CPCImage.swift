@@ -350,7 +350,8 @@ public final class CPCImage: Method, MethodSpec {
         }
         metrics["mi_bound_limit"] = Float(Foundation.log(Double(z.shape[0])))
         metrics["accuracy"] = result.accuracyPerStep.reduce(0, +) / Float(entries.count)
-        return StepOutput(loss: result.loss, metrics: metrics, headline: ("acc@1", metrics["accuracy_k1"] ?? 0))
+        let nearest = network.predictedSteps.lowerBound
+        return StepOutput(loss: result.loss, metrics: metrics, headline: ("acc@\(nearest)", metrics["accuracy_k\(nearest)"] ?? 0))
     }
 
     /// `.pooled`: patch vectors averaged over the grid `[N, D]`; `.grid`: side by side `[N, G·D]`.
