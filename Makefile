@@ -29,7 +29,7 @@ DEMO_STEPS ?= 800
 demo: release
 	scripts/demo.sh $(DEMO_STEPS) $(THREADS)
 
-# Trains patch-grid CPC on Fashion-MNIST briefly and prints the image probe table (runs/demo-image/probes.json).
+# Trains patch-grid CPC on Fashion-MNIST (~20 min) and prints the image probe table (runs/demo-image/probes.json).
 DEMO_IMAGE_STEPS ?=
 demo-image: release
 	scripts/demo_image.sh "$(DEMO_IMAGE_STEPS)" $(THREADS)

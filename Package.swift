@@ -88,7 +88,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Methods", "Objectives", "Layers", "AudioFrontEnd", "ImageFrontEnd",
-                                                        "TestSupport"]),
+                                                        "Training", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Methods", "Layers", "ImageFrontEnd", "TestSupport"]),
         .testTarget(name: "MethodsTests", dependencies: ["Methods", "Objectives", "Layers", "TestSupport"]),
         .testTarget(name: "AudioFrontEndTests", dependencies: ["AudioFrontEnd", "TestSupport"]),

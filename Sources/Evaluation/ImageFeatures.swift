@@ -72,6 +72,16 @@ public final class MethodImageFeatures: ImageFeatureExtractor {
         return method.features(inputs(of: set, images: [0]), request) != nil
     }
 
+    /// G, the patch vectors per image in `.grid` features (the grid's width over the pooled width), from one image of
+    /// `set`; nil when the method keeps no grid.
+    public func gridCells(like set: ImageSet) -> Int? {
+        method.model.setTraining(false)
+        let x = inputs(of: set, images: [0])
+        guard let grid = withoutGrad({ method.features(x, .grid) }), let pooled = withoutGrad({ method.features(x, .pooled) }),
+              grid.rank == 2, pooled.rank == 2, pooled.shape[1] > 0, grid.shape[1] % pooled.shape[1] == 0 else { return nil }
+        return grid.shape[1] / pooled.shape[1]
+    }
+
     public func features(of set: ImageSet) -> Tensor {
         method.model.setTraining(false)
         var blocks: [Tensor] = []
@@ -85,6 +95,16 @@ public final class MethodImageFeatures: ImageFeatureExtractor {
             start += batchSize
         }
         return withoutGrad { Tensor.concatenate(blocks, alongAxis: 0) }
+    }
+}
+
+/// Image vectors from patch vectors kept side by side (`FeatureRequest.grid`).
+public enum GridPooling {
+    /// The mean over the `cells` blocks of each row: `[N, cells·D]` → `[N, D]` (the rows themselves when `cells` is 1).
+    public static func mean(_ grid: Tensor, cells: Int) -> Tensor {
+        guard cells > 1 else { return grid }
+        precondition(grid.rank == 2 && grid.shape[1] % cells == 0, "expected [N, \(cells)·D] grid features, found \(grid.shape)")
+        return withoutGrad { grid.reshaped([grid.shape[0], cells, grid.shape[1] / cells]).mean(alongAxis: 1) }
     }
 }
 

@@ -454,9 +454,12 @@ public final class CPCAudio: Method, MethodSpec {
         let predictions = network.predict(c, positions: positions)
         let z = world.allGathered(local)
         var generator = negativeGenerator(batch: batch.index)
+        // Only same-speaker sampling reads the speakers: the other modes skip gathering them across the ranks.
+        let speakers = config.negativeSampling == .sameSpeaker
+            ? world.gathered(batch.labels) : [Int](repeating: 0, count: n * world.size)
         let all = given ?? KStepInfoNCE.sampleNegatives(mode: config.negativeSampling, sequences: n * world.size, frames: t,
                                                          positions: positions, count: config.negatives,
-                                                         speakers: world.gathered(batch.labels), generator: &generator)
+                                                         speakers: speakers, generator: &generator)
         let rowsPerRank = n * positions * config.negatives
         precondition(all.count == rowsPerRank * world.size, "\(all.count) negatives for \(n * world.size)·\(positions)·\(config.negatives)")
         let negatives = world.isSingle ? all : Array(all[(world.rank * rowsPerRank)..<((world.rank + 1) * rowsPerRank)])

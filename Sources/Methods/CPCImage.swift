@@ -130,10 +130,12 @@ public struct CPCImageConfig: MethodConfig {
 public final class CPCImageModel: Layer {
     /// The config the networks were built from.
     public let config: CPCImageConfig
-    /// The patch grid's rows and columns, and K.
-    public let rows: Int, columns: Int, steps: Int
+    /// The patch grid's rows and columns.
+    public let rows: Int, columns: Int
     /// The offsets predicted, `config.firstStep`…K.
     public let predictedSteps: ClosedRange<Int>
+    /// K, the farthest offset predicted.
+    public var steps: Int { predictedSteps.upperBound }
     /// The per-patch 3×3 stem convolution.
     public let stem: Conv2d
     /// The stem's normalisation.
@@ -151,9 +153,9 @@ public final class CPCImageModel: Layer {
         precondition(rows >= 2 || columns >= 2, "image CPC needs a grid with at least two rows or columns")
         self.config = config
         (self.rows, self.columns) = (rows, columns)
-        steps = config.steps(rows: rows, columns: columns)
         guard let predicted = config.predictedSteps(rows: rows, columns: columns) else {
-            preconditionFailure("first_step \(config.firstStep) is beyond K = \(steps) on a \(rows)×\(columns) grid")
+            preconditionFailure("first_step \(config.firstStep) is beyond K = \(config.steps(rows: rows, columns: columns)) on a "
+                                + "\(rows)×\(columns) grid")
         }
         predictedSteps = predicted
         let width = config.channels

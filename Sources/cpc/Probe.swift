@@ -274,8 +274,11 @@ struct ImageProbe: ParsableCommand {
         With --features random: the model to initialise (default configs/cpc-image-fashion.yaml).
         """)
     var config: String?
-    @Option(help: "mean: one pooled vector per image; grid: image CPC's patch vectors side by side.")
-    var pool: Pool = .mean
+    @Option(help: """
+        mean: one pooled vector per image; grid: image CPC's patch vectors side by side; mean,grid: both from one \
+        extraction (the mean computed from the grid).
+        """)
+    var pool = "mean"
     @Flag(help: "Also run the kNN probe.") var knn = false
     @Flag(help: "Run only the kNN probe.") var knnOnly = false
     @Option(help: "Neighbours of the kNN probe.") var neighbours = 200
@@ -285,7 +288,20 @@ struct ImageProbe: ParsableCommand {
     @Option(help: "Threads for BLAS and elementwise loops.") var threads: Int?
     @OptionGroup var probe: ProbeOptions
 
+    /// The poolings `--pool` names, in its order, without repeats.
+    func poolings() throws -> [Pool] {
+        var list: [Pool] = []
+        for word in pool.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            guard let kind = Pool(rawValue: word) else {
+                throw ValidationError("--pool \(pool): '\(word)' is not one of mean, grid (a comma-separated list of them)")
+            }
+            if !list.contains(kind) { list.append(kind) }
+        }
+        return list
+    }
+
     func validate() throws {
+        _ = try poolings()
         if checkpoint != nil, let features, features != .cpc {
             throw ValidationError("--features \(features.rawValue) does not use a checkpoint; drop --checkpoint")
         }
@@ -321,27 +337,40 @@ struct ImageProbe: ParsableCommand {
             extractor = PixelFeatures()
             name = "pixels"
         }
-        if let method = extractor as? MethodImageFeatures, pool == .grid {
-            guard method.supports(.grid, like: train) else {
-                throw ValidationError("--pool grid needs image CPC's patch grid; this model gives one pooled vector per image")
+        let poolings = try poolings()
+        var cells = 1
+        if poolings.contains(.grid) {
+            guard let method = extractor as? MethodImageFeatures, let grid = method.gridCells(like: train) else {
+                throw ValidationError("--pool grid needs image CPC's patch grid; these features are one vector per image")
             }
             method.request = .grid
-            name += "-grid"
+            cells = grid
         }
         let started = Date()
         let trainFeatures = extractor.features(of: train), testFeatures = extractor.features(of: test)
         print(String(format: "%@: %d + %d images → %d features each in %.1f s", name, train.count, test.count,
                      trainFeatures.shape[1], Date().timeIntervalSince(started)))
         let classes = max(train.classNames.count, (train.labels.max() ?? 0) + 1, (test.labels.max() ?? 0) + 1)
+        // --name names the features; the grid's rows keep their "-grid" suffix after it.
+        if let given = probe.name { name = given }
         var results: [ProbeResult] = []
-        if knn || knnOnly {
-            results.append(Probes.knn(name: name, train: trainFeatures, trainLabels: train.labels, test: testFeatures,
-                                      testLabels: test.labels, classes: classes, neighbours: neighbours, temperature: knnTemperature))
+        for pooling in poolings {
+            // One extraction serves both: with the grid extracted, the mean is its patch vectors averaged.
+            let (label, trainRows, testRows) = switch pooling {
+            case .grid: (name + "-grid", trainFeatures, testFeatures)
+            case .mean: (name, GridPooling.mean(trainFeatures, cells: cells), GridPooling.mean(testFeatures, cells: cells))
+            }
+            if knn || knnOnly {
+                results.append(Probes.knn(name: label, train: trainRows, trainLabels: train.labels, test: testRows,
+                                          testLabels: test.labels, classes: classes, neighbours: neighbours, temperature: knnTemperature))
+            }
+            if !knnOnly {
+                results.append(Probes.image(name: label, train: trainRows, trainLabels: train.labels, test: testRows,
+                                            testLabels: test.labels, classes: classes, settings: settings))
+            }
         }
-        if !knnOnly {
-            results.append(Probes.image(name: name, train: trainFeatures, trainLabels: train.labels, test: testFeatures,
-                                        testLabels: test.labels, classes: classes, settings: settings))
-        }
-        try writeResults(results, options: probe)
+        var options = probe
+        options.name = nil
+        try writeResults(results, options: options)
     }
 }

@@ -109,6 +109,9 @@ import TestSupport
         let list = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [[String: Any]])
         #expect(list.first?["features"] as? String == "pixels" && list.first?["task"] as? String == "linear")
         #expect(list.first?["test_items"] as? Int == 2)
+        // Pixels have no patch grid to keep.
+        let grid = try runCPC(["probe", "image", "--corpus", root, "--features", "pixels", "--pool", "mean,grid"])
+        #expect(grid.status != 0 && grid.standardError.contains("needs image CPC's patch grid"), "\(grid.standardError)")
     }
 
     @Test func imageProbeArgumentErrors() throws {
@@ -116,5 +119,7 @@ import TestSupport
         #expect(none.status != 0 && none.standardError.contains("--checkpoint"))
         let missing = try runCPC(["probe", "image", "--corpus", "/nonexistent", "--features", "pixels"])
         #expect(missing.status != 0 && missing.standardError.contains("/nonexistent"))
+        let pooling = try runCPC(["probe", "image", "--corpus", "/nonexistent", "--features", "pixels", "--pool", "mean,median"])
+        #expect(pooling.status != 0 && pooling.standardError.contains("'median' is not one of mean, grid"), "\(pooling.standardError)")
     }
 }

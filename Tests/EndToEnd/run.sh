@@ -147,7 +147,7 @@ PY
 }
 check "image CPC's loss falls well below chance, its implied MI bound logged per k" image_learned
 "$cpc" probe image --corpus "$fashion" --checkpoint "$work/image/final.safetensors" --train-limit 2000 --test-limit 1000 \
-    --threads 2 --json "$work/image-probe.json" >/dev/null
+    --pool mean,grid --name patch-cpc --threads 2 --json "$work/image-probe.json" >/dev/null
 "$cpc" probe image --corpus "$fashion" --features pixels --train-limit 2000 --test-limit 1000 \
     --json "$work/image-probe.json" --append >/dev/null
 image_probe_ok() {
@@ -155,10 +155,10 @@ image_probe_ok() {
 import json, sys
 r = json.load(open(sys.argv[1]))
 print("image probe: " + ", ".join(f"{x['features']} {x['accuracy']:.3f}" for x in r))
-sys.exit(0 if [x["features"] for x in r] == ["cpc", "pixels"] and all(x["task"] == "linear" and x["accuracy"] > 0.3 for x in r) else 1)
+sys.exit(0 if [x["features"] for x in r] == ["patch-cpc", "patch-cpc-grid", "pixels"] and all(x["task"] == "linear" and x["accuracy"] > 0.3 for x in r) else 1)
 PY
 }
-check "cpc probe image writes CPC and pixel results well above chance" image_probe_ok
+check "cpc probe image writes CPC (mean and grid from one extraction) and pixel results well above chance" image_probe_ok
 # The pair methods through the registry: SimCLR, MoCo, BYOL, SimSiam, SwAV (multi-crop, queue), DeepCluster v2
 # (memory of all 60000 images, k-means), Barlow Twins, VICReg and W-MSE on Fashion-MNIST with a small backbone for a
 # few dozen steps (the loss must fall; the online probe is logged — under LARS it needs more steps than this to
