@@ -30,7 +30,7 @@ probe() {  # name, then the feature arguments
     local name="$1"; shift
     echo "== probing $name (${limit:-all} training images → 10000 test images)"
     "$cpc" probe image --corpus "$corpus" "$@" ${limit:+--train-limit "$limit"} --threads "$threads" --name "$name" \
-        --json "$results" --append | tail -2
+        --json "$results" --append | grep "^| $name"
 }
 probe cpc --checkpoint "$out/final.safetensors" --pool mean,grid --knn
 probe pixels --features pixels --knn
