@@ -90,6 +90,11 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var spectrumImages = 1024
     /// What a data-parallel run's losses and batch statistics see (docs/DISTRIBUTED.md).
     public var lossScope = LossScope.global
+    /// A checkpoint (safetensors, every tensor of this config's model with the same shape) whose weights a new run
+    /// starts from instead of the random initialisation: fine-tuning with another objective, negatives, data or
+    /// optimiser. The optimiser, schedule and data start afresh at step 0; a resumed run continues from its own
+    /// checkpoints and does not read it again.
+    public var initFrom: String? = nil
 
     /// What the losses and batch-norm statistics of a data-parallel run see.
     public enum LossScope: String, Codable, Sendable, CaseIterable {
@@ -103,7 +108,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
 
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case steps, seed, threads, tensorboard, lossScope = "loss_scope"
+        case steps, seed, threads, tensorboard, lossScope = "loss_scope", initFrom = "init_from"
         case logEvery = "log_every", validateEvery = "validate_every", validationBatches = "validation_batches"
         case checkpointEvery = "checkpoint_every", spectrumImages = "spectrum_images"
     }
@@ -121,6 +126,8 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         tensorboard = try c.value(.tensorboard, default: d.tensorboard)
         spectrumImages = try c.value(.spectrumImages, default: d.spectrumImages)
         lossScope = try c.value(.lossScope, default: d.lossScope)
+        initFrom = try c.decodeIfPresent(String.self, forKey: .initFrom)
+        if initFrom?.isEmpty == true { throw decoder.invalid("init_from", "must name a checkpoint file, found an empty string") }
         if spectrumImages < 0 || spectrumImages > 65536 {
             throw decoder.invalid("spectrum_images", "must be in 0...65536, found \(spectrumImages)")
         }

@@ -321,6 +321,11 @@ public final class Trainer {
     public func run(resume: Bool, overwrite: Bool = false) throws -> TrainingSummary {
         let folder = isRoot ? try openFolder(resume: resume, overwrite: overwrite) : nil
         defer { if let folder { try? folder.log.close(); close(folder.lock) } }
+        // A new run's starting weights (the other ranks get them by the broadcast in joinRanks).
+        if let folder, folder.startStep == 0, let initFrom = config.training.initFrom {
+            try Checkpoint.loadModel(method.model, from: initFrom)
+            output("starting from the weights of \(initFrom) (training.init_from)")
+        }
         let startStep = try joinRanks(startStep: folder?.startStep ?? 0)
         let log = folder?.log
 

@@ -13,7 +13,9 @@ struct Train: ParsableCommand {
             DIR/config.json holds the resolved config, DIR/log.jsonl one JSON object per logged step,
             DIR/checkpoints/step-N.safetensors the checkpoints (with .json sidecars), DIR/final.safetensors the result.
             --resume continues from the newest readable checkpoint in DIR (weights, optimiser, data position) and ends
-            with the same weights as an uninterrupted run. A folder holding an earlier run is refused without --resume
+            with the same weights as an uninterrupted run. --init-from FILE starts a new run from FILE's weights (every
+            tensor of the config's model, same shapes; optimiser and data start afresh): fine-tuning a trained model with
+            other negatives, data or optimiser, which --resume refuses. A folder holding an earlier run is refused without --resume
             or --overwrite, and one in use by another cpc train is refused. Ctrl-C (or SIGTERM, or SIGUSR1) writes a checkpoint
             before stopping.
 
@@ -31,6 +33,8 @@ struct Train: ParsableCommand {
     @Flag(help: "Continue from the newest readable checkpoint in the run folder.") var resume = false
     @Flag(help: "Replace an earlier run in the run folder (deletes its log, checkpoints and final model).") var overwrite = false
     @Option(help: "Override training.threads (BLAS and elementwise loops).") var threads: Int?
+    @Option(help: "Start a new run from the weights of this checkpoint (sets training.init_from: fine-tuning with another config).")
+    var initFrom: String?
 
     func validate() throws {
         if let steps, steps < 1 { throw ValidationError("--steps must be positive, got \(steps)") }
@@ -60,6 +64,7 @@ struct Train: ParsableCommand {
         if let steps { runConfig.training.steps = steps }
         if let seed { runConfig.training.seed = seed }
         if let threads { runConfig.training.threads = threads }
+        if let initFrom { runConfig.training.initFrom = initFrom }
         // Ranks sharing a machine share its cores.
         let localRanks = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1
         let threadCount = runConfig.training.threads ?? max(1, Threads.processorCount / max(1, localRanks))

@@ -4,6 +4,7 @@
 
 import Foundation
 import Layers
+import Methods
 import Testing
 import TensorCore
 import TestSupport
@@ -106,6 +107,37 @@ import Training
         let layer = Linear(inputSize: 3, outputSize: 1, generator: &generator)
         #expect { try Checkpoint.loadModel(layer, from: path) } throws: {
             "\($0)".contains("nan.safetensors") && "\($0)".contains("tensor 'w' holds nan at index 1")
+        }
+    }
+
+    @Test func initFromStartsANewRunFromACheckpointsWeights() throws {
+        let source = temporaryFolder(), tuned = temporaryFolder(), fresh = temporaryFolder(), other = temporaryFolder()
+        defer { for folder in [source, tuned, fresh, other] { try? FileManager.default.removeItem(at: folder) } }
+        _ = try quiet(tinyRunConfig(steps: 4), source).run(resume: false)
+        let trained = source.appendingPathComponent("final.safetensors").path
+        // One step whose learning rate is 0 (the first of the warm-up) leaves the starting weights as they were.
+        var config = tinyRunConfig(steps: 1)
+        config.training.initFrom = trained
+        config.optimizer.learningRate = 5e-4
+        config.model[as: CPCConfig.self].negativeSampling = .sameSpeaker
+        _ = try quiet(config, tuned).run(resume: false)
+        let weights = { (folder: URL) in try SafeTensors.read(folder.appendingPathComponent("final.safetensors").path).tensors
+            .map { "\($0.0) \($0.1.scalars)" } }
+        let expected = try SafeTensors.read(trained).tensors.map { "\($0.0) \($0.1.scalars)" }
+        #expect(try weights(tuned) == expected)
+        config.training.initFrom = nil
+        _ = try quiet(config, fresh).run(resume: false)
+        #expect(try weights(fresh) != expected)
+        // A checkpoint of another model: refused, naming the file and a tensor whose shape differs.
+        var wider = tinyRunConfig(steps: 1)
+        wider.model[as: CPCConfig.self].encoder.channels = 16
+        wider.training.initFrom = trained
+        #expect { try quiet(wider, other).run(resume: false) } throws: { error in
+            "\(error)".contains(trained) && "\(error)".contains("shape")
+        }
+        wider.training.initFrom = source.appendingPathComponent("missing.safetensors").path
+        #expect { try quiet(wider, other).run(resume: false, overwrite: true) } throws: { error in
+            "\(error)".contains("missing.safetensors")
         }
     }
 
