@@ -27,13 +27,13 @@ int main(int argc,char**argv){
     float*hwio=buf(9*C*O),*howi=buf(9*C*O),*dwh=calloc(9*C*O,4),*dwp=buf(9*C*O),*dwp2=buf(9*C*O),*du=calloc(16*C*O,4);
     float*u=buf(16*C*O),*ub=buf(16*C*O),*z=calloc(4096,4),*sc=calloc(4096,4),*scr=buf(swiftcpc_winograd_scratch_floats(C>O?C:O,C>O?C:O)*2);
     for(int o=0;o<O;o++)for(int c=0;c<C;c++)for(int i=0;i<3;i++)for(int j=0;j<3;j++){float v=w[((o*C+c)*3+i)*3+j];hwio[((i*3+j)*C+c)*O+o]=v;howi[((i*O+o)*3+j)*C+c]=v;}
-    swiftcpc_winograd_weights(w,u,C,O,0); swiftcpc_winograd_weights(w,ub,C,O,1);
+    swiftcpc_winograd_weights(w,u,C,O,0,0,O); swiftcpc_winograd_weights(w,ub,C,O,1,0,O);
     double t[6]={1e9,1e9,1e9,1e9,1e9,1e9};
     for(int r=0;r<3;r++){
       double a=now(); swiftcpc_conv_forward(x,hwio,y,&g,0,N,z,isa); double b=now(); if(b-a<t[0])t[0]=b-a;
-      a=now(); swiftcpc_winograd_forward(x,u,y2,&g,0,N,scr,isa); b=now(); if(b-a<t[1])t[1]=b-a;
+      a=now(); swiftcpc_winograd_forward(x,u,y2,&g,0,N,scr,0,isa); b=now(); if(b-a<t[1])t[1]=b-a;
       memset(dx,0,xn*4); a=now(); swiftcpc_conv_backward_input(dy,howi,dx,&g,0,N,z,sc,isa); b=now(); if(b-a<t[2])t[2]=b-a;
-      a=now(); swiftcpc_winograd_forward(dy,ub,dx2,&gb,0,N,scr,isa); b=now(); if(b-a<t[3])t[3]=b-a;
+      a=now(); swiftcpc_winograd_forward(dy,ub,dx2,&gb,0,N,scr,0,isa); b=now(); if(b-a<t[3])t[3]=b-a;
       memset(dwh,0,9*C*O*4); a=now(); swiftcpc_conv_backward_weight(x,dy,dwh,&g,0,N,z,isa); b=now(); if(b-a<t[4])t[4]=b-a;
       memset(du,0,16*C*O*4); a=now(); swiftcpc_winograd_backward_weight(x,dy,du,&g,0,N,scr,isa); swiftcpc_winograd_weight_gradient(du,dwp2,C,O); b=now(); if(b-a<t[5])t[5]=b-a;
     }

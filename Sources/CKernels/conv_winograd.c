@@ -23,13 +23,15 @@ typedef float v16 __attribute__((ext_vector_type(16)));
 
 #define TB 32
 #define PIX 8
+/// The most rows of dU the weight gradient keeps in registers (channel counts here are multiples of 16).
+#define CB 16
 #define INLINE static inline __attribute__((always_inline))
 
 INLINE v16 load16(const float *p) { v16 v; __builtin_memcpy(&v, p, sizeof v); return v; }
 INLINE void store16(float *p, v16 v) { __builtin_memcpy(p, &v, sizeof v); }
 INLINE v16 madd(v16 a, v16 b, v16 c, int fused) { return fused ? __builtin_elementwise_fma(a, b, c) : a * b + c; }
 
-size_t swiftcpc_winograd_scratch_floats(int c, int o) { return (size_t)16 * TB * (size_t)(c + o); }
+size_t swiftcpc_winograd_scratch_floats(int c, int o) { return (size_t)16 * TB * (size_t)(c + o) + 2 * (size_t)o; }
 
 /// Tile t of the flattened [N, ⌈H/2⌉, ⌈W/2⌉] grid: its sample's first pixel and the top-left output pixel.
 INLINE void tile_origin(const swiftcpc_conv_geometry *g, ptrdiff_t t, ptrdiff_t *sample, int *y0, int *x0) {
@@ -87,11 +89,11 @@ INLINE void transform_block(const float *x, const swiftcpc_conv_geometry *g, ptr
 }
 
 INLINE void forward_impl(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, int first, int last,
-                         float *scratch, const int pix, const int ob_count, const int fused) {
+                         float *scratch, double *sums, const int pix, const int ob_count, const int fused) {
     const int C = g->c, O = g->o;
     const ptrdiff_t per = (ptrdiff_t)((g->h + 1) / 2) * ((g->w + 1) / 2);
     const ptrdiff_t begin = first * per, end = last * per;
-    float *v = scratch, *m = scratch + (ptrdiff_t)16 * TB * C;
+    float *v = scratch, *m = scratch + (ptrdiff_t)16 * TB * C, *block_sums = m + (ptrdiff_t)16 * TB * O;
     const ptrdiff_t vplane = (ptrdiff_t)TB * C, mplane = (ptrdiff_t)TB * O;
     for (ptrdiff_t t0 = begin; t0 < end; t0 += TB) {
         const int count = end - t0 < TB ? (int)(end - t0) : TB;
@@ -117,7 +119,13 @@ INLINE void forward_impl(const float *x, const float *u, float *y, const swiftcp
                 }
             }
         }
-        // Y = Aᵀ M A, the pixels inside the image written.
+        // Y = Aᵀ M A, the pixels inside the image written; with `sums`, their Σy and Σy² per channel, in float over
+        // the block (at most 4·TB pixels) and then in double.
+        if (sums)
+            for (int o0 = 0; o0 < O; o0 += 16) {
+                store16(block_sums + o0, (v16)(0.0f));
+                store16(block_sums + O + o0, (v16)(0.0f));
+            }
         for (int t = 0; t < count; t++) {
             ptrdiff_t sample;
             int y0, x0;
@@ -132,17 +140,28 @@ INLINE void forward_impl(const float *x, const float *u, float *y, const swiftcp
                     s[0][j] = m0 + m1 + m2;
                     s[1][j] = m1 - m2 - m3;
                 }
+                v16 sum = (v16)(0.0f), square = (v16)(0.0f);
                 for (int i = 0; i < 2; i++) {
                     const int oy = y0 + i;
                     if (oy >= g->h) continue;
                     const v16 out[2] = {s[i][0] + s[i][1] + s[i][2], s[i][1] - s[i][2] - s[i][3]};
                     for (int j = 0; j < 2; j++) {
                         const int ox = x0 + j;
-                        if (ox < g->w) store16(y + (sample + (ptrdiff_t)oy * g->w + ox) * O + o0, out[j]);
+                        if (ox < g->w) {
+                            store16(y + (sample + (ptrdiff_t)oy * g->w + ox) * O + o0, out[j]);
+                            sum += out[j];
+                            square = madd(out[j], out[j], square, fused);
+                        }
                     }
+                }
+                if (sums) {
+                    store16(block_sums + o0, load16(block_sums + o0) + sum);
+                    store16(block_sums + O + o0, load16(block_sums + O + o0) + square);
                 }
             }
         }
+        if (sums)
+            for (int j = 0; j < 2 * O; j++) sums[j] += (double)block_sums[j];
     }
 }
 
@@ -153,6 +172,8 @@ INLINE void backward_weight_impl(const float *x, const float *dy, float *du, con
     const ptrdiff_t begin = first * per, end = last * per;
     float *v = scratch, *dm = scratch + (ptrdiff_t)16 * TB * C;
     const ptrdiff_t vplane = (ptrdiff_t)TB * C, mplane = (ptrdiff_t)TB * O;
+    // Accumulators: 16 of AVX-512's 32 registers; 4 × 2 of AVX2's 16.
+    const int cb = pix == PIX ? (ob_count == 2 ? 8 : 16) : 4;
     for (ptrdiff_t t0 = begin; t0 < end; t0 += TB) {
         const int count = end - t0 < TB ? (int)(end - t0) : TB;
         transform_block(x, g, t0, count, v);
@@ -186,26 +207,27 @@ INLINE void backward_weight_impl(const float *x, const float *dy, float *du, con
                 }
             }
         }
-        // dU_p[c][o] += Σ_t V_p[t][c] · dM_p[t][o].
+        // dU_p[c][o] += Σ_t V_p[t][c] · dM_p[t][o]: CB rows of dU × up to 2 vectors of 16 outputs stay in registers
+        // over the block's tiles (independent accumulators, dU read and written once per block).
         for (int p = 0; p < 16; p++) {
             const float *vp = v + p * vplane, *mp = dm + p * mplane;
             float *dup = du + (ptrdiff_t)p * C * O;
             for (int ob = 0; ob < O; ob += 16 * ob_count) {
-                for (int ts = 0; ts < count; ts += pix) {
-                    v16 gv[PIX][2];
-                    for (int q = 0; q < pix; q++)
-                        for (int k = 0; k < ob_count; k++) gv[q][k] = load16(mp + (ptrdiff_t)(ts + q) * O + ob + 16 * k);
-                    const float *vrow = vp + (ptrdiff_t)ts * C;
-                    for (int c = 0; c < C; c++) {
-                        float *row = dup + (ptrdiff_t)c * O + ob;
-                        v16 acc[2];
-                        for (int k = 0; k < ob_count; k++) acc[k] = load16(row + 16 * k);
-                        for (int q = 0; q < pix; q++) {
-                            const v16 s = (v16)(vrow[(ptrdiff_t)q * C + c]);
-                            for (int k = 0; k < ob_count; k++) acc[k] = madd(s, gv[q][k], acc[k], fused);
+                for (int c0 = 0; c0 < C; c0 += cb) {
+                    v16 acc[CB][2];
+                    for (int r = 0; r < cb; r++)
+                        for (int k = 0; k < ob_count; k++) acc[r][k] = load16(dup + (ptrdiff_t)(c0 + r) * O + ob + 16 * k);
+                    for (int t = 0; t < count; t++) {
+                        v16 gv[2];
+                        for (int k = 0; k < ob_count; k++) gv[k] = load16(mp + (ptrdiff_t)t * O + ob + 16 * k);
+                        const float *vrow = vp + (ptrdiff_t)t * C + c0;
+                        for (int r = 0; r < cb; r++) {
+                            const v16 s = (v16)(vrow[r]);
+                            for (int k = 0; k < ob_count; k++) acc[r][k] = madd(s, gv[k], acc[r][k], fused);
                         }
-                        for (int k = 0; k < ob_count; k++) store16(row + 16 * k, acc[k]);
                     }
+                    for (int r = 0; r < cb; r++)
+                        for (int k = 0; k < ob_count; k++) store16(dup + (ptrdiff_t)(c0 + r) * O + ob + 16 * k, acc[r][k]);
                 }
             }
         }
@@ -214,9 +236,9 @@ INLINE void backward_weight_impl(const float *x, const float *dy, float *du, con
 
 #define DEFINE_VARIANT(suffix, attributes, fused, pix, wide)                                                          \
     attributes static void forward_##suffix(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, \
-                                            int first, int last, float *scratch) {                                    \
-        if (wide && g->o % 32 == 0) forward_impl(x, u, y, g, first, last, scratch, pix, 2, fused);                    \
-        else forward_impl(x, u, y, g, first, last, scratch, pix, 1, fused);                                           \
+                                            int first, int last, float *scratch, double *sums) {                      \
+        if (wide && g->o % 32 == 0) forward_impl(x, u, y, g, first, last, scratch, sums, pix, 2, fused);              \
+        else forward_impl(x, u, y, g, first, last, scratch, sums, pix, 1, fused);                                     \
     }                                                                                                                 \
     attributes static void backward_weight_##suffix(const float *x, const float *dy, float *du,                       \
                                                     const swiftcpc_conv_geometry *g, int first, int last,             \
@@ -228,8 +250,8 @@ INLINE void backward_weight_impl(const float *x, const float *dy, float *du, con
 SWIFTCPC_INSTANTIATE(DEFINE_VARIANT)
 
 void swiftcpc_winograd_forward(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, int first,
-                               int last, float *scratch, int isa) {
-    SWIFTCPC_DISPATCH(forward, x, u, y, g, first, last, scratch);
+                               int last, float *scratch, double *sums, int isa) {
+    SWIFTCPC_DISPATCH(forward, x, u, y, g, first, last, scratch, sums);
 }
 
 void swiftcpc_winograd_backward_weight(const float *x, const float *dy, float *du, const swiftcpc_conv_geometry *g,
@@ -237,8 +259,8 @@ void swiftcpc_winograd_backward_weight(const float *x, const float *dy, float *d
     SWIFTCPC_DISPATCH(backward_weight, x, dy, du, g, first, last, scratch);
 }
 
-void swiftcpc_winograd_weights(const float *w, float *u, int c, int o, int flipped) {
-    for (int oc = 0; oc < o; oc++) {
+void swiftcpc_winograd_weights(const float *w, float *u, int c, int o, int flipped, int first, int last) {
+    for (int oc = first; oc < last; oc++) {
         for (int ic = 0; ic < c; ic++) {
             // g[i][j] = w[oc][ic][i][j], or for the input gradient w[oc][ic][2 − i][2 − j] stored as U[p][oc][ic]
             // (its input channels are the forward's outputs).

@@ -82,10 +82,20 @@ public final class ResidualBlock: UnaryLayer {
     }
 
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        let y = normalizedReLU(norm1, conv1(input), adding: nil)
+        let y = convolvedNormalizedReLU(conv1, norm1, input, adding: nil)
         let shortcut = downsample.map { $0(input) } ?? input
-        return normalizedReLU(norm2, conv2(y), adding: shortcut)
+        return convolvedNormalizedReLU(conv2, norm2, y, adding: shortcut)
     }
+}
+
+/// relu(norm(conv(x)) + residual). A batch norm in training takes its statistics from the convolution's output pass
+/// where the kernel sums them (`conv2dWithChannelSums`: 3×3 Winograd convolutions without bias), sparing a pass.
+func convolvedNormalizedReLU(_ conv: Conv2d, _ norm: (any UnaryLayer)?, _ x: Tensor, adding residual: Tensor?) -> Tensor {
+    if let batchNorm = norm as? BatchNorm, batchNorm.isTraining, conv.bias == nil, conv.groups == 1, conv.dilation == (1, 1) {
+        let (y, sums) = conv2dWithChannelSums(x, weight: conv.weight, stride: conv.stride, padding: conv.padding)
+        return batchNorm(y, adding: residual, relu: true, sums: sums)
+    }
+    return normalizedReLU(norm, conv(x), adding: residual)
 }
 
 /// relu(norm(x) + residual): one fused op for BatchNorm, the composite for other normalisations (or none).

@@ -46,8 +46,9 @@ public final class BatchNorm: UnaryLayer {
 
     public func callAsFunction(_ input: Tensor) -> Tensor { callAsFunction(input, adding: nil, relu: false) }
 
-    /// relu(norm(input) + residual) (each part optional), fused into the normalisation in training mode.
-    public func callAsFunction(_ input: Tensor, adding residual: Tensor?, relu: Bool) -> Tensor {
+    /// relu(norm(input) + residual) (each part optional), fused into the normalisation in training mode; `sums`,
+    /// when the op that wrote `input` computed them (`conv2dWithChannelSums`), spare the statistics pass.
+    public func callAsFunction(_ input: Tensor, adding residual: Tensor?, relu: Bool, sums: ChannelSums? = nil) -> Tensor {
         let c = runningMean.count
         precondition(input.rank >= 2 && input.shape.last == c, "BatchNorm expects [..., \(c)], found \(input.shape)")
         guard isTraining else {
@@ -58,7 +59,7 @@ public final class BatchNorm: UnaryLayer {
         let synchronized = (world?.size ?? 1) > 1
         precondition(input.count / c > 1 || synchronized, "BatchNorm in training needs more than one value per channel, found \(input.shape)")
         let (output, mean, variance) = input.batchNormalized(weight: weight, bias: bias, epsilon: epsilon,
-                                                             adding: residual, relu: relu, world: world)
+                                                             adding: residual, relu: relu, world: world, sums: sums)
         // The statistics' row count over every rank (the unbiased variance of the running statistics uses it).
         let count = (input.count / c) * (synchronized ? world!.size : 1)
         let unbiased = Float(count) / Float(count - 1), m = momentum

@@ -9,6 +9,20 @@
 import CKernels
 import Foundation
 
+/// Per-channel Σx and Σx² over the rows `[rows, C]` of a tensor, in double: batch norm's statistics, as a kernel that
+/// wrote the tensor summed them (`conv2dWithChannelSums`).
+public struct ChannelSums: Sendable, Equatable {
+    /// Σx and Σx² per channel `[C]`.
+    public let sums: [Double], squares: [Double]
+    /// The rows summed over.
+    public let rows: Int
+
+    public init(sums: [Double], squares: [Double], rows: Int) {
+        precondition(sums.count == squares.count, "channel sums: \(sums.count) sums, \(squares.count) squares")
+        (self.sums, self.squares, self.rows) = (sums, squares, rows)
+    }
+}
+
 extension Tensor {
     /// Batch normalisation with batch statistics: y = (x − μ_c) / √(σ²_c + eps) · weight_c + bias_c over the
     /// rows `[M, C]` of this `[…, C]` tensor, σ² biased (divided by M), as `torch.nn.functional.batch_norm` in
@@ -21,8 +35,12 @@ extension Tensor {
     /// With `world` of more than one rank the statistics are the whole global batch's (synchronised batch norm): the
     /// per-channel sums of the forward and of the backward are summed over the ranks; the weight and bias gradients
     /// stay this rank's share (the trainer's gradient average combines them).
+    ///
+    /// `sums`, when given, are this tensor's own per-channel sums, computed by the op that wrote it
+    /// (`conv2dWithChannelSums`): the statistics pass is skipped.
     public func batchNormalized(weight: Tensor?, bias: Tensor?, epsilon: Float, adding residual: Tensor? = nil,
-                                relu: Bool = false, world: (any Collective)? = nil) -> (output: Tensor, mean: [Float], variance: [Float]) {
+                                relu: Bool = false, world: (any Collective)? = nil,
+                                sums known: ChannelSums? = nil) -> (output: Tensor, mean: [Float], variance: [Float]) {
         let c = shape.last ?? 1
         let localRows = count / Swift.max(c, 1)
         let world = (world?.size ?? 1) > 1 ? world : nil
@@ -33,7 +51,9 @@ extension Tensor {
         let x = storage.pointer
         // Σx and Σx² per channel in one pass, in double (M reaches 10⁵–10⁶ rows).
         let parts = partCount(localRows, minimumPerPart: 2048)
-        var (sums, squares) = Tensor.channelSums(x, times: x, rows: localRows, channels: c, parts: parts)
+        if let known { precondition(known.sums.count == c && known.rows == localRows, "batch norm: sums of \(known.sums.count) channels over \(known.rows) rows given for \(shape)") }
+        var (sums, squares) = known.map { ($0.sums, $0.squares) }
+            ?? Tensor.channelSums(x, times: x, rows: localRows, channels: c, parts: parts)
         var globalRows = localRows
         if let world {
             let global = world.summed(sums + squares + [Double(localRows)])

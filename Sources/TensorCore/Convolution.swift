@@ -108,6 +108,22 @@ func addBias(_ bias: Tensor, to y: UnsafeMutablePointer<Float>, rows: Int, chann
 public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
                    padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1,
                    algorithm: ConvolutionAlgorithm = .automatic) -> Tensor {
+    convolution(input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups,
+                algorithm: algorithm, channelSums: false).output
+}
+
+/// `conv2d` without bias (automatic algorithm) that also returns the per-channel Σy and Σy² of its output when the
+/// kernel that runs computes them in its output pass (Winograd's), so that a batch norm after it needs no pass of its
+/// own for its statistics (`batchNormalized(…, sums:)`); nil when another kernel runs.
+public func conv2dWithChannelSums(_ input: Tensor, weight: Tensor, stride: (Int, Int) = (1, 1),
+                                  padding: (Int, Int) = (0, 0)) -> (output: Tensor, sums: ChannelSums?) {
+    convolution(input, weight: weight, bias: nil, stride: stride, padding: padding, dilation: (1, 1), groups: 1,
+                algorithm: .automatic, channelSums: true)
+}
+
+private func convolution(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int),
+                         dilation: (Int, Int), groups: Int, algorithm: ConvolutionAlgorithm,
+                         channelSums: Bool) -> (output: Tensor, sums: ChannelSums?) {
     precondition(input.rank == 4, "conv2d expects input [N, H, W, C], found \(input.shape)")
     precondition(weight.rank == 4, "conv2d expects weight [O, C/groups, KH, KW], found \(weight.shape)")
     let geometry = ConvolutionGeometry(
@@ -129,12 +145,12 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
     let direct = DirectConvolution.supports(g) && (!input.requiresGrad || DirectConvolution.supportsInputGradient(g))
     switch algorithm {
     case .automatic where WinogradConvolution.supports(g) && DirectConvolution.preferred, .winograd:
-        return WinogradConvolution.conv2d(input, weight: weight, bias: bias, geometry: g)
+        return WinogradConvolution.conv2d(input, weight: weight, bias: bias, geometry: g, channelSums: channelSums)
     case .automatic where direct && DirectConvolution.preferred:
-        return DirectConvolution.conv2d(input, weight: weight, bias: bias, geometry: g)
+        return (DirectConvolution.conv2d(input, weight: weight, bias: bias, geometry: g), nil)
     case .direct:
         precondition(direct, "conv2d: the direct kernels need groups 1, dilation 1 and channel counts divisible by 16 (input channels only when the input needs a gradient), found \(weight.shape) on \(input.shape)")
-        return DirectConvolution.conv2d(input, weight: weight, bias: bias, geometry: g)
+        return (DirectConvolution.conv2d(input, weight: weight, bias: bias, geometry: g), nil)
     default:
         break
     }
@@ -160,7 +176,7 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
     if let bias { addBias(bias, to: y, rows: g.batch * pixels, channels: o) }
     var inputs = [input, weight]
     if let bias { inputs.append(bias) }
-    return Tensor.record(result, inputs: inputs) { gradOutput, _ in
+    let output = Tensor.record(result, inputs: inputs) { gradOutput, _ in
         // Pointers are taken again here: the closure must hold the tensors, not raw pointers, to keep them alive.
         let x = input.storage.pointer, w = kernelWeight.storage.pointer, gy = gradOutput.storage.pointer
         var gradInput: Tensor?, gradWeight: Tensor?, gradBias: Tensor?
@@ -199,6 +215,7 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
         }
         return bias == nil ? [gradInput, gradWeight] : [gradInput, gradWeight, gradBias]
     }
+    return (output, nil)
 }
 
 /// 1-D convolution (cross-correlation, as PyTorch) of a channels-last sequence.

@@ -17,29 +17,50 @@ enum WinogradConvolution {
             && g.channels % 16 == 0 && g.outputChannels % 16 == 0
     }
 
-    /// The convolution of `input` with `weight` (+ `bias`), recorded for backward.
-    /// `instructionSet`: 0 baseline, 1 AVX2, 2 AVX-512, −1 the best the processor has (tests compare the variants).
+    /// U = G g Gᵀ for every kernel of `weight` (`flipped`: the input gradient's), split over the output channels.
+    private static func transformWeights(_ weight: Tensor, into u: Tensor, c: Int, o: Int, flipped: Bool) {
+        let (w, out) = (weight.storage.pointer, u.storage.pointer)
+        parallelParts(o, parts: partCount(o * c, minimumPerPart: 2048)) { _, range in
+            swiftcpc_winograd_weights(w, out, Int32(c), Int32(o), flipped ? 1 : 0, Int32(range.lowerBound), Int32(range.upperBound))
+        }
+    }
+
+    /// The convolution of `input` with `weight` (+ `bias`), recorded for backward; with `channelSums` (and no bias)
+    /// also the per-channel Σy and Σy² of the output, summed in the output pass (one partial per part, added in part
+    /// order). `instructionSet`: 0 baseline, 1 AVX2, 2 AVX-512, −1 the best the processor has (tests compare the
+    /// variants).
     static func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvolutionGeometry,
-                       instructionSet isa: Int32 = -1) -> Tensor {
+                       channelSums: Bool = false, instructionSet isa: Int32 = -1) -> (output: Tensor, sums: ChannelSums?) {
         precondition(supports(g), "conv2d: the Winograd kernels need a 3×3 kernel, stride 1, padding 1 and channel counts divisible by 16, found \(weight.shape) on \(input.shape)")
         let (c, o) = (g.channels, g.outputChannels)
         let parts = partCount(g.batch, minimumPerPart: 1)
         let scratchFloats = swiftcpc_winograd_scratch_floats(Int32(c), Int32(o))
         let scratch = Tensor.uninitialized([parts, scratchFloats])
         let transformed = Tensor.uninitialized([16, c, o])
-        swiftcpc_winograd_weights(weight.storage.pointer, transformed.storage.pointer, Int32(c), Int32(o), 0)
+        transformWeights(weight, into: transformed, c: c, o: o, flipped: false)
         let result = Tensor.uninitialized([g.batch, g.height, g.width, o])
         var geometry = DirectConvolution.cGeometry(g)
         let x = input.storage.pointer, u = transformed.storage.pointer, y = result.storage.pointer
         let s = scratch.storage.pointer
-        parallelParts(g.batch, parts: parts) { part, samples in
-            swiftcpc_winograd_forward(x, u, y, &geometry, Int32(samples.lowerBound), Int32(samples.upperBound),
-                                      s + part * scratchFloats, isa)
+        let summing = channelSums && bias == nil
+        var partials = [Double](repeating: 0, count: summing ? parts * 2 * o : 0)
+        partials.withUnsafeMutableBufferPointer { buffer in
+            let base = summing ? buffer.baseAddress : nil  // an empty array's buffer may have an address
+            parallelParts(g.batch, parts: parts) { part, samples in
+                swiftcpc_winograd_forward(x, u, y, &geometry, Int32(samples.lowerBound), Int32(samples.upperBound),
+                                          s + part * scratchFloats, base.map { $0 + part * 2 * o }, isa)
+            }
         }
         if let bias { addBias(bias, to: y, rows: g.batch * g.outputPixels, channels: o) }
+        var sums: ChannelSums?
+        if summing {
+            var total = [Double](repeating: 0, count: 2 * o)
+            for part in 0..<parts { for j in 0..<(2 * o) { total[j] += partials[part * 2 * o + j] } }
+            sums = ChannelSums(sums: Array(total[0..<o]), squares: Array(total[o...]), rows: g.batch * g.outputPixels)
+        }
         var inputs = [input, weight]
         if let bias { inputs.append(bias) }
-        return Tensor.record(result, inputs: inputs) { gradOutput, _ in
+        let output = Tensor.record(result, inputs: inputs) { gradOutput, _ in
             let gy = gradOutput.storage.pointer, s = scratch.storage.pointer
             var gradInput: Tensor?, gradWeight: Tensor?, gradBias: Tensor?
             if input.requiresGrad {
@@ -47,12 +68,12 @@ enum WinogradConvolution {
                 var swapped = DirectConvolution.cGeometry(g)
                 (swapped.c, swapped.o) = (Int32(o), Int32(c))
                 let flipped = Tensor.uninitialized([16, o, c])
-                swiftcpc_winograd_weights(weight.storage.pointer, flipped.storage.pointer, Int32(c), Int32(o), 1)
+                transformWeights(weight, into: flipped, c: c, o: o, flipped: true)
                 let gx = Tensor.uninitialized(input.shape)
                 let u = flipped.storage.pointer, dx = gx.storage.pointer
                 parallelParts(g.batch, parts: parts) { part, samples in
                     swiftcpc_winograd_forward(gy, u, dx, &swapped, Int32(samples.lowerBound), Int32(samples.upperBound),
-                                              s + part * scratchFloats, isa)
+                                              s + part * scratchFloats, nil, isa)
                 }
                 gradInput = gx
             }
@@ -76,5 +97,6 @@ enum WinogradConvolution {
             }
             return bias == nil ? [gradInput, gradWeight] : [gradInput, gradWeight, gradBias]
         }
+        return (output, sums)
     }
 }

@@ -39,7 +39,7 @@ import TestSupport
             for isa: Int32 in [0, 1, 2] {
                 let got = gradients {
                     WinogradConvolution.conv2d($0, weight: $1, bias: $2, geometry: Self.geometry(shape, outputs),
-                                               instructionSet: isa)
+                                               instructionSet: isa).output
                 }
                 let label = "\(shape) → \(outputs), isa \(isa)"
                 #expect(got.output.shape == reference.shape)
@@ -55,6 +55,44 @@ import TestSupport
                 }
             }
         }
+    }
+
+    @Test func theOutputPassSumsEachChannelForBatchNorm() {
+        for (index, (shape, outputs)) in Self.cases.enumerated() {
+            var generator = RandomGenerator(seed: 90 + UInt64(index))
+            let x = Tensor.uniform(shape, low: -1, high: 1, generator: &generator)
+            let w = Tensor.uniform([outputs, shape[3], 3, 3], low: -1, high: 1, generator: &generator)
+            for isa: Int32 in [0, 1, 2] {
+                let (y, sums) = WinogradConvolution.conv2d(x, weight: w, bias: nil, geometry: Self.geometry(shape, outputs),
+                                                           channelSums: true, instructionSet: isa)
+                guard let sums else {
+                    Issue.record("\(shape) → \(outputs), isa \(isa): no sums")
+                    continue
+                }
+                let values = y.scalars, rows = values.count / outputs
+                #expect(sums.rows == rows)
+                for j in 0..<outputs {
+                    let column = (0..<rows).map { Double(values[$0 * outputs + j]) }
+                    let sum = column.reduce(0, +), square = column.reduce(0) { $0 + $1 * $1 }
+                    #expect(abs(sums.sums[j] - sum) <= 1e-5 * max(1, square), "\(shape) → \(outputs), isa \(isa), Σy[\(j)]")
+                    #expect(abs(sums.squares[j] - square) <= 1e-5 * max(1, square), "\(shape) → \(outputs), isa \(isa), Σy²[\(j)]")
+                }
+            }
+        }
+        // Other kernels leave the sums to batch norm; so does a convolution with a bias.
+        var generator = RandomGenerator(seed: 99)
+        let x = Tensor.uniform([2, 6, 6, 16], low: -1, high: 1, generator: &generator)
+        let w = Tensor.uniform([16, 16, 3, 3], low: -1, high: 1, generator: &generator)
+        #expect(conv2dWithChannelSums(x, weight: w, stride: (2, 2), padding: (1, 1)).sums == nil)
+        #expect(WinogradConvolution.conv2d(x, weight: w, bias: Tensor.zeros([16]), geometry: Self.geometry(x.shape, 16),
+                                           channelSums: true).sums == nil)
+        // Batch norm from the convolution's sums: the output and statistics of its own pass, within rounding.
+        let (y, sums) = conv2dWithChannelSums(x, weight: w, padding: (1, 1))
+        let own = y.batchNormalized(weight: nil, bias: nil, epsilon: 1e-5)
+        let given = y.batchNormalized(weight: nil, bias: nil, epsilon: 1e-5, sums: sums)
+        #expect((sums != nil) == DirectConvolution.preferred, "Winograd runs where the vector kernels are preferred")
+        #expect(maxAbsoluteDifference(own.output.scalars, given.output.scalars) < 1e-5)
+        #expect(maxAbsoluteDifference(own.variance, given.variance) < 1e-5)
     }
 
     @Test func automaticUsesWinogradOnlyForThreeByThreeStrideOne() {

@@ -34,9 +34,10 @@ void swiftcpc_conv_backward_weight(const float *x, const float *dy, float *dw_hw
 
 /// Winograd F(2×2, 3×3): 3×3 kernels, stride 1, padding 1, C and O multiples of 16. U is the transformed kernel
 /// [16][C][O] (`swiftcpc_winograd_weights`); `scratch` holds `swiftcpc_winograd_scratch_floats(C, O)` floats per
-/// concurrent call. y[first..<last] = conv(x, w).
+/// concurrent call. y[first..<last] = conv(x, w). With `sums` non-null, also sums[j] += Σ y[…, j] and
+/// sums[O + j] += Σ y[…, j]² over the samples written (batch norm's statistics without a pass of their own).
 void swiftcpc_winograd_forward(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, int first,
-                               int last, float *scratch, int isa);
+                               int last, float *scratch, double *sums, int isa);
 
 /// du[16][C][O] += Σ over samples [first, last) of the transformed weight gradient (then
 /// `swiftcpc_winograd_weight_gradient`).
@@ -44,8 +45,9 @@ void swiftcpc_winograd_backward_weight(const float *x, const float *dy, float *d
                                        int first, int last, float *scratch, int isa);
 
 /// U [16][C][O] = G g Gᵀ for each kernel g = w[o][c] of PyTorch's [O, C, 3, 3] `w`; with `flipped` the kernel of the
-/// input gradient (rotated by 180°, channel axes swapped) as U [16][O][C].
-void swiftcpc_winograd_weights(const float *w, float *u, int c, int o, int flipped);
+/// input gradient (rotated by 180°, channel axes swapped) as U [16][O][C]. Only the output channels [first, last) are
+/// written (concurrent calls over disjoint ranges).
+void swiftcpc_winograd_weights(const float *w, float *u, int c, int o, int flipped, int first, int last);
 
 /// dw [O, C, 3, 3] (PyTorch's layout) = Gᵀ dU G from the transformed gradient dU [16][C][O].
 void swiftcpc_winograd_weight_gradient(const float *du, float *dw, int c, int o);
