@@ -1,6 +1,8 @@
-// The 3×3 convolution kernels of CKernels on one thread: direct against Winograd F(2×2, 3×3), for the stride-1
-// layers of the CIFAR ResNet-18 layout at width 16 (28, 14, 7 and 4 pixels) and two odd shapes; forward, input
-// gradient and weight gradient, best of 3, with the largest difference relative to the largest value.
+// The 3×3 convolution kernels of CKernels on one thread: direct against Winograd F(2×2, 3×3) (and F(4×4, 3×3)'s
+// forward and weight gradient, first on each line), for the stride-1 layers of the CIFAR ResNet-18 layout at width 16
+// (28, 14, 7 and 4 pixels) and two odd shapes; forward, input gradient and weight gradient, best of 3, with the
+// largest difference relative to the largest value (F(4×4)'s forward against the direct kernel, its weight gradient
+// against F(2×2)'s).
 //
 //   clang -O2 -I Sources/CKernels/include -I Sources/CKernels bench/conv_kernels.c Sources/CKernels/conv_direct.c \
 //       Sources/CKernels/conv_winograd.c -o /tmp/conv_kernels -lm && /tmp/conv_kernels 128
@@ -28,16 +30,21 @@ int main(int argc,char**argv){
     float*u=buf(16*C*O),*ub=buf(16*C*O),*z=calloc(4096,4),*sc=calloc(4096,4),*scr=buf(swiftcpc_winograd_scratch_floats(C>O?C:O,C>O?C:O)*2);
     for(int o=0;o<O;o++)for(int c=0;c<C;c++)for(int i=0;i<3;i++)for(int j=0;j<3;j++){float v=w[((o*C+c)*3+i)*3+j];hwio[((i*3+j)*C+c)*O+o]=v;howi[((i*O+o)*3+j)*C+c]=v;}
     swiftcpc_winograd_weights(w,u,C,O,0,0,O); swiftcpc_winograd_weights(w,ub,C,O,1,0,O);
-    double t[6]={1e9,1e9,1e9,1e9,1e9,1e9};
+    float*u4=buf(36*C*O),*y4=buf(yn),*scr4=buf(swiftcpc_winograd4_scratch_floats(C>O?C:O,C>O?C:O)*2);
+    swiftcpc_winograd4_weights(w,u4,C,O,0,0,O);
+    double t[8]={1e9,1e9,1e9,1e9,1e9,1e9,1e9,1e9}; float*du4=calloc(36*C*O,4),*dw4=buf(9*C*O);
     for(int r=0;r<3;r++){
       double a=now(); swiftcpc_conv_forward(x,hwio,y,&g,0,N,z,isa); double b=now(); if(b-a<t[0])t[0]=b-a;
       a=now(); swiftcpc_winograd_forward(x,u,y2,&g,0,N,scr,0,isa); b=now(); if(b-a<t[1])t[1]=b-a;
+      a=now(); swiftcpc_winograd4_forward(x,u4,y4,&g,0,N,scr4,0,isa); b=now(); if(b-a<t[6])t[6]=b-a;
+      memset(du4,0,36*C*O*4); a=now(); swiftcpc_winograd4_backward_weight(x,dy,du4,&g,0,N,scr4,isa); swiftcpc_winograd4_weight_gradient(du4,dw4,C,O); b=now(); if(b-a<t[7])t[7]=b-a;
       memset(dx,0,xn*4); a=now(); swiftcpc_conv_backward_input(dy,howi,dx,&g,0,N,z,sc,isa); b=now(); if(b-a<t[2])t[2]=b-a;
       a=now(); swiftcpc_winograd_forward(dy,ub,dx2,&gb,0,N,scr,0,isa); b=now(); if(b-a<t[3])t[3]=b-a;
       memset(dwh,0,9*C*O*4); a=now(); swiftcpc_conv_backward_weight(x,dy,dwh,&g,0,N,z,isa); b=now(); if(b-a<t[4])t[4]=b-a;
       memset(du,0,16*C*O*4); a=now(); swiftcpc_winograd_backward_weight(x,dy,du,&g,0,N,scr,isa); swiftcpc_winograd_weight_gradient(du,dwp2,C,O); b=now(); if(b-a<t[5])t[5]=b-a;
     }
     for(int o=0;o<O;o++)for(int c=0;c<C;c++)for(int i=0;i<3;i++)for(int j=0;j<3;j++) dwp[((o*C+c)*3+i)*3+j]=dwh[((i*3+j)*C+c)*O+o];
+    printf("F4 fwd %6.2f ms (%.1e) bw %6.2f (%.1e)  ",t[6]*1e3,maxdiff(y4,y,yn),t[7]*1e3,maxdiff(dw4,dwp2,9*C*O));
     printf("H%2d C%3d O%3d fwd %6.2f/%6.2f ms (%.1e)  bin %6.2f/%6.2f (%.1e)  bw %6.2f/%6.2f (%.1e)\n",H,C,O,t[0]*1e3,t[1]*1e3,maxdiff(y2,y,yn),t[2]*1e3,t[3]*1e3,maxdiff(dx2,dx,xn),t[4]*1e3,t[5]*1e3,maxdiff(dwp2,dwp,9*C*O));
   }
 }

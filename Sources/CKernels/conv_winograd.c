@@ -234,11 +234,295 @@ INLINE void backward_weight_impl(const float *x, const float *dy, float *du, con
     }
 }
 
+// ---- F(4×4, 3×3): 4×4 output tiles from 6×6 input tiles, 36 products per tile instead of 4 × 16 = 64 ----
+// Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1],
+// G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙; 0 0 1],
+// Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1] (Lavin & Gray 2016, points 0, ±1, ±2).
+
+#define TB4 16
+
+size_t swiftcpc_winograd4_scratch_floats(int c, int o) { return (size_t)36 * TB4 * (size_t)(c + o) + 2 * (size_t)o; }
+
+INLINE void tile4_origin(const swiftcpc_conv_geometry *g, ptrdiff_t t, ptrdiff_t *sample, int *y0, int *x0) {
+    const int th = (g->h + 3) / 4, tw = (g->w + 3) / 4;
+    const ptrdiff_t per = (ptrdiff_t)th * tw, n = t / per, r = t % per;
+    *sample = n * g->h * g->w;
+    *y0 = (int)(r / tw) * 4;
+    *x0 = (int)(r % tw) * 4;
+}
+
+/// Bᵀ applied to six vectors.
+INLINE void b4(const v16 d[6], v16 r[6]) {
+    r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+    r[1] = d[3] + d[4] - 4.0f * (d[1] + d[2]);
+    r[2] = 4.0f * (d[1] - d[2]) + d[4] - d[3];
+    r[3] = 2.0f * (d[3] - d[1]) + d[4] - d[2];
+    r[4] = 2.0f * (d[1] - d[3]) + d[4] - d[2];
+    r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+}
+
+INLINE void transform4_block(const float *x, const swiftcpc_conv_geometry *g, ptrdiff_t t0, int count, float *v) {
+    const int C = g->c;
+    const ptrdiff_t plane = (ptrdiff_t)TB4 * C;
+    for (int t = 0; t < TB4; t++) {
+        if (t >= count) {
+            for (int p = 0; p < 36; p++)
+                for (int c0 = 0; c0 < C; c0 += 16) store16(v + p * plane + (ptrdiff_t)t * C + c0, (v16)(0.0f));
+            continue;
+        }
+        ptrdiff_t sample;
+        int y0, x0;
+        tile4_origin(g, t0 + t, &sample, &y0, &x0);
+        for (int c0 = 0; c0 < C; c0 += 16) {
+            v16 r[6][6];
+            for (int j = 0; j < 6; j++) {
+                const int ix = x0 - 1 + j;
+                v16 d[6], col[6];
+                for (int i = 0; i < 6; i++) {
+                    const int iy = y0 - 1 + i;
+                    d[i] = (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+                               ? (v16)(0.0f)
+                               : load16(x + (sample + (ptrdiff_t)iy * g->w + ix) * C + c0);
+                }
+                b4(d, col);
+                for (int i = 0; i < 6; i++) r[i][j] = col[i];
+            }
+            float *out = v + (ptrdiff_t)t * C + c0;
+            for (int i = 0; i < 6; i++) {
+                v16 row[6];
+                b4(r[i], row);
+                for (int j = 0; j < 6; j++) store16(out + (6 * i + j) * plane, row[j]);
+            }
+        }
+    }
+}
+
+/// Aᵀ applied to six vectors.
+INLINE void a4(const v16 m[6], v16 s[4]) {
+    const v16 p12 = m[1] + m[2], m12 = m[1] - m[2], p34 = m[3] + m[4], m34 = m[3] - m[4];
+    s[0] = m[0] + p12 + p34;
+    s[1] = m12 + 2.0f * m34;
+    s[2] = p12 + 4.0f * p34;
+    s[3] = m12 + 8.0f * m34 + m[5];
+}
+
+INLINE void forward4_impl(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, int first, int last,
+                          float *scratch, double *sums, const int pix, const int ob_count, const int fused) {
+    const int C = g->c, O = g->o;
+    const ptrdiff_t per = (ptrdiff_t)((g->h + 3) / 4) * ((g->w + 3) / 4);
+    const ptrdiff_t begin = first * per, end = last * per;
+    float *v = scratch, *m = scratch + (ptrdiff_t)36 * TB4 * C, *block_sums = m + (ptrdiff_t)36 * TB4 * O;
+    const ptrdiff_t vplane = (ptrdiff_t)TB4 * C, mplane = (ptrdiff_t)TB4 * O;
+    for (ptrdiff_t t0 = begin; t0 < end; t0 += TB4) {
+        const int count = end - t0 < TB4 ? (int)(end - t0) : TB4;
+        transform4_block(x, g, t0, count, v);
+        for (int p = 0; p < 36; p++) {
+            const float *up = u + (ptrdiff_t)p * C * O, *vp = v + p * vplane;
+            float *mp = m + p * mplane;
+            for (int ob = 0; ob < O; ob += 16 * ob_count) {
+                for (int ts = 0; ts < count; ts += pix) {
+                    v16 acc[PIX][2];
+                    for (int q = 0; q < pix; q++) for (int k = 0; k < ob_count; k++) acc[q][k] = (v16)(0.0f);
+                    const float *vrow = vp + (ptrdiff_t)ts * C;
+                    for (int c = 0; c < C; c++) {
+                        v16 wv[2];
+                        for (int k = 0; k < ob_count; k++) wv[k] = load16(up + (ptrdiff_t)c * O + ob + 16 * k);
+                        for (int q = 0; q < pix; q++) {
+                            const v16 s = (v16)(vrow[(ptrdiff_t)q * C + c]);
+                            for (int k = 0; k < ob_count; k++) acc[q][k] = madd(s, wv[k], acc[q][k], fused);
+                        }
+                    }
+                    for (int q = 0; q < pix; q++)
+                        for (int k = 0; k < ob_count; k++) store16(mp + (ptrdiff_t)(ts + q) * O + ob + 16 * k, acc[q][k]);
+                }
+            }
+        }
+        if (sums)
+            for (int o0 = 0; o0 < O; o0 += 16) {
+                store16(block_sums + o0, (v16)(0.0f));
+                store16(block_sums + O + o0, (v16)(0.0f));
+            }
+        for (int t = 0; t < count; t++) {
+            ptrdiff_t sample;
+            int y0, x0;
+            tile4_origin(g, t0 + t, &sample, &y0, &x0);
+            for (int o0 = 0; o0 < O; o0 += 16) {
+                v16 s[4][6];
+                for (int j = 0; j < 6; j++) {
+                    v16 col[6], out[4];
+                    for (int i = 0; i < 6; i++) col[i] = load16(m + (6 * i + j) * mplane + (ptrdiff_t)t * O + o0);
+                    a4(col, out);
+                    for (int i = 0; i < 4; i++) s[i][j] = out[i];
+                }
+                v16 sum = (v16)(0.0f), square = (v16)(0.0f);
+                for (int i = 0; i < 4; i++) {
+                    const int oy = y0 + i;
+                    if (oy >= g->h) break;
+                    v16 out[4];
+                    a4(s[i], out);
+                    for (int j = 0; j < 4; j++) {
+                        const int ox = x0 + j;
+                        if (ox >= g->w) break;
+                        store16(y + (sample + (ptrdiff_t)oy * g->w + ox) * O + o0, out[j]);
+                        sum += out[j];
+                        square = madd(out[j], out[j], square, fused);
+                    }
+                }
+                if (sums) {
+                    store16(block_sums + o0, load16(block_sums + o0) + sum);
+                    store16(block_sums + O + o0, load16(block_sums + O + o0) + square);
+                }
+            }
+        }
+        if (sums)
+            for (int j = 0; j < 2 * O; j++) sums[j] += (double)block_sums[j];
+    }
+}
+
+/// A applied to four vectors (dM = A dY Aᵀ).
+INLINE void a4t(const v16 e[4], v16 a[6]) {
+    const v16 p02 = e[0] + e[2], p13 = e[1] + e[3], q02 = e[0] + 4.0f * e[2], q13 = 2.0f * e[1] + 8.0f * e[3];
+    a[0] = e[0];
+    a[1] = p02 + p13;
+    a[2] = p02 - p13;
+    a[3] = q02 + q13;
+    a[4] = q02 - q13;
+    a[5] = e[3];
+}
+
+INLINE void backward_weight4_impl(const float *x, const float *dy, float *du, const swiftcpc_conv_geometry *g, int first,
+                                  int last, float *scratch, const int pix, const int ob_count, const int fused) {
+    const int C = g->c, O = g->o;
+    const ptrdiff_t per = (ptrdiff_t)((g->h + 3) / 4) * ((g->w + 3) / 4);
+    const ptrdiff_t begin = first * per, end = last * per;
+    float *v = scratch, *dm = scratch + (ptrdiff_t)36 * TB4 * C;
+    const ptrdiff_t vplane = (ptrdiff_t)TB4 * C, mplane = (ptrdiff_t)TB4 * O;
+    const int cb = pix == PIX ? (ob_count == 2 ? 8 : 16) : 4;
+    for (ptrdiff_t t0 = begin; t0 < end; t0 += TB4) {
+        const int count = end - t0 < TB4 ? (int)(end - t0) : TB4;
+        transform4_block(x, g, t0, count, v);
+        // dM = A dY Aᵀ per tile (dY zero outside the image and past `count`).
+        for (int t = 0; t < TB4; t++) {
+            ptrdiff_t sample = 0;
+            int y0 = 0, x0 = 0;
+            if (t < count) tile4_origin(g, t0 + t, &sample, &y0, &x0);
+            for (int o0 = 0; o0 < O; o0 += 16) {
+                v16 a[6][4];
+                for (int j = 0; j < 4; j++) {
+                    const int ox = x0 + j;
+                    v16 e[4], col[6];
+                    for (int i = 0; i < 4; i++) {
+                        const int oy = y0 + i;
+                        e[i] = (t >= count || oy >= g->h || ox >= g->w)
+                                   ? (v16)(0.0f)
+                                   : load16(dy + (sample + (ptrdiff_t)oy * g->w + ox) * O + o0);
+                    }
+                    a4t(e, col);
+                    for (int k = 0; k < 6; k++) a[k][j] = col[k];
+                }
+                float *row = dm + (ptrdiff_t)t * O + o0;
+                for (int k = 0; k < 6; k++) {
+                    v16 out[6];
+                    a4t(a[k], out);
+                    for (int l = 0; l < 6; l++) store16(row + (6 * k + l) * mplane, out[l]);
+                }
+            }
+        }
+        for (int p = 0; p < 36; p++) {
+            const float *vp = v + p * vplane, *mp = dm + p * mplane;
+            float *dup = du + (ptrdiff_t)p * C * O;
+            for (int ob = 0; ob < O; ob += 16 * ob_count) {
+                for (int c0 = 0; c0 < C; c0 += cb) {
+                    v16 acc[CB][2];
+                    for (int r = 0; r < cb; r++)
+                        for (int k = 0; k < ob_count; k++) acc[r][k] = load16(dup + (ptrdiff_t)(c0 + r) * O + ob + 16 * k);
+                    for (int t = 0; t < count; t++) {
+                        v16 gv[2];
+                        for (int k = 0; k < ob_count; k++) gv[k] = load16(mp + (ptrdiff_t)t * O + ob + 16 * k);
+                        const float *vrow = vp + (ptrdiff_t)t * C + c0;
+                        for (int r = 0; r < cb; r++) {
+                            const v16 s = (v16)(vrow[r]);
+                            for (int k = 0; k < ob_count; k++) acc[r][k] = madd(s, gv[k], acc[r][k], fused);
+                        }
+                    }
+                    for (int r = 0; r < cb; r++)
+                        for (int k = 0; k < ob_count; k++) store16(dup + (ptrdiff_t)(c0 + r) * O + ob + 16 * k, acc[r][k]);
+                }
+            }
+        }
+    }
+}
+
+/// F(4×4, 3×3)'s G.
+static const float G4[6][3] = {{0.25f, 0, 0},
+                               {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+                               {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+                               {1.0f / 24, 1.0f / 12, 1.0f / 6},
+                               {1.0f / 24, -1.0f / 12, 1.0f / 6},
+                               {0, 0, 1}};
+
+void swiftcpc_winograd4_weight_gradient(const float *du, float *dw, int c, int o) {
+    for (int oc = 0; oc < o; oc++) {
+        for (int ic = 0; ic < c; ic++) {
+            float e[6][6];
+            for (int p = 0; p < 36; p++) e[p / 6][p % 6] = du[((ptrdiff_t)p * c + ic) * o + oc];
+            // Gᵀ e G.
+            float a[3][6];
+            for (int i = 0; i < 3; i++)
+                for (int q = 0; q < 6; q++) {
+                    float sum = 0;
+                    for (int p = 0; p < 6; p++) sum += G4[p][i] * e[p][q];
+                    a[i][q] = sum;
+                }
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++) {
+                    float sum = 0;
+                    for (int q = 0; q < 6; q++) sum += a[i][q] * G4[q][j];
+                    dw[((ptrdiff_t)oc * c + ic) * 9 + 3 * i + j] = sum;
+                }
+        }
+    }
+}
+
+void swiftcpc_winograd4_weights(const float *w, float *u, int c, int o, int flipped, int first, int last) {
+    const float (*G)[3] = G4;
+    for (int oc = first; oc < last; oc++) {
+        for (int ic = 0; ic < c; ic++) {
+            float k[3][3];
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++)
+                    k[i][j] = flipped ? w[((oc * c + ic) * 3 + 2 - i) * 3 + 2 - j] : w[((oc * c + ic) * 3 + i) * 3 + j];
+            float a[6][3];
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 3; j++) a[i][j] = G[i][0] * k[0][j] + G[i][1] * k[1][j] + G[i][2] * k[2][j];
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++) {
+                    const float value = a[i][0] * G[j][0] + a[i][1] * G[j][1] + a[i][2] * G[j][2];
+                    const ptrdiff_t at = flipped ? ((ptrdiff_t)(6 * i + j) * o + oc) * c + ic
+                                                 : ((ptrdiff_t)(6 * i + j) * c + ic) * o + oc;
+                    u[at] = value;
+                }
+        }
+    }
+}
+
 #define DEFINE_VARIANT(suffix, attributes, fused, pix, wide)                                                          \
     attributes static void forward_##suffix(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, \
                                             int first, int last, float *scratch, double *sums) {                      \
         if (wide && g->o % 32 == 0) forward_impl(x, u, y, g, first, last, scratch, sums, pix, 2, fused);              \
         else forward_impl(x, u, y, g, first, last, scratch, sums, pix, 1, fused);                                     \
+    }                                                                                                                 \
+    attributes static void forward4_##suffix(const float *x, const float *u, float *y,                                \
+                                             const swiftcpc_conv_geometry *g, int first, int last, float *scratch,    \
+                                             double *sums) {                                                          \
+        if (wide && g->o % 32 == 0) forward4_impl(x, u, y, g, first, last, scratch, sums, pix, 2, fused);             \
+        else forward4_impl(x, u, y, g, first, last, scratch, sums, pix, 1, fused);                                    \
+    }                                                                                                                 \
+    attributes static void backward_weight4_##suffix(const float *x, const float *dy, float *du,                      \
+                                                     const swiftcpc_conv_geometry *g, int first, int last,            \
+                                                     float *scratch) {                                                \
+        if (wide && g->o % 32 == 0) backward_weight4_impl(x, dy, du, g, first, last, scratch, pix, 2, fused);         \
+        else backward_weight4_impl(x, dy, du, g, first, last, scratch, pix, 1, fused);                                \
     }                                                                                                                 \
     attributes static void backward_weight_##suffix(const float *x, const float *dy, float *du,                       \
                                                     const swiftcpc_conv_geometry *g, int first, int last,             \
@@ -252,6 +536,16 @@ SWIFTCPC_INSTANTIATE(DEFINE_VARIANT)
 void swiftcpc_winograd_forward(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, int first,
                                int last, float *scratch, double *sums, int isa) {
     SWIFTCPC_DISPATCH(forward, x, u, y, g, first, last, scratch, sums);
+}
+
+void swiftcpc_winograd4_forward(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, int first,
+                                int last, float *scratch, double *sums, int isa) {
+    SWIFTCPC_DISPATCH(forward4, x, u, y, g, first, last, scratch, sums);
+}
+
+void swiftcpc_winograd4_backward_weight(const float *x, const float *dy, float *du, const swiftcpc_conv_geometry *g,
+                                        int first, int last, float *scratch, int isa) {
+    SWIFTCPC_DISPATCH(backward_weight4, x, dy, du, g, first, last, scratch);
 }
 
 void swiftcpc_winograd_backward_weight(const float *x, const float *dy, float *du, const swiftcpc_conv_geometry *g,

@@ -1,7 +1,10 @@
-// Winograd F(2×2, 3×3) convolution: TensorCore's side of the CKernels kernels (conv_winograd.c), for the 3×3,
-// stride-1, padding-1 convolutions that make up most of a ResNet's work. The multiplications per output pixel fall
-// from 9·C·O to 4·C·O (16 per 2×2 tile instead of 36); the input gradient is the same kernel run on dy with the
-// flipped kernel, the weight gradient a sum over tiles of transformed inputs times transformed output gradients.
+// Winograd convolution: TensorCore's side of the CKernels kernels (conv_winograd.c), for the 3×3, stride-1,
+// padding-1 convolutions that make up most of a ResNet's work. F(2×2, 3×3) cuts the multiplications per output pixel
+// from 9·C·O to 4·C·O (16 per 2×2 tile instead of 36), F(4×4, 3×3) to 2.25·C·O (36 per 4×4 tile) at the price of
+// larger transforms and tiles; the forward and the input gradient (the same kernel run on dy with the flipped
+// kernel) take F(4×4) unless its padded tiles cover much more than F(2×2)'s (`outputTile`); so does the weight
+// gradient, a sum over tiles of transformed inputs times transformed output gradients, on images of 6 × 6 pixels or
+// more.
 //
 // Glossary as in Convolution.swift: N batch, H/W height/width, C input channels, O output channels. Input
 // [N, H, W, C], weight [O, C, 3, 3] (PyTorch), output [N, H, W, O].
@@ -17,27 +20,58 @@ enum WinogradConvolution {
             && g.channels % 16 == 0 && g.outputChannels % 16 == 0
     }
 
-    /// U = G g Gᵀ for every kernel of `weight` (`flipped`: the input gradient's), split over the output channels.
-    private static func transformWeights(_ weight: Tensor, into u: Tensor, c: Int, o: Int, flipped: Bool) {
+    /// The output tile (2 or 4) of the forward and input-gradient kernels for an H × W image: 4 unless its padded
+    /// tiles cover over 1.4 times the pixels of 2's (5 × 5 → 8 × 8 against 6 × 6, where F(4×4) measured slower).
+    static func outputTile(height: Int, width: Int) -> Int {
+        func padded(_ size: Int, _ tile: Int) -> Int { (size + tile - 1) / tile * tile }
+        return 10 * padded(height, 4) * padded(width, 4) <= 14 * padded(height, 2) * padded(width, 2) ? 4 : 2
+    }
+
+    /// U = G g Gᵀ for every kernel of `weight` (`flipped`: the input gradient's) for output tiles of `tile`, split over
+    /// the output channels.
+    private static func transformWeights(_ weight: Tensor, tile: Int, c: Int, o: Int, flipped: Bool) -> Tensor {
+        let u = Tensor.uninitialized(flipped ? [(tile + 2) * (tile + 2), o, c] : [(tile + 2) * (tile + 2), c, o])
         let (w, out) = (weight.storage.pointer, u.storage.pointer)
         parallelParts(o, parts: partCount(o * c, minimumPerPart: 2048)) { _, range in
-            swiftcpc_winograd_weights(w, out, Int32(c), Int32(o), flipped ? 1 : 0, Int32(range.lowerBound), Int32(range.upperBound))
+            let (first, last) = (Int32(range.lowerBound), Int32(range.upperBound))
+            if tile == 4 {
+                swiftcpc_winograd4_weights(w, out, Int32(c), Int32(o), flipped ? 1 : 0, first, last)
+            } else {
+                swiftcpc_winograd_weights(w, out, Int32(c), Int32(o), flipped ? 1 : 0, first, last)
+            }
+        }
+        return u
+    }
+
+    /// The forward kernel for output tiles of `tile` over samples [first, last).
+    private static func forward(tile: Int, _ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                _ geometry: UnsafePointer<swiftcpc_conv_geometry>, _ samples: Range<Int>,
+                                _ scratch: UnsafeMutablePointer<Float>, _ sums: UnsafeMutablePointer<Double>?, _ isa: Int32) {
+        let (first, last) = (Int32(samples.lowerBound), Int32(samples.upperBound))
+        if tile == 4 {
+            swiftcpc_winograd4_forward(x, u, y, geometry, first, last, scratch, sums, isa)
+        } else {
+            swiftcpc_winograd_forward(x, u, y, geometry, first, last, scratch, sums, isa)
         }
     }
 
     /// The convolution of `input` with `weight` (+ `bias`), recorded for backward; with `channelSums` (and no bias)
     /// also the per-channel Σy and Σy² of the output, summed in the output pass (one partial per part, added in part
     /// order). `instructionSet`: 0 baseline, 1 AVX2, 2 AVX-512, −1 the best the processor has (tests compare the
-    /// variants).
+    /// variants); `outputTile` 2 or 4 for the forward and input gradient (nil: `outputTile(height:width:)`).
     static func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvolutionGeometry,
-                       channelSums: Bool = false, instructionSet isa: Int32 = -1) -> (output: Tensor, sums: ChannelSums?) {
+                       channelSums: Bool = false, outputTile: Int? = nil,
+                       instructionSet isa: Int32 = -1) -> (output: Tensor, sums: ChannelSums?) {
         precondition(supports(g), "conv2d: the Winograd kernels need a 3×3 kernel, stride 1, padding 1 and channel counts divisible by 16, found \(weight.shape) on \(input.shape)")
         let (c, o) = (g.channels, g.outputChannels)
+        let tile = outputTile ?? Self.outputTile(height: g.height, width: g.width)
+        precondition(tile == 2 || tile == 4, "Winograd output tiles are 2 or 4, found \(tile)")
         let parts = partCount(g.batch, minimumPerPart: 1)
-        let scratchFloats = swiftcpc_winograd_scratch_floats(Int32(c), Int32(o))
+        // One scratch per part, for whichever kernel needs most (the forward's tile, the weight gradient's F(2×2)).
+        let scratchFloats = max(swiftcpc_winograd_scratch_floats(Int32(c), Int32(o)),
+                                tile == 4 ? swiftcpc_winograd4_scratch_floats(Int32(max(c, o)), Int32(max(c, o))) : 0)
         let scratch = Tensor.uninitialized([parts, scratchFloats])
-        let transformed = Tensor.uninitialized([16, c, o])
-        transformWeights(weight, into: transformed, c: c, o: o, flipped: false)
+        let transformed = transformWeights(weight, tile: tile, c: c, o: o, flipped: false)
         let result = Tensor.uninitialized([g.batch, g.height, g.width, o])
         var geometry = DirectConvolution.cGeometry(g)
         let x = input.storage.pointer, u = transformed.storage.pointer, y = result.storage.pointer
@@ -47,8 +81,7 @@ enum WinogradConvolution {
         partials.withUnsafeMutableBufferPointer { buffer in
             let base = summing ? buffer.baseAddress : nil  // an empty array's buffer may have an address
             parallelParts(g.batch, parts: parts) { part, samples in
-                swiftcpc_winograd_forward(x, u, y, &geometry, Int32(samples.lowerBound), Int32(samples.upperBound),
-                                          s + part * scratchFloats, base.map { $0 + part * 2 * o }, isa)
+                forward(tile: tile, x, u, y, &geometry, samples, s + part * scratchFloats, base.map { $0 + part * 2 * o }, isa)
             }
         }
         if let bias { addBias(bias, to: y, rows: g.batch * g.outputPixels, channels: o) }
@@ -67,29 +100,38 @@ enum WinogradConvolution {
                 // dx = conv(dy, w rotated by 180° with its channel axes swapped): the forward kernel with C and O swapped.
                 var swapped = DirectConvolution.cGeometry(g)
                 (swapped.c, swapped.o) = (Int32(o), Int32(c))
-                let flipped = Tensor.uninitialized([16, o, c])
-                transformWeights(weight, into: flipped, c: c, o: o, flipped: true)
+                let flipped = transformWeights(weight, tile: tile, c: c, o: o, flipped: true)
                 let gx = Tensor.uninitialized(input.shape)
                 let u = flipped.storage.pointer, dx = gx.storage.pointer
                 parallelParts(g.batch, parts: parts) { part, samples in
-                    swiftcpc_winograd_forward(gy, u, dx, &swapped, Int32(samples.lowerBound), Int32(samples.upperBound),
-                                              s + part * scratchFloats, nil, isa)
+                    forward(tile: tile, gy, u, dx, &swapped, samples, s + part * scratchFloats, nil, isa)
                 }
                 gradInput = gx
             }
             if weight.requiresGrad {
-                // One transformed partial per part, added in part order, then dw = Gᵀ dU G.
-                let size = 16 * c * o
+                // One transformed partial per part, added in part order, then dw = Gᵀ dU G. F(4×4) here too where
+                // the image has several of its tiles (on 4 × 4 images the transforms of its 36 planes cost more
+                // than the products save).
+                let gradientTile = tile == 4 && g.height * g.width >= 36 ? 4 : 2
+                let size = (gradientTile + 2) * (gradientTile + 2) * c * o
                 let partial = Tensor.zeros([parts, size])
                 let du = partial.storage.pointer
                 var geometry = DirectConvolution.cGeometry(g)
                 parallelParts(g.batch, parts: parts) { part, samples in
-                    swiftcpc_winograd_backward_weight(x, gy, du + part * size, &geometry, Int32(samples.lowerBound),
-                                                      Int32(samples.upperBound), s + part * scratchFloats, isa)
+                    let (first, last) = (Int32(samples.lowerBound), Int32(samples.upperBound))
+                    if gradientTile == 4 {
+                        swiftcpc_winograd4_backward_weight(x, gy, du + part * size, &geometry, first, last, s + part * scratchFloats, isa)
+                    } else {
+                        swiftcpc_winograd_backward_weight(x, gy, du + part * size, &geometry, first, last, s + part * scratchFloats, isa)
+                    }
                 }
                 addPartials(du, parts: parts, size: size)
                 let gw = Tensor.uninitialized(weight.shape)
-                swiftcpc_winograd_weight_gradient(du, gw.storage.pointer, Int32(c), Int32(o))
+                if gradientTile == 4 {
+                    swiftcpc_winograd4_weight_gradient(du, gw.storage.pointer, Int32(c), Int32(o))
+                } else {
+                    swiftcpc_winograd_weight_gradient(du, gw.storage.pointer, Int32(c), Int32(o))
+                }
                 gradWeight = gw
             }
             if let bias, bias.requiresGrad {

@@ -39,6 +39,25 @@ void swiftcpc_conv_backward_weight(const float *x, const float *dy, float *dw_hw
 void swiftcpc_winograd_forward(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, int first,
                                int last, float *scratch, double *sums, int isa);
 
+/// Winograd F(4×4, 3×3), as `swiftcpc_winograd_forward` but with 4×4 output tiles: U [36][C][O] from
+/// `swiftcpc_winograd4_weights`, scratch `swiftcpc_winograd4_scratch_floats(C, O)`.
+void swiftcpc_winograd4_forward(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, int first,
+                                int last, float *scratch, double *sums, int isa);
+
+/// U [36][C][O] = G g Gᵀ (F(4×4, 3×3)'s G) for the output channels [first, last); `flipped` as for F(2×2, 3×3).
+void swiftcpc_winograd4_weights(const float *w, float *u, int c, int o, int flipped, int first, int last);
+
+/// du[36][C][O] += Σ over samples [first, last) of F(4×4, 3×3)'s transformed weight gradient (then
+/// `swiftcpc_winograd4_weight_gradient`).
+void swiftcpc_winograd4_backward_weight(const float *x, const float *dy, float *du, const swiftcpc_conv_geometry *g,
+                                        int first, int last, float *scratch, int isa);
+
+/// dw [O, C, 3, 3] = Gᵀ dU G from F(4×4, 3×3)'s transformed gradient dU [36][C][O].
+void swiftcpc_winograd4_weight_gradient(const float *du, float *dw, int c, int o);
+
+/// The scratch floats one concurrent F(4×4, 3×3) call needs.
+size_t swiftcpc_winograd4_scratch_floats(int c, int o);
+
 /// du[16][C][O] += Σ over samples [first, last) of the transformed weight gradient (then
 /// `swiftcpc_winograd_weight_gradient`).
 void swiftcpc_winograd_backward_weight(const float *x, const float *dy, float *du, const swiftcpc_conv_geometry *g,
