@@ -33,13 +33,87 @@ INLINE v16 madd(v16 a, v16 b, v16 c, int fused) { return fused ? __builtin_eleme
 
 size_t swiftcpc_winograd_scratch_floats(int c, int o) { return (size_t)16 * TB * (size_t)(c + o) + 2 * (size_t)o; }
 
-/// Tile t of the flattened [N, ⌈H/2⌉, ⌈W/2⌉] grid: its sample's first pixel and the top-left output pixel.
-INLINE void tile_origin(const swiftcpc_conv_geometry *g, ptrdiff_t t, ptrdiff_t *sample, int *y0, int *x0) {
-    const int th = (g->h + 1) / 2, tw = (g->w + 1) / 2;
+/// Tile t of the flattened [N, ⌈H/tile⌉, ⌈W/tile⌉] grid of `tile` × `tile` output tiles: its sample's first pixel
+/// and the top-left output pixel.
+INLINE void tile_origin(const swiftcpc_conv_geometry *g, int tile, ptrdiff_t t, ptrdiff_t *sample, int *y0, int *x0) {
+    const int th = (g->h + tile - 1) / tile, tw = (g->w + tile - 1) / tile;
     const ptrdiff_t per = (ptrdiff_t)th * tw, n = t / per, r = t % per;
     *sample = n * g->h * g->w;
-    *y0 = (int)(r / tw) * 2;
-    *x0 = (int)(r % tw) * 2;
+    *y0 = (int)(r / tw) * tile;
+    *x0 = (int)(r % tw) * tile;
+}
+
+/// count floats set to zero (count a multiple of 16).
+INLINE void zero_floats(float *p, int count) {
+    for (int i = 0; i < count; i += 16) store16(p + i, (v16)(0.0f));
+}
+
+/// A tile's Σy and Σy² for outputs o0 ..< o0 + 16 added to the block's float sums ([O] sums, then [O] squares).
+INLINE void add_sums(float *block_sums, int O, int o0, v16 sum, v16 square) {
+    store16(block_sums + o0, load16(block_sums + o0) + sum);
+    store16(block_sums + O + o0, load16(block_sums + O + o0) + square);
+}
+
+/// The block's float sums added to the call's double sums.
+INLINE void flush_sums(double *sums, const float *block_sums, int O) {
+    for (int j = 0; j < 2 * O; j++) sums[j] += (double)block_sums[j];
+}
+
+/// M_p = V_p · U_p for the `planes` tile positions p: V_p [count][C] (rows of the block's tiles), U_p [C][O],
+/// M_p [count][O]; register blocking `pix` tiles × up to 2 vectors of 16 outputs, one broadcast per input channel.
+INLINE void products(const float *v, const float *u, float *m, const int planes, const ptrdiff_t vplane,
+                     const ptrdiff_t mplane, const int C, const int O, const int count, const int pix, const int ob_count,
+                     const int fused) {
+    for (int p = 0; p < planes; p++) {
+        const float *up = u + (ptrdiff_t)p * C * O, *vp = v + p * vplane;
+        float *mp = m + p * mplane;
+        for (int ob = 0; ob < O; ob += 16 * ob_count) {
+            for (int ts = 0; ts < count; ts += pix) {
+                v16 acc[PIX][2];
+                for (int q = 0; q < pix; q++) for (int k = 0; k < ob_count; k++) acc[q][k] = (v16)(0.0f);
+                const float *vrow = vp + (ptrdiff_t)ts * C;
+                for (int c = 0; c < C; c++) {
+                    v16 wv[2];
+                    for (int k = 0; k < ob_count; k++) wv[k] = load16(up + (ptrdiff_t)c * O + ob + 16 * k);
+                    for (int q = 0; q < pix; q++) {
+                        const v16 s = (v16)(vrow[(ptrdiff_t)q * C + c]);
+                        for (int k = 0; k < ob_count; k++) acc[q][k] = madd(s, wv[k], acc[q][k], fused);
+                    }
+                }
+                for (int q = 0; q < pix; q++)
+                    for (int k = 0; k < ob_count; k++) store16(mp + (ptrdiff_t)(ts + q) * O + ob + 16 * k, acc[q][k]);
+            }
+        }
+    }
+}
+
+/// dU_p[c][o] += Σ_t V_p[t][c] · dM_p[t][o] for the `planes` tile positions: `cb` rows of dU × up to 2 vectors of 16
+/// outputs stay in registers over the block's tiles (independent accumulators, dU read and written once per block).
+INLINE void gradient_products(const float *v, const float *dm, float *du, const int planes, const ptrdiff_t vplane,
+                              const ptrdiff_t mplane, const int C, const int O, const int count, const int cb,
+                              const int ob_count, const int fused) {
+    for (int p = 0; p < planes; p++) {
+        const float *vp = v + p * vplane, *mp = dm + p * mplane;
+        float *dup = du + (ptrdiff_t)p * C * O;
+        for (int ob = 0; ob < O; ob += 16 * ob_count) {
+            for (int c0 = 0; c0 < C; c0 += cb) {
+                v16 acc[CB][2];
+                for (int r = 0; r < cb; r++)
+                    for (int k = 0; k < ob_count; k++) acc[r][k] = load16(dup + (ptrdiff_t)(c0 + r) * O + ob + 16 * k);
+                for (int t = 0; t < count; t++) {
+                    v16 gv[2];
+                    for (int k = 0; k < ob_count; k++) gv[k] = load16(mp + (ptrdiff_t)t * O + ob + 16 * k);
+                    const float *vrow = vp + (ptrdiff_t)t * C + c0;
+                    for (int r = 0; r < cb; r++) {
+                        const v16 s = (v16)(vrow[r]);
+                        for (int k = 0; k < ob_count; k++) acc[r][k] = madd(s, gv[k], acc[r][k], fused);
+                    }
+                }
+                for (int r = 0; r < cb; r++)
+                    for (int k = 0; k < ob_count; k++) store16(dup + (ptrdiff_t)(c0 + r) * O + ob + 16 * k, acc[r][k]);
+            }
+        }
+    }
 }
 
 /// V[p][t][c0 ..< c0 + 16] = (Bᵀ d B)_p for the 4×4 input tile at (y0 − 1, x0 − 1), zeros outside the image.
@@ -71,169 +145,6 @@ INLINE void input_transform(const float *x, const swiftcpc_conv_geometry *g, ptr
     }
 }
 
-/// The block's tiles' V: [16][TB][C], rows of tiles past `count` zero.
-INLINE void transform_block(const float *x, const swiftcpc_conv_geometry *g, ptrdiff_t t0, int count, float *v) {
-    const int C = g->c;
-    const ptrdiff_t plane = (ptrdiff_t)TB * C;
-    for (int t = 0; t < TB; t++) {
-        if (t >= count) {
-            for (int p = 0; p < 16; p++)
-                for (int c0 = 0; c0 < C; c0 += 16) store16(v + p * plane + (ptrdiff_t)t * C + c0, (v16)(0.0f));
-            continue;
-        }
-        ptrdiff_t sample;
-        int y0, x0;
-        tile_origin(g, t0 + t, &sample, &y0, &x0);
-        for (int c0 = 0; c0 < C; c0 += 16) input_transform(x, g, sample, y0, x0, c0, v + (ptrdiff_t)t * C + c0, plane);
-    }
-}
-
-INLINE void forward_impl(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, int first, int last,
-                         float *scratch, double *sums, const int pix, const int ob_count, const int fused) {
-    const int C = g->c, O = g->o;
-    const ptrdiff_t per = (ptrdiff_t)((g->h + 1) / 2) * ((g->w + 1) / 2);
-    const ptrdiff_t begin = first * per, end = last * per;
-    float *v = scratch, *m = scratch + (ptrdiff_t)16 * TB * C, *block_sums = m + (ptrdiff_t)16 * TB * O;
-    const ptrdiff_t vplane = (ptrdiff_t)TB * C, mplane = (ptrdiff_t)TB * O;
-    for (ptrdiff_t t0 = begin; t0 < end; t0 += TB) {
-        const int count = end - t0 < TB ? (int)(end - t0) : TB;
-        transform_block(x, g, t0, count, v);
-        for (int p = 0; p < 16; p++) {
-            const float *up = u + (ptrdiff_t)p * C * O, *vp = v + p * vplane;
-            float *mp = m + p * mplane;
-            for (int ob = 0; ob < O; ob += 16 * ob_count) {
-                for (int ts = 0; ts < count; ts += pix) {
-                    v16 acc[PIX][2];
-                    for (int q = 0; q < pix; q++) for (int k = 0; k < ob_count; k++) acc[q][k] = (v16)(0.0f);
-                    const float *vrow = vp + (ptrdiff_t)ts * C;
-                    for (int c = 0; c < C; c++) {
-                        v16 wv[2];
-                        for (int k = 0; k < ob_count; k++) wv[k] = load16(up + (ptrdiff_t)c * O + ob + 16 * k);
-                        for (int q = 0; q < pix; q++) {
-                            const v16 s = (v16)(vrow[(ptrdiff_t)q * C + c]);
-                            for (int k = 0; k < ob_count; k++) acc[q][k] = madd(s, wv[k], acc[q][k], fused);
-                        }
-                    }
-                    for (int q = 0; q < pix; q++)
-                        for (int k = 0; k < ob_count; k++) store16(mp + (ptrdiff_t)(ts + q) * O + ob + 16 * k, acc[q][k]);
-                }
-            }
-        }
-        // Y = Aᵀ M A, the pixels inside the image written; with `sums`, their Σy and Σy² per channel, in float over
-        // the block (at most 4·TB pixels) and then in double.
-        if (sums)
-            for (int o0 = 0; o0 < O; o0 += 16) {
-                store16(block_sums + o0, (v16)(0.0f));
-                store16(block_sums + O + o0, (v16)(0.0f));
-            }
-        for (int t = 0; t < count; t++) {
-            ptrdiff_t sample;
-            int y0, x0;
-            tile_origin(g, t0 + t, &sample, &y0, &x0);
-            for (int o0 = 0; o0 < O; o0 += 16) {
-                v16 s[2][4];
-                for (int j = 0; j < 4; j++) {
-                    const v16 m0 = load16(m + (0 * 4 + j) * mplane + (ptrdiff_t)t * O + o0);
-                    const v16 m1 = load16(m + (1 * 4 + j) * mplane + (ptrdiff_t)t * O + o0);
-                    const v16 m2 = load16(m + (2 * 4 + j) * mplane + (ptrdiff_t)t * O + o0);
-                    const v16 m3 = load16(m + (3 * 4 + j) * mplane + (ptrdiff_t)t * O + o0);
-                    s[0][j] = m0 + m1 + m2;
-                    s[1][j] = m1 - m2 - m3;
-                }
-                v16 sum = (v16)(0.0f), square = (v16)(0.0f);
-                for (int i = 0; i < 2; i++) {
-                    const int oy = y0 + i;
-                    if (oy >= g->h) continue;
-                    const v16 out[2] = {s[i][0] + s[i][1] + s[i][2], s[i][1] - s[i][2] - s[i][3]};
-                    for (int j = 0; j < 2; j++) {
-                        const int ox = x0 + j;
-                        if (ox < g->w) {
-                            store16(y + (sample + (ptrdiff_t)oy * g->w + ox) * O + o0, out[j]);
-                            sum += out[j];
-                            square = madd(out[j], out[j], square, fused);
-                        }
-                    }
-                }
-                if (sums) {
-                    store16(block_sums + o0, load16(block_sums + o0) + sum);
-                    store16(block_sums + O + o0, load16(block_sums + O + o0) + square);
-                }
-            }
-        }
-        if (sums)
-            for (int j = 0; j < 2 * O; j++) sums[j] += (double)block_sums[j];
-    }
-}
-
-INLINE void backward_weight_impl(const float *x, const float *dy, float *du, const swiftcpc_conv_geometry *g, int first,
-                                 int last, float *scratch, const int pix, const int ob_count, const int fused) {
-    const int C = g->c, O = g->o;
-    const ptrdiff_t per = (ptrdiff_t)((g->h + 1) / 2) * ((g->w + 1) / 2);
-    const ptrdiff_t begin = first * per, end = last * per;
-    float *v = scratch, *dm = scratch + (ptrdiff_t)16 * TB * C;
-    const ptrdiff_t vplane = (ptrdiff_t)TB * C, mplane = (ptrdiff_t)TB * O;
-    // Accumulators: 16 of AVX-512's 32 registers; 4 × 2 of AVX2's 16.
-    const int cb = pix == PIX ? (ob_count == 2 ? 8 : 16) : 4;
-    for (ptrdiff_t t0 = begin; t0 < end; t0 += TB) {
-        const int count = end - t0 < TB ? (int)(end - t0) : TB;
-        transform_block(x, g, t0, count, v);
-        // dM = A dY Aᵀ per tile (dY zero outside the image and past `count`).
-        for (int t = 0; t < TB; t++) {
-            ptrdiff_t sample = 0;
-            int y0 = 0, x0 = 0;
-            if (t < count) tile_origin(g, t0 + t, &sample, &y0, &x0);
-            for (int o0 = 0; o0 < O; o0 += 16) {
-                v16 e[2][2];
-                for (int i = 0; i < 2; i++)
-                    for (int j = 0; j < 2; j++) {
-                        const int oy = y0 + i, ox = x0 + j;
-                        e[i][j] = (t >= count || oy >= g->h || ox >= g->w)
-                                      ? (v16)(0.0f)
-                                      : load16(dy + (sample + (ptrdiff_t)oy * g->w + ox) * O + o0);
-                    }
-                v16 a[4][2];
-                for (int j = 0; j < 2; j++) {
-                    a[0][j] = e[0][j];
-                    a[1][j] = e[0][j] + e[1][j];
-                    a[2][j] = e[0][j] - e[1][j];
-                    a[3][j] = -e[1][j];
-                }
-                for (int i = 0; i < 4; i++) {
-                    float *row = dm + (ptrdiff_t)t * O + o0;
-                    store16(row + (4 * i + 0) * mplane, a[i][0]);
-                    store16(row + (4 * i + 1) * mplane, a[i][0] + a[i][1]);
-                    store16(row + (4 * i + 2) * mplane, a[i][0] - a[i][1]);
-                    store16(row + (4 * i + 3) * mplane, -a[i][1]);
-                }
-            }
-        }
-        // dU_p[c][o] += Σ_t V_p[t][c] · dM_p[t][o]: CB rows of dU × up to 2 vectors of 16 outputs stay in registers
-        // over the block's tiles (independent accumulators, dU read and written once per block).
-        for (int p = 0; p < 16; p++) {
-            const float *vp = v + p * vplane, *mp = dm + p * mplane;
-            float *dup = du + (ptrdiff_t)p * C * O;
-            for (int ob = 0; ob < O; ob += 16 * ob_count) {
-                for (int c0 = 0; c0 < C; c0 += cb) {
-                    v16 acc[CB][2];
-                    for (int r = 0; r < cb; r++)
-                        for (int k = 0; k < ob_count; k++) acc[r][k] = load16(dup + (ptrdiff_t)(c0 + r) * O + ob + 16 * k);
-                    for (int t = 0; t < count; t++) {
-                        v16 gv[2];
-                        for (int k = 0; k < ob_count; k++) gv[k] = load16(mp + (ptrdiff_t)t * O + ob + 16 * k);
-                        const float *vrow = vp + (ptrdiff_t)t * C + c0;
-                        for (int r = 0; r < cb; r++) {
-                            const v16 s = (v16)(vrow[r]);
-                            for (int k = 0; k < ob_count; k++) acc[r][k] = madd(s, gv[k], acc[r][k], fused);
-                        }
-                    }
-                    for (int r = 0; r < cb; r++)
-                        for (int k = 0; k < ob_count; k++) store16(dup + (ptrdiff_t)(c0 + r) * O + ob + 16 * k, acc[r][k]);
-                }
-            }
-        }
-    }
-}
-
 // ---- F(4×4, 3×3): 4×4 output tiles from 6×6 input tiles, 36 products per tile instead of 4 × 16 = 64 ----
 // Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1],
 // G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙; 0 0 1],
@@ -242,14 +153,6 @@ INLINE void backward_weight_impl(const float *x, const float *dy, float *du, con
 #define TB4 16
 
 size_t swiftcpc_winograd4_scratch_floats(int c, int o) { return (size_t)36 * TB4 * (size_t)(c + o) + 2 * (size_t)o; }
-
-INLINE void tile4_origin(const swiftcpc_conv_geometry *g, ptrdiff_t t, ptrdiff_t *sample, int *y0, int *x0) {
-    const int th = (g->h + 3) / 4, tw = (g->w + 3) / 4;
-    const ptrdiff_t per = (ptrdiff_t)th * tw, n = t / per, r = t % per;
-    *sample = n * g->h * g->w;
-    *y0 = (int)(r / tw) * 4;
-    *x0 = (int)(r % tw) * 4;
-}
 
 /// Bᵀ applied to six vectors.
 INLINE void b4(const v16 d[6], v16 r[6]) {
@@ -261,38 +164,48 @@ INLINE void b4(const v16 d[6], v16 r[6]) {
     r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
 }
 
-INLINE void transform4_block(const float *x, const swiftcpc_conv_geometry *g, ptrdiff_t t0, int count, float *v) {
+/// V[p][t][c0 ..< c0 + 16] = (Bᵀ d B)_p for F(4×4)'s 6×6 input tile at (y0 − 1, x0 − 1), zeros outside the image.
+INLINE void input4_transform(const float *x, const swiftcpc_conv_geometry *g, ptrdiff_t sample, int y0, int x0, int c0,
+                             float *v, ptrdiff_t plane_stride) {
     const int C = g->c;
-    const ptrdiff_t plane = (ptrdiff_t)TB4 * C;
-    for (int t = 0; t < TB4; t++) {
+    v16 r[6][6];
+    for (int j = 0; j < 6; j++) {
+        const int ix = x0 - 1 + j;
+        v16 d[6], col[6];
+        for (int i = 0; i < 6; i++) {
+            const int iy = y0 - 1 + i;
+            d[i] = (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+                       ? (v16)(0.0f)
+                       : load16(x + (sample + (ptrdiff_t)iy * g->w + ix) * C + c0);
+        }
+        b4(d, col);
+        for (int i = 0; i < 6; i++) r[i][j] = col[i];
+    }
+    for (int i = 0; i < 6; i++) {
+        v16 row[6];
+        b4(r[i], row);
+        for (int j = 0; j < 6; j++) store16(v + (6 * i + j) * plane_stride, row[j]);
+    }
+}
+
+/// The block's tiles' V: [(tile + 2)²][tb][C], rows of tiles past `count` zero.
+INLINE void transform_block(const float *x, const swiftcpc_conv_geometry *g, int tile, int tb, ptrdiff_t t0, int count,
+                            float *v) {
+    const int C = g->c, planes = (tile + 2) * (tile + 2);
+    const ptrdiff_t plane = (ptrdiff_t)tb * C;
+    for (int t = 0; t < tb; t++) {
         if (t >= count) {
-            for (int p = 0; p < 36; p++)
+            for (int p = 0; p < planes; p++)
                 for (int c0 = 0; c0 < C; c0 += 16) store16(v + p * plane + (ptrdiff_t)t * C + c0, (v16)(0.0f));
             continue;
         }
         ptrdiff_t sample;
         int y0, x0;
-        tile4_origin(g, t0 + t, &sample, &y0, &x0);
+        tile_origin(g, tile, t0 + t, &sample, &y0, &x0);
         for (int c0 = 0; c0 < C; c0 += 16) {
-            v16 r[6][6];
-            for (int j = 0; j < 6; j++) {
-                const int ix = x0 - 1 + j;
-                v16 d[6], col[6];
-                for (int i = 0; i < 6; i++) {
-                    const int iy = y0 - 1 + i;
-                    d[i] = (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
-                               ? (v16)(0.0f)
-                               : load16(x + (sample + (ptrdiff_t)iy * g->w + ix) * C + c0);
-                }
-                b4(d, col);
-                for (int i = 0; i < 6; i++) r[i][j] = col[i];
-            }
             float *out = v + (ptrdiff_t)t * C + c0;
-            for (int i = 0; i < 6; i++) {
-                v16 row[6];
-                b4(r[i], row);
-                for (int j = 0; j < 6; j++) store16(out + (6 * i + j) * plane, row[j]);
-            }
+            if (tile == 4) input4_transform(x, g, sample, y0, x0, c0, out, plane);
+            else input_transform(x, g, sample, y0, x0, c0, out, plane);
         }
     }
 }
@@ -306,79 +219,6 @@ INLINE void a4(const v16 m[6], v16 s[4]) {
     s[3] = m12 + 8.0f * m34 + m[5];
 }
 
-INLINE void forward4_impl(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, int first, int last,
-                          float *scratch, double *sums, const int pix, const int ob_count, const int fused) {
-    const int C = g->c, O = g->o;
-    const ptrdiff_t per = (ptrdiff_t)((g->h + 3) / 4) * ((g->w + 3) / 4);
-    const ptrdiff_t begin = first * per, end = last * per;
-    float *v = scratch, *m = scratch + (ptrdiff_t)36 * TB4 * C, *block_sums = m + (ptrdiff_t)36 * TB4 * O;
-    const ptrdiff_t vplane = (ptrdiff_t)TB4 * C, mplane = (ptrdiff_t)TB4 * O;
-    for (ptrdiff_t t0 = begin; t0 < end; t0 += TB4) {
-        const int count = end - t0 < TB4 ? (int)(end - t0) : TB4;
-        transform4_block(x, g, t0, count, v);
-        for (int p = 0; p < 36; p++) {
-            const float *up = u + (ptrdiff_t)p * C * O, *vp = v + p * vplane;
-            float *mp = m + p * mplane;
-            for (int ob = 0; ob < O; ob += 16 * ob_count) {
-                for (int ts = 0; ts < count; ts += pix) {
-                    v16 acc[PIX][2];
-                    for (int q = 0; q < pix; q++) for (int k = 0; k < ob_count; k++) acc[q][k] = (v16)(0.0f);
-                    const float *vrow = vp + (ptrdiff_t)ts * C;
-                    for (int c = 0; c < C; c++) {
-                        v16 wv[2];
-                        for (int k = 0; k < ob_count; k++) wv[k] = load16(up + (ptrdiff_t)c * O + ob + 16 * k);
-                        for (int q = 0; q < pix; q++) {
-                            const v16 s = (v16)(vrow[(ptrdiff_t)q * C + c]);
-                            for (int k = 0; k < ob_count; k++) acc[q][k] = madd(s, wv[k], acc[q][k], fused);
-                        }
-                    }
-                    for (int q = 0; q < pix; q++)
-                        for (int k = 0; k < ob_count; k++) store16(mp + (ptrdiff_t)(ts + q) * O + ob + 16 * k, acc[q][k]);
-                }
-            }
-        }
-        if (sums)
-            for (int o0 = 0; o0 < O; o0 += 16) {
-                store16(block_sums + o0, (v16)(0.0f));
-                store16(block_sums + O + o0, (v16)(0.0f));
-            }
-        for (int t = 0; t < count; t++) {
-            ptrdiff_t sample;
-            int y0, x0;
-            tile4_origin(g, t0 + t, &sample, &y0, &x0);
-            for (int o0 = 0; o0 < O; o0 += 16) {
-                v16 s[4][6];
-                for (int j = 0; j < 6; j++) {
-                    v16 col[6], out[4];
-                    for (int i = 0; i < 6; i++) col[i] = load16(m + (6 * i + j) * mplane + (ptrdiff_t)t * O + o0);
-                    a4(col, out);
-                    for (int i = 0; i < 4; i++) s[i][j] = out[i];
-                }
-                v16 sum = (v16)(0.0f), square = (v16)(0.0f);
-                for (int i = 0; i < 4; i++) {
-                    const int oy = y0 + i;
-                    if (oy >= g->h) break;
-                    v16 out[4];
-                    a4(s[i], out);
-                    for (int j = 0; j < 4; j++) {
-                        const int ox = x0 + j;
-                        if (ox >= g->w) break;
-                        store16(y + (sample + (ptrdiff_t)oy * g->w + ox) * O + o0, out[j]);
-                        sum += out[j];
-                        square = madd(out[j], out[j], square, fused);
-                    }
-                }
-                if (sums) {
-                    store16(block_sums + o0, load16(block_sums + o0) + sum);
-                    store16(block_sums + O + o0, load16(block_sums + O + o0) + square);
-                }
-            }
-        }
-        if (sums)
-            for (int j = 0; j < 2 * O; j++) sums[j] += (double)block_sums[j];
-    }
-}
-
 /// A applied to four vectors (dM = A dY Aᵀ).
 INLINE void a4t(const v16 e[4], v16 a[6]) {
     const v16 p02 = e[0] + e[2], p13 = e[1] + e[3], q02 = e[0] + 4.0f * e[2], q13 = 2.0f * e[1] + 8.0f * e[3];
@@ -390,66 +230,162 @@ INLINE void a4t(const v16 e[4], v16 a[6]) {
     a[5] = e[3];
 }
 
-INLINE void backward_weight4_impl(const float *x, const float *dy, float *du, const swiftcpc_conv_geometry *g, int first,
-                                  int last, float *scratch, const int pix, const int ob_count, const int fused) {
-    const int C = g->c, O = g->o;
-    const ptrdiff_t per = (ptrdiff_t)((g->h + 3) / 4) * ((g->w + 3) / 4);
-    const ptrdiff_t begin = first * per, end = last * per;
-    float *v = scratch, *dm = scratch + (ptrdiff_t)36 * TB4 * C;
-    const ptrdiff_t vplane = (ptrdiff_t)TB4 * C, mplane = (ptrdiff_t)TB4 * O;
+// ---- Both tile sizes: the per-tile output and output-gradient transforms, then the kernels' loops ----
+
+/// Y = Aᵀ M A of F(2×2) for tile t, outputs o0 ..< o0 + 16: the pixels inside the image written, their Σy and Σy²
+/// added to `sum` and `square`.
+INLINE void output2_tile(const float *m, ptrdiff_t mplane, int t, int O, int o0, float *y, const swiftcpc_conv_geometry *g,
+                         ptrdiff_t sample, int y0, int x0, v16 *sum, v16 *square, const int fused) {
+    v16 s[2][4];
+    for (int j = 0; j < 4; j++) {
+        const v16 m0 = load16(m + (0 * 4 + j) * mplane + (ptrdiff_t)t * O + o0);
+        const v16 m1 = load16(m + (1 * 4 + j) * mplane + (ptrdiff_t)t * O + o0);
+        const v16 m2 = load16(m + (2 * 4 + j) * mplane + (ptrdiff_t)t * O + o0);
+        const v16 m3 = load16(m + (3 * 4 + j) * mplane + (ptrdiff_t)t * O + o0);
+        s[0][j] = m0 + m1 + m2;
+        s[1][j] = m1 - m2 - m3;
+    }
+    for (int i = 0; i < 2; i++) {
+        const int oy = y0 + i;
+        if (oy >= g->h) break;
+        const v16 out[2] = {s[i][0] + s[i][1] + s[i][2], s[i][1] - s[i][2] - s[i][3]};
+        for (int j = 0; j < 2; j++) {
+            const int ox = x0 + j;
+            if (ox >= g->w) break;
+            store16(y + (sample + (ptrdiff_t)oy * g->w + ox) * O + o0, out[j]);
+            *sum += out[j];
+            *square = madd(out[j], out[j], *square, fused);
+        }
+    }
+}
+
+/// The same for F(4×4).
+INLINE void output4_tile(const float *m, ptrdiff_t mplane, int t, int O, int o0, float *y, const swiftcpc_conv_geometry *g,
+                         ptrdiff_t sample, int y0, int x0, v16 *sum, v16 *square, const int fused) {
+    v16 s[4][6];
+    for (int j = 0; j < 6; j++) {
+        v16 col[6], out[4];
+        for (int i = 0; i < 6; i++) col[i] = load16(m + (6 * i + j) * mplane + (ptrdiff_t)t * O + o0);
+        a4(col, out);
+        for (int i = 0; i < 4; i++) s[i][j] = out[i];
+    }
+    for (int i = 0; i < 4; i++) {
+        const int oy = y0 + i;
+        if (oy >= g->h) break;
+        v16 out[4];
+        a4(s[i], out);
+        for (int j = 0; j < 4; j++) {
+            const int ox = x0 + j;
+            if (ox >= g->w) break;
+            store16(y + (sample + (ptrdiff_t)oy * g->w + ox) * O + o0, out[j]);
+            *sum += out[j];
+            *square = madd(out[j], out[j], *square, fused);
+        }
+    }
+}
+
+/// dY of tile t, outputs o0 ..< o0 + 16, as a tile × tile block (zero outside the image and for tiles past `count`).
+INLINE void load_gradient_tile(const float *dy, const swiftcpc_conv_geometry *g, int O, int o0, ptrdiff_t sample,
+                               int y0, int x0, int inside, int tile, v16 e[4][4]) {
+    for (int i = 0; i < tile; i++)
+        for (int j = 0; j < tile; j++) {
+            const int oy = y0 + i, ox = x0 + j;
+            e[i][j] = (!inside || oy >= g->h || ox >= g->w) ? (v16)(0.0f)
+                                                             : load16(dy + (sample + (ptrdiff_t)oy * g->w + ox) * O + o0);
+        }
+}
+
+/// dM = A dY Aᵀ of F(2×2) written to the 16 planes at `row`.
+INLINE void gradient2_tile(v16 e[4][4], float *row, ptrdiff_t mplane) {
+    v16 a[4][2];
+    for (int j = 0; j < 2; j++) {
+        a[0][j] = e[0][j];
+        a[1][j] = e[0][j] + e[1][j];
+        a[2][j] = e[0][j] - e[1][j];
+        a[3][j] = -e[1][j];
+    }
+    for (int i = 0; i < 4; i++) {
+        store16(row + (4 * i + 0) * mplane, a[i][0]);
+        store16(row + (4 * i + 1) * mplane, a[i][0] + a[i][1]);
+        store16(row + (4 * i + 2) * mplane, a[i][0] - a[i][1]);
+        store16(row + (4 * i + 3) * mplane, -a[i][1]);
+    }
+}
+
+/// dM = A dY Aᵀ of F(4×4) written to the 36 planes at `row`.
+INLINE void gradient4_tile(v16 e[4][4], float *row, ptrdiff_t mplane) {
+    v16 a[6][4];
+    for (int j = 0; j < 4; j++) {
+        v16 column[4] = {e[0][j], e[1][j], e[2][j], e[3][j]}, out[6];
+        a4t(column, out);
+        for (int k = 0; k < 6; k++) a[k][j] = out[k];
+    }
+    for (int k = 0; k < 6; k++) {
+        v16 out[6];
+        a4t(a[k], out);
+        for (int l = 0; l < 6; l++) store16(row + (6 * k + l) * mplane, out[l]);
+    }
+}
+
+/// The first tile, the tile count per sample and the block size of `tile` (2 or 4) over samples [first, last).
+#define TILE_SETUP                                                                                                    \
+    const int C = g->c, O = g->o, planes = (tile + 2) * (tile + 2), tb = tile == 4 ? TB4 : TB;                        \
+    const ptrdiff_t per = (ptrdiff_t)((g->h + tile - 1) / tile) * ((g->w + tile - 1) / tile);                         \
+    const ptrdiff_t begin = first * per, end = last * per;                                                            \
+    const ptrdiff_t vplane = (ptrdiff_t)tb * C, mplane = (ptrdiff_t)tb * O
+
+INLINE void forward_impl(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, int first, int last,
+                         float *scratch, double *sums, const int tile, const int pix, const int ob_count,
+                         const int fused) {
+    TILE_SETUP;
+    float *v = scratch, *m = scratch + (ptrdiff_t)planes * tb * C, *block_sums = m + (ptrdiff_t)planes * tb * O;
+    for (ptrdiff_t t0 = begin; t0 < end; t0 += tb) {
+        const int count = end - t0 < tb ? (int)(end - t0) : tb;
+        transform_block(x, g, tile, tb, t0, count, v);
+        products(v, u, m, planes, vplane, mplane, C, O, count, pix, ob_count, fused);
+        // Y = Aᵀ M A, the pixels inside the image written; with `sums`, their Σy and Σy² per channel, in float over
+        // the block (at most tile²·tb pixels) and then in double.
+        if (sums) zero_floats(block_sums, 2 * O);
+        for (int t = 0; t < count; t++) {
+            ptrdiff_t sample;
+            int y0, x0;
+            tile_origin(g, tile, t0 + t, &sample, &y0, &x0);
+            for (int o0 = 0; o0 < O; o0 += 16) {
+                v16 sum = (v16)(0.0f), square = (v16)(0.0f);
+                if (tile == 4) output4_tile(m, mplane, t, O, o0, y, g, sample, y0, x0, &sum, &square, fused);
+                else output2_tile(m, mplane, t, O, o0, y, g, sample, y0, x0, &sum, &square, fused);
+                if (sums) add_sums(block_sums, O, o0, sum, square);
+            }
+        }
+        if (sums) flush_sums(sums, block_sums, O);
+    }
+}
+
+INLINE void backward_weight_impl(const float *x, const float *dy, float *du, const swiftcpc_conv_geometry *g, int first,
+                                 int last, float *scratch, const int tile, const int pix, const int ob_count,
+                                 const int fused) {
+    TILE_SETUP;
+    float *v = scratch, *dm = scratch + (ptrdiff_t)planes * tb * C;
+    // Accumulators: 16 of AVX-512's 32 registers; 4 × 2 of AVX2's 16.
     const int cb = pix == PIX ? (ob_count == 2 ? 8 : 16) : 4;
-    for (ptrdiff_t t0 = begin; t0 < end; t0 += TB4) {
-        const int count = end - t0 < TB4 ? (int)(end - t0) : TB4;
-        transform4_block(x, g, t0, count, v);
+    for (ptrdiff_t t0 = begin; t0 < end; t0 += tb) {
+        const int count = end - t0 < tb ? (int)(end - t0) : tb;
+        transform_block(x, g, tile, tb, t0, count, v);
         // dM = A dY Aᵀ per tile (dY zero outside the image and past `count`).
-        for (int t = 0; t < TB4; t++) {
+        for (int t = 0; t < tb; t++) {
             ptrdiff_t sample = 0;
             int y0 = 0, x0 = 0;
-            if (t < count) tile4_origin(g, t0 + t, &sample, &y0, &x0);
+            if (t < count) tile_origin(g, tile, t0 + t, &sample, &y0, &x0);
             for (int o0 = 0; o0 < O; o0 += 16) {
-                v16 a[6][4];
-                for (int j = 0; j < 4; j++) {
-                    const int ox = x0 + j;
-                    v16 e[4], col[6];
-                    for (int i = 0; i < 4; i++) {
-                        const int oy = y0 + i;
-                        e[i] = (t >= count || oy >= g->h || ox >= g->w)
-                                   ? (v16)(0.0f)
-                                   : load16(dy + (sample + (ptrdiff_t)oy * g->w + ox) * O + o0);
-                    }
-                    a4t(e, col);
-                    for (int k = 0; k < 6; k++) a[k][j] = col[k];
-                }
+                v16 e[4][4];
+                load_gradient_tile(dy, g, O, o0, sample, y0, x0, t < count, tile, e);
                 float *row = dm + (ptrdiff_t)t * O + o0;
-                for (int k = 0; k < 6; k++) {
-                    v16 out[6];
-                    a4t(a[k], out);
-                    for (int l = 0; l < 6; l++) store16(row + (6 * k + l) * mplane, out[l]);
-                }
+                if (tile == 4) gradient4_tile(e, row, mplane);
+                else gradient2_tile(e, row, mplane);
             }
         }
-        for (int p = 0; p < 36; p++) {
-            const float *vp = v + p * vplane, *mp = dm + p * mplane;
-            float *dup = du + (ptrdiff_t)p * C * O;
-            for (int ob = 0; ob < O; ob += 16 * ob_count) {
-                for (int c0 = 0; c0 < C; c0 += cb) {
-                    v16 acc[CB][2];
-                    for (int r = 0; r < cb; r++)
-                        for (int k = 0; k < ob_count; k++) acc[r][k] = load16(dup + (ptrdiff_t)(c0 + r) * O + ob + 16 * k);
-                    for (int t = 0; t < count; t++) {
-                        v16 gv[2];
-                        for (int k = 0; k < ob_count; k++) gv[k] = load16(mp + (ptrdiff_t)t * O + ob + 16 * k);
-                        const float *vrow = vp + (ptrdiff_t)t * C + c0;
-                        for (int r = 0; r < cb; r++) {
-                            const v16 s = (v16)(vrow[r]);
-                            for (int k = 0; k < ob_count; k++) acc[r][k] = madd(s, gv[k], acc[r][k], fused);
-                        }
-                    }
-                    for (int r = 0; r < cb; r++)
-                        for (int k = 0; k < ob_count; k++) store16(dup + (ptrdiff_t)(c0 + r) * O + ob + 16 * k, acc[r][k]);
-                }
-            }
-        }
+        // dU_p[c][o] += Σ_t V_p[t][c] · dM_p[t][o].
+        gradient_products(v, dm, du, planes, vplane, mplane, C, O, count, cb, ob_count, fused);
     }
 }
 
@@ -508,49 +444,43 @@ void swiftcpc_winograd4_weights(const float *w, float *u, int c, int o, int flip
 
 #define DEFINE_VARIANT(suffix, attributes, fused, pix, wide)                                                          \
     attributes static void forward_##suffix(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, \
-                                            int first, int last, float *scratch, double *sums) {                      \
-        if (wide && g->o % 32 == 0) forward_impl(x, u, y, g, first, last, scratch, sums, pix, 2, fused);              \
-        else forward_impl(x, u, y, g, first, last, scratch, sums, pix, 1, fused);                                     \
-    }                                                                                                                 \
-    attributes static void forward4_##suffix(const float *x, const float *u, float *y,                                \
-                                             const swiftcpc_conv_geometry *g, int first, int last, float *scratch,    \
-                                             double *sums) {                                                          \
-        if (wide && g->o % 32 == 0) forward4_impl(x, u, y, g, first, last, scratch, sums, pix, 2, fused);             \
-        else forward4_impl(x, u, y, g, first, last, scratch, sums, pix, 1, fused);                                    \
-    }                                                                                                                 \
-    attributes static void backward_weight4_##suffix(const float *x, const float *dy, float *du,                      \
-                                                     const swiftcpc_conv_geometry *g, int first, int last,            \
-                                                     float *scratch) {                                                \
-        if (wide && g->o % 32 == 0) backward_weight4_impl(x, dy, du, g, first, last, scratch, pix, 2, fused);         \
-        else backward_weight4_impl(x, dy, du, g, first, last, scratch, pix, 1, fused);                                \
+                                            int first, int last, float *scratch, double *sums, int tile) {            \
+        const int two = wide && g->o % 32 == 0;                                                                       \
+        if (tile == 4 && two) forward_impl(x, u, y, g, first, last, scratch, sums, 4, pix, 2, fused);                 \
+        else if (tile == 4) forward_impl(x, u, y, g, first, last, scratch, sums, 4, pix, 1, fused);                   \
+        else if (two) forward_impl(x, u, y, g, first, last, scratch, sums, 2, pix, 2, fused);                         \
+        else forward_impl(x, u, y, g, first, last, scratch, sums, 2, pix, 1, fused);                                  \
     }                                                                                                                 \
     attributes static void backward_weight_##suffix(const float *x, const float *dy, float *du,                       \
                                                     const swiftcpc_conv_geometry *g, int first, int last,             \
-                                                    float *scratch) {                                                 \
-        if (wide && g->o % 32 == 0) backward_weight_impl(x, dy, du, g, first, last, scratch, pix, 2, fused);          \
-        else backward_weight_impl(x, dy, du, g, first, last, scratch, pix, 1, fused);                                 \
+                                                    float *scratch, int tile) {                                       \
+        const int two = wide && g->o % 32 == 0;                                                                       \
+        if (tile == 4 && two) backward_weight_impl(x, dy, du, g, first, last, scratch, 4, pix, 2, fused);             \
+        else if (tile == 4) backward_weight_impl(x, dy, du, g, first, last, scratch, 4, pix, 1, fused);               \
+        else if (two) backward_weight_impl(x, dy, du, g, first, last, scratch, 2, pix, 2, fused);                     \
+        else backward_weight_impl(x, dy, du, g, first, last, scratch, 2, pix, 1, fused);                              \
     }
 
 SWIFTCPC_INSTANTIATE(DEFINE_VARIANT)
 
 void swiftcpc_winograd_forward(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, int first,
                                int last, float *scratch, double *sums, int isa) {
-    SWIFTCPC_DISPATCH(forward, x, u, y, g, first, last, scratch, sums);
+    SWIFTCPC_DISPATCH(forward, x, u, y, g, first, last, scratch, sums, 2);
 }
 
 void swiftcpc_winograd4_forward(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, int first,
                                 int last, float *scratch, double *sums, int isa) {
-    SWIFTCPC_DISPATCH(forward4, x, u, y, g, first, last, scratch, sums);
-}
-
-void swiftcpc_winograd4_backward_weight(const float *x, const float *dy, float *du, const swiftcpc_conv_geometry *g,
-                                        int first, int last, float *scratch, int isa) {
-    SWIFTCPC_DISPATCH(backward_weight4, x, dy, du, g, first, last, scratch);
+    SWIFTCPC_DISPATCH(forward, x, u, y, g, first, last, scratch, sums, 4);
 }
 
 void swiftcpc_winograd_backward_weight(const float *x, const float *dy, float *du, const swiftcpc_conv_geometry *g,
                                        int first, int last, float *scratch, int isa) {
-    SWIFTCPC_DISPATCH(backward_weight, x, dy, du, g, first, last, scratch);
+    SWIFTCPC_DISPATCH(backward_weight, x, dy, du, g, first, last, scratch, 2);
+}
+
+void swiftcpc_winograd4_backward_weight(const float *x, const float *dy, float *du, const swiftcpc_conv_geometry *g,
+                                        int first, int last, float *scratch, int isa) {
+    SWIFTCPC_DISPATCH(backward_weight, x, dy, du, g, first, last, scratch, 4);
 }
 
 void swiftcpc_winograd_weights(const float *w, float *u, int c, int o, int flipped, int first, int last) {

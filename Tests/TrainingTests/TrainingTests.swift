@@ -49,10 +49,13 @@ private func writeConfig(_ text: String) throws -> String {
 
 @Suite struct TrainingTests {
     @Test func shippedConfigsLoad() throws {
-        for name in ["cpc-audio-paper", "cpc-audio-small"] {
+        for name in ["cpc-audio-paper", "cpc-audio-small", "cpc-audio-finetune-samespeaker"] {
             let config = try RunConfig.load(repositoryRoot.appendingPathComponent("configs/\(name).yaml").path)
             #expect(config.method == "cpc")
         }
+        let tuning = try RunConfig.load(repositoryRoot.appendingPathComponent("configs/cpc-audio-finetune-samespeaker.yaml").path)
+        #expect(tuning.training.initFrom == "models/cpc-audio-pretrained.safetensors")
+        #expect(tuning.model[as: CPCConfig.self].negativeSampling == .sameSpeaker)
         let paper = try RunConfig.load(repositoryRoot.appendingPathComponent("configs/cpc-audio-paper.yaml").path)
         #expect(paper.model[as: CPCConfig.self].encoder.channels == 512 && paper.model[as: CPCConfig.self].encoder.kernels == [10, 8, 4, 4, 4])
         #expect(paper.model[as: CPCConfig.self].context.hidden == 256 && paper.model[as: CPCConfig.self].predictionSteps == 12 && paper.data.audio.window == 20480)
@@ -73,6 +76,7 @@ private func writeConfig(_ text: String) throws -> String {
         #expect(try message("model:\n  encoder:\n    chanels: 8\n").contains("key 'model.encoder.chanels': unknown key"))
         #expect(try message("model:\n  prediction_steps: 0\n").contains("key 'model.prediction_steps': must be in 1...1024"))
         #expect(try message("optimizer:\n  learning_rate: -1\n").contains("key 'optimizer.learning_rate'"))
+        #expect(try message("training:\n  init_from: \"\"\n").contains("key 'training.init_from': must name a checkpoint file"))
         #expect(try message("data:\n  sampling: sideways\n").contains("data.sampling"))
         #expect(try message("method: no-such-method\n").contains("unknown method 'no-such-method'"))
         #expect(try message("data:\n  window: 1600\n").contains("data.window"))
