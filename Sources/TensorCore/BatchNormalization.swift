@@ -17,6 +17,7 @@ public struct ChannelSums: Sendable, Equatable {
     /// The rows summed over.
     public let rows: Int
 
+    /// Sums of `rows` rows; `sums` and `squares` have one entry per channel.
     public init(sums: [Double], squares: [Double], rows: Int) {
         precondition(sums.count == squares.count, "channel sums: \(sums.count) sums, \(squares.count) squares")
         (self.sums, self.squares, self.rows) = (sums, squares, rows)
