@@ -67,7 +67,8 @@ enum WinogradConvolution {
         let tile = outputTile ?? Self.outputTile(height: g.height, width: g.width)
         precondition(tile == 2 || tile == 4, "Winograd output tiles are 2 or 4, found \(tile)")
         let parts = partCount(g.batch, minimumPerPart: 1)
-        // One scratch per part, for whichever kernel needs most (the forward's tile, the weight gradient's F(2×2)).
+        // One scratch per part, the size of the largest kernel's (F(4×4)'s with C and O both max(C, O), for the input
+        // gradient's swapped channels, or F(2×2)'s).
         let scratchFloats = max(swiftcpc_winograd_scratch_floats(Int32(c), Int32(o)),
                                 tile == 4 ? swiftcpc_winograd4_scratch_floats(Int32(max(c, o)), Int32(max(c, o))) : 0)
         let scratch = Tensor.uninitialized([parts, scratchFloats])
