@@ -27,21 +27,21 @@ int main(int argc,char**argv){
     size_t xn=(size_t)N*H*H*C, yn=(size_t)N*H*H*O;
     float*x=buf(xn),*w=buf(9*C*O),*y=buf(yn),*y2=buf(yn),*dy=buf(yn),*dx=buf(xn),*dx2=buf(xn);
     float*hwio=buf(9*C*O),*howi=buf(9*C*O),*dwh=calloc(9*C*O,4),*dwp=buf(9*C*O),*dwp2=buf(9*C*O),*du=calloc(16*C*O,4);
-    float*u=buf(16*C*O),*ub=buf(16*C*O),*z=calloc(4096,4),*sc=calloc(4096,4),*scr=buf(swiftcpc_winograd_scratch_floats(C>O?C:O,C>O?C:O)*2);
+    float*u=buf(16*C*O),*ub=buf(16*C*O),*z=calloc(4096,4),*sc=calloc(4096,4),*scr=buf(swiftcpc_winograd_scratch_floats(C>O?C:O,C>O?C:O,2)*2);
     for(int o=0;o<O;o++)for(int c=0;c<C;c++)for(int i=0;i<3;i++)for(int j=0;j<3;j++){float v=w[((o*C+c)*3+i)*3+j];hwio[((i*3+j)*C+c)*O+o]=v;howi[((i*O+o)*3+j)*C+c]=v;}
-    swiftcpc_winograd_weights(w,u,C,O,0,0,O); swiftcpc_winograd_weights(w,ub,C,O,1,0,O);
-    float*u4=buf(36*C*O),*y4=buf(yn),*scr4=buf(swiftcpc_winograd4_scratch_floats(C>O?C:O,C>O?C:O)*2);
-    swiftcpc_winograd4_weights(w,u4,C,O,0,0,O);
+    swiftcpc_winograd_weights(w,u,C,O,2,0,0,O); swiftcpc_winograd_weights(w,ub,C,O,2,1,0,O);
+    float*u4=buf(36*C*O),*y4=buf(yn),*scr4=buf(swiftcpc_winograd_scratch_floats(C>O?C:O,C>O?C:O,4)*2);
+    swiftcpc_winograd_weights(w,u4,C,O,4,0,0,O);
     double t[8]={1e9,1e9,1e9,1e9,1e9,1e9,1e9,1e9}; float*du4=calloc(36*C*O,4),*dw4=buf(9*C*O);
     for(int r=0;r<3;r++){
       double a=now(); swiftcpc_conv_forward(x,hwio,y,&g,0,N,z,isa); double b=now(); if(b-a<t[0])t[0]=b-a;
-      a=now(); swiftcpc_winograd_forward(x,u,y2,&g,0,N,scr,0,isa); b=now(); if(b-a<t[1])t[1]=b-a;
-      a=now(); swiftcpc_winograd4_forward(x,u4,y4,&g,0,N,scr4,0,isa); b=now(); if(b-a<t[6])t[6]=b-a;
-      memset(du4,0,36*C*O*4); a=now(); swiftcpc_winograd4_backward_weight(x,dy,du4,&g,0,N,scr4,isa); swiftcpc_winograd4_weight_gradient(du4,dw4,C,O); b=now(); if(b-a<t[7])t[7]=b-a;
+      a=now(); swiftcpc_winograd_forward(x,u,y2,&g,0,N,scr,0,2,isa); b=now(); if(b-a<t[1])t[1]=b-a;
+      a=now(); swiftcpc_winograd_forward(x,u4,y4,&g,0,N,scr4,0,4,isa); b=now(); if(b-a<t[6])t[6]=b-a;
+      memset(du4,0,36*C*O*4); a=now(); swiftcpc_winograd_backward_weight(x,dy,du4,&g,0,N,scr4,4,isa); swiftcpc_winograd_weight_gradient(du4,dw4,C,O,4); b=now(); if(b-a<t[7])t[7]=b-a;
       memset(dx,0,xn*4); a=now(); swiftcpc_conv_backward_input(dy,howi,dx,&g,0,N,z,sc,isa); b=now(); if(b-a<t[2])t[2]=b-a;
-      a=now(); swiftcpc_winograd_forward(dy,ub,dx2,&gb,0,N,scr,0,isa); b=now(); if(b-a<t[3])t[3]=b-a;
+      a=now(); swiftcpc_winograd_forward(dy,ub,dx2,&gb,0,N,scr,0,2,isa); b=now(); if(b-a<t[3])t[3]=b-a;
       memset(dwh,0,9*C*O*4); a=now(); swiftcpc_conv_backward_weight(x,dy,dwh,&g,0,N,z,isa); b=now(); if(b-a<t[4])t[4]=b-a;
-      memset(du,0,16*C*O*4); a=now(); swiftcpc_winograd_backward_weight(x,dy,du,&g,0,N,scr,isa); swiftcpc_winograd_weight_gradient(du,dwp2,C,O); b=now(); if(b-a<t[5])t[5]=b-a;
+      memset(du,0,16*C*O*4); a=now(); swiftcpc_winograd_backward_weight(x,dy,du,&g,0,N,scr,2,isa); swiftcpc_winograd_weight_gradient(du,dwp2,C,O,2); b=now(); if(b-a<t[5])t[5]=b-a;
     }
     for(int o=0;o<O;o++)for(int c=0;c<C;c++)for(int i=0;i<3;i++)for(int j=0;j<3;j++) dwp[((o*C+c)*3+i)*3+j]=dwh[((i*3+j)*C+c)*O+o];
     printf("F4 fwd %6.2f ms (%.1e) bw %6.2f (%.1e)  ",t[6]*1e3,maxdiff(y4,y,yn),t[7]*1e3,maxdiff(dw4,dwp2,9*C*O));

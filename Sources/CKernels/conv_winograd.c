@@ -31,7 +31,6 @@ INLINE v16 load16(const float *p) { v16 v; __builtin_memcpy(&v, p, sizeof v); re
 INLINE void store16(float *p, v16 v) { __builtin_memcpy(p, &v, sizeof v); }
 INLINE v16 madd(v16 a, v16 b, v16 c, int fused) { return fused ? __builtin_elementwise_fma(a, b, c) : a * b + c; }
 
-size_t swiftcpc_winograd_scratch_floats(int c, int o) { return (size_t)16 * TB * (size_t)(c + o) + 2 * (size_t)o; }
 
 /// Tile t of the flattened [N, ⌈H/tile⌉, ⌈W/tile⌉] grid of `tile` × `tile` output tiles: its sample's first pixel
 /// and the top-left output pixel.
@@ -152,7 +151,10 @@ INLINE void input_transform(const float *x, const swiftcpc_conv_geometry *g, ptr
 
 #define TB4 16
 
-size_t swiftcpc_winograd4_scratch_floats(int c, int o) { return (size_t)36 * TB4 * (size_t)(c + o) + 2 * (size_t)o; }
+size_t swiftcpc_winograd_scratch_floats(int c, int o, int tile) {
+    const size_t planes = (size_t)(tile + 2) * (size_t)(tile + 2), tb = tile == 4 ? TB4 : TB;
+    return planes * tb * (size_t)(c + o) + 2 * (size_t)o;
+}
 
 /// Bᵀ applied to six vectors.
 INLINE void b4(const v16 d[6], v16 r[6]) {
@@ -233,7 +235,7 @@ INLINE void a4t(const v16 e[4], v16 a[6]) {
 // ---- Both tile sizes: the per-tile output and output-gradient transforms, then the kernels' loops ----
 
 /// Y = Aᵀ M A of F(2×2) for tile t, outputs o0 ..< o0 + 16: the pixels inside the image written, their Σy and Σy²
-/// added to `sum` and `square`.
+/// added to `sum` and `square` when these are non-null.
 INLINE void output2_tile(const float *m, ptrdiff_t mplane, int t, int O, int o0, float *y, const swiftcpc_conv_geometry *g,
                          ptrdiff_t sample, int y0, int x0, v16 *sum, v16 *square, const int fused) {
     v16 s[2][4];
@@ -253,8 +255,10 @@ INLINE void output2_tile(const float *m, ptrdiff_t mplane, int t, int O, int o0,
             const int ox = x0 + j;
             if (ox >= g->w) break;
             store16(y + (sample + (ptrdiff_t)oy * g->w + ox) * O + o0, out[j]);
-            *sum += out[j];
-            *square = madd(out[j], out[j], *square, fused);
+            if (sum) {
+                *sum += out[j];
+                *square = madd(out[j], out[j], *square, fused);
+            }
         }
     }
 }
@@ -278,8 +282,10 @@ INLINE void output4_tile(const float *m, ptrdiff_t mplane, int t, int O, int o0,
             const int ox = x0 + j;
             if (ox >= g->w) break;
             store16(y + (sample + (ptrdiff_t)oy * g->w + ox) * O + o0, out[j]);
-            *sum += out[j];
-            *square = madd(out[j], out[j], *square, fused);
+            if (sum) {
+                *sum += out[j];
+                *square = madd(out[j], out[j], *square, fused);
+            }
         }
     }
 }
@@ -352,8 +358,9 @@ INLINE void forward_impl(const float *x, const float *u, float *y, const swiftcp
             tile_origin(g, tile, t0 + t, &sample, &y0, &x0);
             for (int o0 = 0; o0 < O; o0 += 16) {
                 v16 sum = (v16)(0.0f), square = (v16)(0.0f);
-                if (tile == 4) output4_tile(m, mplane, t, O, o0, y, g, sample, y0, x0, &sum, &square, fused);
-                else output2_tile(m, mplane, t, O, o0, y, g, sample, y0, x0, &sum, &square, fused);
+                v16 *to_sum = sums ? &sum : NULL, *to_square = sums ? &square : NULL;
+                if (tile == 4) output4_tile(m, mplane, t, O, o0, y, g, sample, y0, x0, to_sum, to_square, fused);
+                else output2_tile(m, mplane, t, O, o0, y, g, sample, y0, x0, to_sum, to_square, fused);
                 if (sums) add_sums(block_sums, O, o0, sum, square);
             }
         }
@@ -397,7 +404,7 @@ static const float G4[6][3] = {{0.25f, 0, 0},
                                {1.0f / 24, -1.0f / 12, 1.0f / 6},
                                {0, 0, 1}};
 
-void swiftcpc_winograd4_weight_gradient(const float *du, float *dw, int c, int o) {
+static void weight_gradient4(const float *du, float *dw, int c, int o) {
     for (int oc = 0; oc < o; oc++) {
         for (int ic = 0; ic < c; ic++) {
             float e[6][6];
@@ -420,7 +427,7 @@ void swiftcpc_winograd4_weight_gradient(const float *du, float *dw, int c, int o
     }
 }
 
-void swiftcpc_winograd4_weights(const float *w, float *u, int c, int o, int flipped, int first, int last) {
+static void weights4(const float *w, float *u, int c, int o, int flipped, int first, int last) {
     const float (*G)[3] = G4;
     for (int oc = first; oc < last; oc++) {
         for (int ic = 0; ic < c; ic++) {
@@ -464,26 +471,16 @@ void swiftcpc_winograd4_weights(const float *w, float *u, int c, int o, int flip
 SWIFTCPC_INSTANTIATE(DEFINE_VARIANT)
 
 void swiftcpc_winograd_forward(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, int first,
-                               int last, float *scratch, double *sums, int isa) {
-    SWIFTCPC_DISPATCH(forward, x, u, y, g, first, last, scratch, sums, 2);
-}
-
-void swiftcpc_winograd4_forward(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, int first,
-                                int last, float *scratch, double *sums, int isa) {
-    SWIFTCPC_DISPATCH(forward, x, u, y, g, first, last, scratch, sums, 4);
+                               int last, float *scratch, double *sums, int tile, int isa) {
+    SWIFTCPC_DISPATCH(forward, x, u, y, g, first, last, scratch, sums, tile);
 }
 
 void swiftcpc_winograd_backward_weight(const float *x, const float *dy, float *du, const swiftcpc_conv_geometry *g,
-                                       int first, int last, float *scratch, int isa) {
-    SWIFTCPC_DISPATCH(backward_weight, x, dy, du, g, first, last, scratch, 2);
+                                       int first, int last, float *scratch, int tile, int isa) {
+    SWIFTCPC_DISPATCH(backward_weight, x, dy, du, g, first, last, scratch, tile);
 }
 
-void swiftcpc_winograd4_backward_weight(const float *x, const float *dy, float *du, const swiftcpc_conv_geometry *g,
-                                        int first, int last, float *scratch, int isa) {
-    SWIFTCPC_DISPATCH(backward_weight, x, dy, du, g, first, last, scratch, 4);
-}
-
-void swiftcpc_winograd_weights(const float *w, float *u, int c, int o, int flipped, int first, int last) {
+static void weights2(const float *w, float *u, int c, int o, int flipped, int first, int last) {
     for (int oc = first; oc < last; oc++) {
         for (int ic = 0; ic < c; ic++) {
             // g[i][j] = w[oc][ic][i][j], or for the input gradient w[oc][ic][2 − i][2 − j] stored as U[p][oc][ic]
@@ -511,7 +508,7 @@ void swiftcpc_winograd_weights(const float *w, float *u, int c, int o, int flipp
     }
 }
 
-void swiftcpc_winograd_weight_gradient(const float *du, float *dw, int c, int o) {
+static void weight_gradient2(const float *du, float *dw, int c, int o) {
     for (int oc = 0; oc < o; oc++) {
         for (int ic = 0; ic < c; ic++) {
             float e[4][4];
@@ -531,4 +528,14 @@ void swiftcpc_winograd_weight_gradient(const float *du, float *dw, int c, int o)
             }
         }
     }
+}
+
+void swiftcpc_winograd_weights(const float *w, float *u, int c, int o, int tile, int flipped, int first, int last) {
+    if (tile == 4) weights4(w, u, c, o, flipped, first, last);
+    else weights2(w, u, c, o, flipped, first, last);
+}
+
+void swiftcpc_winograd_weight_gradient(const float *du, float *dw, int c, int o, int tile) {
+    if (tile == 4) weight_gradient4(du, dw, c, o);
+    else weight_gradient2(du, dw, c, o);
 }

@@ -135,12 +135,9 @@ extension Tensor {
                 swiftcpc_channel_sums(a + offset, positive.map { $0 + offset }, b + offset, masked.map { $0 + offset },
                                       range.count, Int32(c), base + part * 2 * c, base + part * 2 * c + c, -1)
             }
+            addPartials(base, parts: parts, size: 2 * c)
         }
-        var sums = [Double](repeating: 0, count: c), products = [Double](repeating: 0, count: c)
-        for part in 0..<parts {
-            for j in 0..<c { sums[j] += partial[part * 2 * c + j]; products[j] += partial[part * 2 * c + c + j] }
-        }
-        return (sums, products)
+        return (Array(partial[0..<c]), Array(partial[c..<(2 * c)]))
     }
 
     /// y[row, j] = x[row, j]·scale[j] + shift[j] (+ r[row, j]) (then max(0, ·)) over `rows` rows of `channels`,

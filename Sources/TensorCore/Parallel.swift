@@ -99,9 +99,9 @@ public enum BLASKernels {
     }
 }
 
-/// Adds parts 1 ..< `parts` of the `size`-float partial results laid out one after another at `partials` into part 0,
+/// Adds parts 1 ..< `parts` of the `size`-value partial results laid out one after another at `partials` into part 0,
 /// in part order (so that a reduction split across threads depends on the thread count only).
-func addPartials(_ partials: UnsafeMutablePointer<Float>, parts: Int, size: Int) {
+func addPartials<Scalar: FloatingPoint>(_ partials: UnsafeMutablePointer<Scalar>, parts: Int, size: Int) {
     for part in 1..<max(parts, 1) {
         let source = partials + part * size
         for index in 0..<size { partials[index] += source[index] }

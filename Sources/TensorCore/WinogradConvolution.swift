@@ -33,26 +33,10 @@ enum WinogradConvolution {
         let u = Tensor.uninitialized(flipped ? [(tile + 2) * (tile + 2), o, c] : [(tile + 2) * (tile + 2), c, o])
         let (w, out) = (weight.storage.pointer, u.storage.pointer)
         parallelParts(o, parts: partCount(o * c, minimumPerPart: 2048)) { _, range in
-            let (first, last) = (Int32(range.lowerBound), Int32(range.upperBound))
-            if tile == 4 {
-                swiftcpc_winograd4_weights(w, out, Int32(c), Int32(o), flipped ? 1 : 0, first, last)
-            } else {
-                swiftcpc_winograd_weights(w, out, Int32(c), Int32(o), flipped ? 1 : 0, first, last)
-            }
+            swiftcpc_winograd_weights(w, out, Int32(c), Int32(o), Int32(tile), flipped ? 1 : 0, Int32(range.lowerBound),
+                                      Int32(range.upperBound))
         }
         return u
-    }
-
-    /// The forward kernel for output tiles of `tile` over samples [first, last).
-    private static func forward(tile: Int, _ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                                _ geometry: UnsafePointer<swiftcpc_conv_geometry>, _ samples: Range<Int>,
-                                _ scratch: UnsafeMutablePointer<Float>, _ sums: UnsafeMutablePointer<Double>?, _ isa: Int32) {
-        let (first, last) = (Int32(samples.lowerBound), Int32(samples.upperBound))
-        if tile == 4 {
-            swiftcpc_winograd4_forward(x, u, y, geometry, first, last, scratch, sums, isa)
-        } else {
-            swiftcpc_winograd_forward(x, u, y, geometry, first, last, scratch, sums, isa)
-        }
     }
 
     /// The convolution of `input` with `weight` (+ `bias`), recorded for backward; with `channelSums` (and no bias)
@@ -69,8 +53,8 @@ enum WinogradConvolution {
         let parts = partCount(g.batch, minimumPerPart: 1)
         // One scratch per part, the size of the largest kernel's (F(4×4)'s with C and O both max(C, O), for the input
         // gradient's swapped channels, or F(2×2)'s).
-        let scratchFloats = max(swiftcpc_winograd_scratch_floats(Int32(c), Int32(o)),
-                                tile == 4 ? swiftcpc_winograd4_scratch_floats(Int32(max(c, o)), Int32(max(c, o))) : 0)
+        let scratchFloats = max(swiftcpc_winograd_scratch_floats(Int32(c), Int32(o), 2),
+                                tile == 4 ? swiftcpc_winograd_scratch_floats(Int32(max(c, o)), Int32(max(c, o)), 4) : 0)
         let scratch = Tensor.uninitialized([parts, scratchFloats])
         let transformed = transformWeights(weight, tile: tile, c: c, o: o, flipped: false)
         let result = Tensor.uninitialized([g.batch, g.height, g.width, o])
@@ -82,15 +66,16 @@ enum WinogradConvolution {
         partials.withUnsafeMutableBufferPointer { buffer in
             let base = summing ? buffer.baseAddress : nil  // an empty array's buffer may have an address
             parallelParts(g.batch, parts: parts) { part, samples in
-                forward(tile: tile, x, u, y, &geometry, samples, s + part * scratchFloats, base.map { $0 + part * 2 * o }, isa)
+                swiftcpc_winograd_forward(x, u, y, &geometry, Int32(samples.lowerBound), Int32(samples.upperBound),
+                                          s + part * scratchFloats, base.map { $0 + part * 2 * o }, Int32(tile), isa)
             }
         }
         if let bias { addBias(bias, to: y, rows: g.batch * g.outputPixels, channels: o) }
         var sums: ChannelSums?
         if summing {
-            var total = [Double](repeating: 0, count: 2 * o)
-            for part in 0..<parts { for j in 0..<(2 * o) { total[j] += partials[part * 2 * o + j] } }
-            sums = ChannelSums(sums: Array(total[0..<o]), squares: Array(total[o...]), rows: g.batch * g.outputPixels)
+            partials.withUnsafeMutableBufferPointer { addPartials($0.baseAddress!, parts: parts, size: 2 * o) }
+            sums = ChannelSums(sums: Array(partials[0..<o]), squares: Array(partials[o..<(2 * o)]),
+                               rows: g.batch * g.outputPixels)
         }
         var inputs = [input, weight]
         if let bias { inputs.append(bias) }
@@ -105,7 +90,8 @@ enum WinogradConvolution {
                 let gx = Tensor.uninitialized(input.shape)
                 let u = flipped.storage.pointer, dx = gx.storage.pointer
                 parallelParts(g.batch, parts: parts) { part, samples in
-                    forward(tile: tile, gy, u, dx, &swapped, samples, s + part * scratchFloats, nil, isa)
+                    swiftcpc_winograd_forward(gy, u, dx, &swapped, Int32(samples.lowerBound), Int32(samples.upperBound),
+                                              s + part * scratchFloats, nil, Int32(tile), isa)
                 }
                 gradInput = gx
             }
@@ -119,20 +105,13 @@ enum WinogradConvolution {
                 let du = partial.storage.pointer
                 var geometry = DirectConvolution.cGeometry(g)
                 parallelParts(g.batch, parts: parts) { part, samples in
-                    let (first, last) = (Int32(samples.lowerBound), Int32(samples.upperBound))
-                    if gradientTile == 4 {
-                        swiftcpc_winograd4_backward_weight(x, gy, du + part * size, &geometry, first, last, s + part * scratchFloats, isa)
-                    } else {
-                        swiftcpc_winograd_backward_weight(x, gy, du + part * size, &geometry, first, last, s + part * scratchFloats, isa)
-                    }
+                    swiftcpc_winograd_backward_weight(x, gy, du + part * size, &geometry, Int32(samples.lowerBound),
+                                                      Int32(samples.upperBound), s + part * scratchFloats,
+                                                      Int32(gradientTile), isa)
                 }
                 addPartials(du, parts: parts, size: size)
                 let gw = Tensor.uninitialized(weight.shape)
-                if gradientTile == 4 {
-                    swiftcpc_winograd4_weight_gradient(du, gw.storage.pointer, Int32(c), Int32(o))
-                } else {
-                    swiftcpc_winograd_weight_gradient(du, gw.storage.pointer, Int32(c), Int32(o))
-                }
+                swiftcpc_winograd_weight_gradient(du, gw.storage.pointer, Int32(c), Int32(o), Int32(gradientTile))
                 gradWeight = gw
             }
             if let bias, bias.requiresGrad {

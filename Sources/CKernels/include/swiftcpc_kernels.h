@@ -32,47 +32,29 @@ void swiftcpc_conv_backward_input(const float *dy, const float *w_howi, float *d
 void swiftcpc_conv_backward_weight(const float *x, const float *dy, float *dw_hwio, const swiftcpc_conv_geometry *g,
                                    int first, int last, const float *zeros, int isa);
 
-/// Winograd F(2×2, 3×3): 3×3 kernels, stride 1, padding 1, C and O multiples of 16. U is the transformed kernel
-/// [16][C][O] (`swiftcpc_winograd_weights`); `scratch` holds `swiftcpc_winograd_scratch_floats(C, O)` floats per
-/// concurrent call. y[first..<last] = conv(x, w). With `sums` non-null, also sums[j] += Σ y[…, j] and
-/// sums[O + j] += Σ y[…, j]² over the samples written (batch norm's statistics without a pass of their own).
+/// Winograd F(tile×tile, 3×3), `tile` 2 or 4: 3×3 kernels, stride 1, padding 1, C and O multiples of 16. U is the
+/// transformed kernel [(tile + 2)²][C][O] (`swiftcpc_winograd_weights`); `scratch` holds
+/// `swiftcpc_winograd_scratch_floats(C, O, tile)` floats per concurrent call. y[first..<last] = conv(x, w). With `sums`
+/// non-null, also sums[j] += Σ y[…, j] and sums[O + j] += Σ y[…, j]² over the samples written (batch norm's
+/// statistics without a pass of their own).
 void swiftcpc_winograd_forward(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, int first,
-                               int last, float *scratch, double *sums, int isa);
+                               int last, float *scratch, double *sums, int tile, int isa);
 
-/// Winograd F(4×4, 3×3), as `swiftcpc_winograd_forward` but with 4×4 output tiles: U [36][C][O] from
-/// `swiftcpc_winograd4_weights`, scratch `swiftcpc_winograd4_scratch_floats(C, O)`.
-void swiftcpc_winograd4_forward(const float *x, const float *u, float *y, const swiftcpc_conv_geometry *g, int first,
-                                int last, float *scratch, double *sums, int isa);
-
-/// U [36][C][O] = G g Gᵀ (F(4×4, 3×3)'s G) for the output channels [first, last); `flipped` as for F(2×2, 3×3).
-void swiftcpc_winograd4_weights(const float *w, float *u, int c, int o, int flipped, int first, int last);
-
-/// du[36][C][O] += Σ over samples [first, last) of F(4×4, 3×3)'s transformed weight gradient (then
-/// `swiftcpc_winograd4_weight_gradient`).
-void swiftcpc_winograd4_backward_weight(const float *x, const float *dy, float *du, const swiftcpc_conv_geometry *g,
-                                        int first, int last, float *scratch, int isa);
-
-/// dw [O, C, 3, 3] = Gᵀ dU G from F(4×4, 3×3)'s transformed gradient dU [36][C][O].
-void swiftcpc_winograd4_weight_gradient(const float *du, float *dw, int c, int o);
-
-/// The scratch floats one concurrent F(4×4, 3×3) call needs.
-size_t swiftcpc_winograd4_scratch_floats(int c, int o);
-
-/// du[16][C][O] += Σ over samples [first, last) of the transformed weight gradient (then
-/// `swiftcpc_winograd_weight_gradient`).
+/// du[(tile + 2)²][C][O] += Σ over samples [first, last) of the transformed weight gradient (then
+/// `swiftcpc_winograd_weight_gradient` with the same tile).
 void swiftcpc_winograd_backward_weight(const float *x, const float *dy, float *du, const swiftcpc_conv_geometry *g,
-                                       int first, int last, float *scratch, int isa);
+                                       int first, int last, float *scratch, int tile, int isa);
 
-/// U [16][C][O] = G g Gᵀ for each kernel g = w[o][c] of PyTorch's [O, C, 3, 3] `w`; with `flipped` the kernel of the
-/// input gradient (rotated by 180°, channel axes swapped) as U [16][O][C]. Only the output channels [first, last) are
-/// written (concurrent calls over disjoint ranges).
-void swiftcpc_winograd_weights(const float *w, float *u, int c, int o, int flipped, int first, int last);
+/// U [(tile + 2)²][C][O] = G g Gᵀ (the tile's G) for each kernel g = w[o][c] of PyTorch's [O, C, 3, 3] `w`; with
+/// `flipped` the kernel of the input gradient (rotated by 180°, channel axes swapped) as U [(tile + 2)²][O][C]. Only
+/// the output channels [first, last) are written (concurrent calls over disjoint ranges).
+void swiftcpc_winograd_weights(const float *w, float *u, int c, int o, int tile, int flipped, int first, int last);
 
-/// dw [O, C, 3, 3] (PyTorch's layout) = Gᵀ dU G from the transformed gradient dU [16][C][O].
-void swiftcpc_winograd_weight_gradient(const float *du, float *dw, int c, int o);
+/// dw [O, C, 3, 3] (PyTorch's layout) = Gᵀ dU G from the transformed gradient dU [(tile + 2)²][C][O].
+void swiftcpc_winograd_weight_gradient(const float *du, float *dw, int c, int o, int tile);
 
-/// The scratch floats one concurrent Winograd call needs for C input and O output channels.
-size_t swiftcpc_winograd_scratch_floats(int c, int o);
+/// The scratch floats one concurrent Winograd call with output tiles of `tile` needs for C input and O output channels.
+size_t swiftcpc_winograd_scratch_floats(int c, int o, int tile);
 
 /// Per channel j of the rows [rows, c] (channels-last): sums[j] += Σ_r v[r, j] and products[j] += Σ_r v[r, j]·b[r, j],
 /// in double, rows in order, where v = a, or with `positive` non-null v = a·[positive > 0] (ReLU's backward), which is
