@@ -9,7 +9,7 @@ of features is the geometry of their frames rather than what they encode.
 
     swift build -c release
     python3 scripts/abx_transforms.py --checkpoint models/cpc-audio-pretrained.safetensors \
-        [--corpus Corpora/synth-small --split Corpora/synth-small/train.txt]   (NumPy only)
+        [--corpus Corpora/synth-small --split Corpora/synth-small/train.txt] [--segment triphone|phone]   (NumPy only)
 """
 import argparse
 import glob
@@ -29,6 +29,8 @@ parser.add_argument("--corpus", default=os.path.join(root, "Corpora/synth-small"
 parser.add_argument("--split", default=os.path.join(root, "Corpora/synth-small/train.txt"))
 parser.add_argument("--cpc", default=os.path.join(root, ".build/release/cpc"))
 parser.add_argument("--threads", type=int, default=1)
+parser.add_argument("--segment", choices=["triphone", "phone"], default="triphone",
+                    help="frames of an item (cpc abx --segment): the triphone, or the phone alone")
 args = parser.parse_args()
 
 KINDS = [("CPC context", ["--checkpoint", args.checkpoint, "--features", "context"]),
@@ -38,7 +40,7 @@ KINDS = [("CPC context", ["--checkpoint", args.checkpoint, "--features", "contex
 
 def score(kind_args, cache):
     command = [args.cpc, "abx", "--corpus", args.corpus, "--split", args.split, "--threads", str(args.threads),
-               "--feature-cache", cache] + kind_args
+               "--feature-cache", cache, "--segment", args.segment] + kind_args
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{result.stderr}")

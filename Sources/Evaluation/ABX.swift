@@ -3,7 +3,10 @@
 // context? Within speaker, A, B and X share a speaker; across speakers, A and B share one and X has another.
 //
 // Items come from the frame labels: each maximal run of one phone that has a phone on either side is a token of that
-// phone in the context (previous phone, next phone); silence tokens are left out. An item's features are its frames.
+// phone in the context (previous phone, next phone); silence tokens are left out. An item's features are the frames
+// of the whole triphone (previous run, the phone, next run: the Libri-light / ZeroSpeech 2021 item files, whose onset
+// is the previous phone's start and offset the next phone's end), or of the phone alone (`ABXSegment.phone`, the
+// phoneme-level "within-context" ABX of Hallap et al. 2023).
 // The distance between two items is dynamic time warping over the angular distance of their frames,
 // acos(cos)/π, with the accumulated cost divided by the length of the warping path (the CPC_audio / Libri-light
 // convention). Scores: for each group of triplets the error is the fraction of (A, B, X) with d(A, X) > d(B, X),
@@ -44,10 +47,15 @@ public struct ABXResult: Codable, Sendable, Equatable {
     }
 }
 
+/// Which frames make an ABX item: the triphone around the phone token (Libri-light's item files) or the phone alone.
+public enum ABXSegment: String, CaseIterable, Sendable {
+    case triphone, phone
+}
+
 public enum ABX {
     /// The items of the labelled frames of `set` (its utterances' rows and labels): runs of one phone with a
-    /// phone on both sides. `excluded` phones (silence) make no items but serve as contexts.
-    public static func items(of set: FrameSet, excluding excluded: Set<Int>) -> [ABXItem] {
+    /// phone on both sides, each spanning `segment`. `excluded` phones (silence) make no items but serve as contexts.
+    public static func items(of set: FrameSet, excluding excluded: Set<Int>, segment: ABXSegment = .triphone) -> [ABXItem] {
         var items: [ABXItem] = []
         var contexts: [[Int]: Int] = [:]
         for utterance in set.utterances {
@@ -61,7 +69,9 @@ public enum ABX {
                 let key = [runs[r - 1].phone, runs[r + 1].phone]
                 let context = contexts[key] ?? contexts.count
                 contexts[key] = context
-                items.append(ABXItem(start: utterance.start + runs[r].start, count: runs[r].count, phone: runs[r].phone,
+                let (first, last) = segment == .triphone ? (r - 1, r + 1) : (r, r)
+                items.append(ABXItem(start: utterance.start + runs[first].start,
+                                     count: runs[last].start + runs[last].count - runs[first].start, phone: runs[r].phone,
                                      context: context, speaker: utterance.speaker))
             }
         }

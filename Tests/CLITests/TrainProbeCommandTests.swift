@@ -17,6 +17,25 @@ import TestSupport
         #expect(missing.standardError.contains("/nonexistent/config.yaml"))
     }
 
+    @Test func abxRecordsItsSegmentAndRefusesAnUnknownOne() throws {
+        let corpus = repositoryRoot.appendingPathComponent("Corpora/synth-small").path
+        let json = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcpc-abx-\(UUID().uuidString).json").path
+        defer { try? FileManager.default.removeItem(atPath: json) }
+        for segment in [nil, "phone"] {
+            let result = try runCPC(["abx", "--corpus", corpus, "--features", "mfcc", "--threads", "1", "--json", json, "--append"]
+                                    + (segment.map { ["--segment", $0] } ?? []))
+            #expect(result.status == 0, "\(result.standardError)")
+        }
+        let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as! [[String: Any]]
+        #expect(rows.map { $0["segment"] as? String } == ["triphone", "phone"])
+        let results = rows.map { $0["result"] as! [String: Any] }
+        // The same tokens either way; the triphone spans see other frames, so the errors differ.
+        #expect(results[0]["items"] as? Int == results[1]["items"] as? Int && (results[0]["items"] as? Int ?? 0) > 100)
+        #expect(results[0]["across"] as? Double != results[1]["across"] as? Double)
+        let bad = try runCPC(["abx", "--corpus", corpus, "--features", "mfcc", "--segment", "word"])
+        #expect(bad.status != 0 && bad.standardError.contains("--segment") && bad.standardError.contains("triphone"))
+    }
+
     @Test func probeAndEmbedValidateTheirFeatureArguments() throws {
         let corpus = repositoryRoot.appendingPathComponent("Corpora/synth-small").path
         let noCheckpoint = try runCPC(["probe", "phone", "--corpus", corpus, "--features", "context"])

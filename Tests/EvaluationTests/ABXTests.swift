@@ -75,8 +75,35 @@ import TestSupport
         // One utterance: sil sil a a a b c c sil → items a (sil_b), b (a_c), c (b_sil); sil makes none.
         let labels = [0, 0, 1, 1, 1, 2, 3, 3, 0]
         let set = FrameSet(features: Tensor.zeros([9, 2]), labels: labels, utterances: [("u", 0, 9, 4)])
-        let items = ABX.items(of: set, excluding: [0])
-        #expect(items.map(\.phone) == [1, 2, 3] && items.map(\.start) == [2, 5, 6] && items.map(\.count) == [3, 1, 2])
-        #expect(Set(items.map(\.context)).count == 3 && items.allSatisfy { $0.speaker == 4 })
+        let phones = ABX.items(of: set, excluding: [0], segment: .phone)
+        #expect(phones.map(\.phone) == [1, 2, 3] && phones.map(\.start) == [2, 5, 6] && phones.map(\.count) == [3, 1, 2])
+        #expect(Set(phones.map(\.context)).count == 3 && phones.allSatisfy { $0.speaker == 4 })
+        // Triphones (the default, as Libri-light's item files): from the previous run's first frame to the next
+        // run's last — sil sil a a a b, a a a b c c, b c c sil — with the same phones, contexts and speakers.
+        let triphones = ABX.items(of: set, excluding: [0])
+        #expect(triphones.map(\.start) == [0, 2, 5] && triphones.map(\.count) == [6, 6, 4])
+        #expect(triphones.map(\.phone) == phones.map(\.phone) && triphones.map(\.context) == phones.map(\.context)
+                && triphones.map(\.speaker) == phones.map(\.speaker))
+    }
+
+    @Test func bothSegmentsScoreTheCentralPhone() {
+        // Two tokens each of phones 1 and 2 in the context 3 _ 4 (3 and 4 make no items), one speaker. When phones 1
+        // and 2 have the same frames every triplet ties (error 1/2) whichever frames make an item; when they differ,
+        // none errs — the shared context frames of a triphone do not hide the central phone.
+        let labels = [3, 1, 4, 3, 2, 4, 3, 1, 4, 3, 2, 4]
+        var blind = [Float](), marked = [Float]()
+        for label in labels {
+            blind += label == 1 || label == 2 ? [1, 0, 0] : [0, 0, 1]
+            marked += label == 1 ? [1, 0, 0] : label == 2 ? [0, 1, 0] : [0, 0, 1]
+        }
+        let utterances = [("u", 0, 12, 0)]
+        let blindSet = FrameSet(features: Tensor(blind, shape: [12, 3]), labels: labels, utterances: utterances)
+        let markedSet = FrameSet(features: Tensor(marked, shape: [12, 3]), labels: labels, utterances: utterances)
+        for segment in ABXSegment.allCases {
+            let items = ABX.items(of: blindSet, excluding: [3, 4], segment: segment)
+            #expect(items.count == 4 && items.allSatisfy { $0.count == (segment == .triphone ? 3 : 1) })
+            #expect(ABX.evaluate(features: blindSet.features, items: items).within == 0.5)
+            #expect(ABX.evaluate(features: markedSet.features, items: items).within == 0)
+        }
     }
 }
