@@ -49,7 +49,10 @@ public struct ABXResult: Codable, Sendable, Equatable {
 
 /// Which frames make an ABX item: the triphone around the phone token (Libri-light's item files) or the phone alone.
 public enum ABXSegment: String, CaseIterable, Sendable {
-    case triphone, phone
+    /// From the previous phone's first frame to the next phone's last (Libri-light, ZeroSpeech 2021, CPC_audio).
+    case triphone
+    /// The phone's own frames (the phoneme-level "within-context" ABX of Hallap, Dupoux and Dunbar 2023).
+    case phone
 }
 
 public enum ABX {
